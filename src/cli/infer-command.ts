@@ -1,0 +1,160 @@
+/**
+ * `spleen-trt infer <file|dir>... -o <dir>`: the bundle's inference on each NIfTI, written as
+ * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout). One bad file is reported
+ * and the rest still run; the exit code says whether any failed.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readNifti, Segmenter, SpleenTrtError, writeNifti, type SegmentResult, type Volume } from '../index.js';
+import { ProgressLine } from './progress.js';
+import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
+
+export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
+
+Segments the spleen in NIfTI CT volumes (.nii, .nii.gz; a directory means every NIfTI in it).
+Writes <dir>/<name>/<name>_trans.nii.gz on the input's own grid, as the MONAI bundle does.
+
+Options:
+  -o, --output <dir>          output directory (default: ./spleen-trt-output)
+  --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
+  --backend <b>               auto | onnxruntime | tensorrt (default: auto)
+  --threads <n>               CPU threads for onnxruntime (default: all cores)
+  --overlap <x>               sliding-window overlap in [0, 1) (default: 0.5)
+  --sw-batch-size <n>         windows per network call (default: 4)
+  --mode <m>                  constant | gaussian window blending (default: constant)
+  --output-dtype <t>          float32 (bundle-compatible, default) | uint8
+  --save-stages               also write preprocessed.nii.gz, logits.nii.gz, probability.nii.gz
+  --json                      print one JSON document with each file's result and timings
+  --verbose                   print stacks with errors`;
+
+const NIFTI_NAME = /\.nii(\.gz)?$/i;
+
+/** The input's name as the bundle uses it: the file name without .nii / .nii.gz. */
+export function caseName(file: string): string {
+  return path.basename(file).replace(NIFTI_NAME, '');
+}
+
+async function expandInputs(inputs: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const info = await stat(input).catch(() => null);
+    if (info?.isDirectory()) {
+      const names = (await readdir(input)).filter((n) => NIFTI_NAME.test(n)).sort();
+      if (names.length === 0) throw new UsageError(`No .nii or .nii.gz files in directory ${input}`);
+      files.push(...names.map((n) => path.join(input, n)));
+    } else {
+      // Missing files are reported per file by the reader, with the other files still running.
+      files.push(input);
+    }
+  }
+  return files;
+}
+
+export interface FileReport {
+  input: string;
+  ok: boolean;
+  output?: string;
+  error?: { code: string; message: string };
+  summary?: SegmentResult['summary'];
+  windowCount?: number;
+  timings?: SegmentResult['timings'] & { readMs: number; writeMs: number; totalMs: number };
+}
+
+function maskVolume(result: SegmentResult): Volume {
+  const { mask } = result;
+  return { data: Float32Array.from(mask.data), shape: mask.shape, spacingMm: mask.spacingMm, affine: mask.affine };
+}
+
+async function writeStages(dir: string, result: SegmentResult): Promise<void> {
+  const stages = result.stages;
+  if (!stages) return;
+  await writeNifti(path.join(dir, 'preprocessed.nii.gz'), stages.preprocessed);
+  await writeNifti(path.join(dir, 'logits.nii.gz'), stages.logits);
+  await writeNifti(path.join(dir, 'probability.nii.gz'), stages.probability);
+}
+
+export async function inferCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      model: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      overlap: { type: 'string' },
+      'sw-batch-size': { type: 'string' },
+      mode: { type: 'string' },
+      'output-dtype': { type: 'string' },
+      'save-stages': { type: 'boolean' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${INFER_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('infer needs at least one input file or directory');
+  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
+  const mode = parseChoiceFlag(values.mode, '--mode', ['constant', 'gaussian'] as const);
+  const outputDtype = parseChoiceFlag(values['output-dtype'], '--output-dtype', ['float32', 'uint8'] as const) ?? 'float32';
+  const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer >= 1');
+  const overlap = parseNumberFlag(values.overlap, '--overlap', (n) => n >= 0 && n < 1, 'a number in [0, 1)');
+  const swBatchSize = parseNumberFlag(values['sw-batch-size'], '--sw-batch-size', (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer in 1..64');
+  const outputDir = values.output ?? 'spleen-trt-output';
+  const files = await expandInputs(positionals);
+
+  const progress = new ProgressLine();
+  await using segmenter = await Segmenter.create({ model: values.model, backend, threads, overlap, swBatchSize, mode });
+  if (!values.json) {
+    const { info } = segmenter;
+    process.stderr.write(`model ${info.model.name} (${info.model.source}), backend ${info.backendDescription}\n`);
+    if (info.model.warning) process.stderr.write(`warning: ${info.model.warning}\n`);
+  }
+
+  const reports: FileReport[] = [];
+  for (const [index, file] of files.entries()) {
+    const label = `[${index + 1}/${files.length}] ${path.basename(file)}`;
+    const started = performance.now();
+    try {
+      progress.update(`${label}: reading`);
+      const { volume } = await readNifti(file);
+      const readMs = performance.now() - started;
+      const result = await segmenter.segment(volume, {
+        keepStages: values['save-stages'],
+        onProgress: (p) => progress.update(p.stage === 'network' ? `${label}: network ${p.windowsDone}/${p.windowsTotal} windows` : `${label}: ${p.stage}`),
+      });
+      progress.update(`${label}: writing`);
+      const writeStarted = performance.now();
+      const name = caseName(file);
+      const caseDir = path.join(outputDir, name);
+      const output = path.join(caseDir, `${name}_trans.nii.gz`);
+      await writeNifti(output, maskVolume(result), { datatype: outputDtype });
+      await writeStages(caseDir, result);
+      const writeMs = performance.now() - writeStarted;
+      const totalMs = performance.now() - started;
+      progress.clear();
+      reports.push({ input: file, ok: true, output, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
+      if (!values.json) {
+        const s = result.summary;
+        const where = s.empty ? 'no spleen found' : `${s.volumeMl.toFixed(1)} mL, ${s.voxelCount} voxels`;
+        process.stderr.write(`${label}: ${where} -> ${output} (${(totalMs / 1000).toFixed(2)} s)\n`);
+      }
+    } catch (error) {
+      progress.clear();
+      const code = error instanceof SpleenTrtError ? error.code : 'ERR_UNEXPECTED';
+      const message = (error as Error).message;
+      reports.push({ input: file, ok: false, error: { code, message } });
+      process.stderr.write(`${label}: error ${code}: ${message}\n`);
+      if (values.verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    }
+  }
+  if (values.json) {
+    const { info } = segmenter;
+    process.stdout.write(`${JSON.stringify({ backend: info.backend, model: info.model, pipeline: info.pipeline, files: reports }, null, 2)}\n`);
+  }
+  return reports.every((r) => r.ok) ? 0 : 1;
+}

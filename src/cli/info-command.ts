@@ -1,0 +1,29 @@
+/** `spleen-trt info`: version, backends available and why not, threads, GPUs. */
+import { getRuntimeInfo } from '../index.js';
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  const info = await getRuntimeInfo();
+  if (argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [
+    `spleen-trt ${info.packageVersion} on node ${info.node} (${info.platform})`,
+    `cpu: ${info.cpu.model}, ${info.cpu.cores} threads available`,
+    `onnxruntime: ${info.onnxruntime.available ? `yes, ${info.onnxruntime.version}` : `no (${info.onnxruntime.reason})`}`,
+  ];
+  const native = info.native;
+  if ('cuda' in native) {
+    lines.push(`native addon: loaded (N-API ${native.napiVersion})`);
+    lines.push(`cuda driver: ${native.cuda.driverAvailable ? `yes, version ${native.cuda.driverVersion}` : `no (${native.cuda.reason})`}`);
+    for (const gpu of native.cuda.devices) {
+      lines.push(`  gpu ${gpu.index}: ${gpu.name}, compute ${gpu.computeCapability}, ${(gpu.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`);
+    }
+    lines.push(`tensorrt library: ${native.tensorrt.available ? `yes, ${native.tensorrt.version}` : `no (${native.tensorrt.reason})`}`);
+  } else {
+    lines.push(`native addon: not loaded (${native.reason})`);
+  }
+  lines.push(`tensorrt backend: ${info.tensorrt.usable ? 'usable' : `not usable (${info.tensorrt.reason})`}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,68 @@
+/**
+ * What this machine can run: the native addon's view (CUDA driver, GPUs, TensorRT libraries) plus
+ * onnxruntime's. Never throws for a missing piece: it says why instead.
+ */
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import { getNativeRuntimeInfo, type NativeRuntimeInfo } from './native/addon.js';
+
+export interface RuntimeInfo {
+  packageVersion: string;
+  node: string;
+  platform: string;
+  cpu: { model: string; cores: number };
+  onnxruntime: { available: boolean; version?: string; reason?: string };
+  native: NativeRuntimeInfo | { available: false; reason: string };
+  tensorrt: TensorRtStatus;
+}
+
+export interface TensorRtStatus {
+  /** True when the TensorRT backend can run here. */
+  usable: boolean;
+  reason: string;
+}
+
+const require = createRequire(import.meta.url);
+
+function packageVersion(): string {
+  try {
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function onnxRuntimeInfo(): Promise<RuntimeInfo['onnxruntime']> {
+  try {
+    const ort = await import('onnxruntime-node');
+    return { available: true, version: ort.env.versions?.node ?? ort.env.versions?.common };
+  } catch (error) {
+    return { available: false, reason: (error as Error).message };
+  }
+}
+
+/** Whether the TensorRT backend can run, and why not. */
+export async function getTensorRtStatus(native?: RuntimeInfo['native']): Promise<TensorRtStatus> {
+  const info = native ?? (await getNativeRuntimeInfo());
+  if (!('cuda' in info)) return { usable: false, reason: `native addon not loaded: ${info.reason}` };
+  if (!info.cuda.driverAvailable) return { usable: false, reason: `no CUDA driver: ${info.cuda.reason ?? 'unknown'}` };
+  if (info.cuda.devices.length === 0) return { usable: false, reason: 'no CUDA GPU found' };
+  if (!info.tensorrt.available) return { usable: false, reason: `no TensorRT: ${info.tensorrt.reason ?? 'unknown'}` };
+  // The engine builder/runtime lands with the TensorRT backend; until then a GPU is reported, not used.
+  return { usable: false, reason: 'this version of spleen-trt has no TensorRT engine runtime yet' };
+}
+
+/** Versions, backends available (and why not), threads, GPUs. */
+export async function getRuntimeInfo(): Promise<RuntimeInfo> {
+  const native = await getNativeRuntimeInfo();
+  const cpus = os.cpus();
+  return {
+    packageVersion: packageVersion(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: { model: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism() },
+    onnxruntime: await onnxRuntimeInfo(),
+    native,
+    tensorrt: await getTensorRtStatus(native),
+  };
+}

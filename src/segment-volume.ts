@@ -1,0 +1,145 @@
+/**
+ * The bundle's inference pipeline on one volume, stage by stage (spec sections 2-5 and 7):
+ * orientation to RAS -> spacing -> intensity window -> sliding window -> softmax -> inverse
+ * spacing -> inverse orientation -> argmax. Pure orchestration: each stage lives in its own module.
+ */
+import { SpleenTrtError, throwIfAborted } from './errors.js';
+import type { InferenceBackend } from './inference/backend.js';
+import { argmaxForeground, softmaxChannels } from './inference/postprocess.js';
+import { slidingWindowInference } from './inference/sliding-window.js';
+import type { PipelineParameters } from './model/manifest.js';
+import { applyIntensityWindow } from './volume/intensity.js';
+import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
+import { invertOrientation, orientToRas } from './volume/orientation.js';
+import { invertSpacing, resampleToSpacing } from './volume/spacing.js';
+import type { Shape3, Vec3, Volume } from './volume/volume.js';
+
+/** A label map on the input's own voxel grid: 0 background, 1 spleen. */
+export interface LabelVolume {
+  data: Uint8Array;
+  shape: Shape3;
+  spacingMm: Vec3;
+  affine: Float64Array;
+}
+
+/** A multi-channel volume, data `[c][i][j][k]` C order. */
+export interface ChannelVolume {
+  data: Float32Array;
+  channels: number;
+  shape: Shape3;
+  spacingMm: Vec3;
+  affine: Float64Array;
+}
+
+/** Intermediate results for inspection (`keepStages`). */
+export interface PipelineStages {
+  /** The network's input: RAS, resampled, intensity-windowed, with its true affine. */
+  preprocessed: Volume;
+  /** Stitched logits on the preprocessed grid. */
+  logits: ChannelVolume;
+  /** Foreground probability on the original grid, before argmax. */
+  probability: Volume;
+}
+
+export interface SegmentTimings {
+  preprocessMs: number;
+  /** Sum of the backend's per-batch compute times (trtexec's "GPU Compute Time" on a GPU). */
+  computeMs: number;
+  h2dMs: number;
+  d2hMs: number;
+  /** Window gathering and weighted stitching. */
+  stitchMs: number;
+  /** Sliding window wall time, all of the above included. */
+  networkMs: number;
+  postprocessMs: number;
+  totalMs: number;
+}
+
+export interface SegmentProgress {
+  stage: 'preprocess' | 'network' | 'postprocess' | 'done';
+  windowsDone: number;
+  windowsTotal: number;
+}
+
+export interface PipelineRunOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: SegmentProgress) => void;
+  keepStages?: boolean;
+}
+
+export interface SegmentResult {
+  mask: LabelVolume;
+  summary: MaskSummary;
+  timings: SegmentTimings;
+  windowCount: number;
+  stages?: PipelineStages;
+}
+
+/** Foreground label index: the bundle's label 1. */
+const FOREGROUND = 1;
+
+export async function segmentVolume(
+  volume: Volume,
+  backend: InferenceBackend,
+  params: PipelineParameters,
+  options: PipelineRunOptions = {},
+): Promise<SegmentResult> {
+  const { signal, onProgress } = options;
+  const t0 = performance.now();
+  onProgress?.({ stage: 'preprocess', windowsDone: 0, windowsTotal: 0 });
+
+  const { volume: ras, orientation } = orientToRas(volume);
+  const { volume: resampled, resampling } = resampleToSpacing(ras, params.pixdimMm);
+  const w = params.intensity;
+  const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip);
+  const t1 = performance.now();
+  throwIfAborted(signal);
+
+  const network = await slidingWindowInference(image, resampled.shape, backend, {
+    roiSize: params.roiSize,
+    swBatchSize: params.swBatchSize,
+    overlap: params.overlap,
+    mode: params.mode,
+    signal,
+    onProgress: (p) => onProgress?.({ stage: 'network', windowsDone: p.windowsDone, windowsTotal: p.windowsTotal }),
+  });
+  const t2 = performance.now();
+  if (network.channels <= FOREGROUND) {
+    throw new SpleenTrtError('ERR_MODEL_INVALID', `The model has ${network.channels} output channel(s); at least 2 are needed`);
+  }
+  onProgress?.({ stage: 'postprocess', windowsDone: network.windowCount, windowsTotal: network.windowCount });
+
+  const channels = network.channels;
+  const probabilities = softmaxChannels(network.logits, channels);
+  const onRasGrid = invertSpacing(probabilities, channels, resampling);
+  const onOriginalGrid = invertOrientation(onRasGrid, channels, ras.shape, orientation);
+  const labels = argmaxForeground(onOriginalGrid, channels);
+  const t3 = performance.now();
+
+  const mask: LabelVolume = { data: labels, shape: volume.shape, spacingMm: volume.spacingMm, affine: volume.affine };
+  const result: SegmentResult = {
+    mask,
+    summary: summarizeMask(labels, volume.shape, volume.affine),
+    windowCount: network.windowCount,
+    timings: {
+      preprocessMs: t1 - t0,
+      computeMs: network.timings.computeMs,
+      h2dMs: network.timings.h2dMs,
+      d2hMs: network.timings.d2hMs,
+      stitchMs: network.timings.stitchMs,
+      networkMs: t2 - t1,
+      postprocessMs: t3 - t2,
+      totalMs: t3 - t0,
+    },
+  };
+  if (options.keepStages) {
+    const n = volume.shape[0] * volume.shape[1] * volume.shape[2];
+    result.stages = {
+      preprocessed: { ...resampled, data: image },
+      logits: { data: network.logits, channels, shape: resampled.shape, spacingMm: resampled.spacingMm, affine: resampled.affine },
+      probability: { ...volume, data: onOriginalGrid.slice(FOREGROUND * n, (FOREGROUND + 1) * n) },
+    };
+  }
+  onProgress?.({ stage: 'done', windowsDone: network.windowCount, windowsTotal: network.windowCount });
+  return result;
+}

@@ -1,0 +1,156 @@
+/**
+ * Segmenter: the library's main object. Owns one inference backend and runs the pipeline on
+ * volumes, one at a time in FIFO order (a backend session is not shared between concurrent runs;
+ * on the CPU, running two volumes at once would only split the same cores).
+ */
+import os from 'node:os';
+import { expectedRange, expectedType, SpleenTrtError } from './errors.js';
+import type { BackendName, InferenceBackend } from './inference/backend.js';
+import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
+import { loadModel, type LoadedModel } from './model/load-model.js';
+import type { ModelManifest, PipelineParameters } from './model/manifest.js';
+import { getTensorRtStatus } from './runtime-info.js';
+import { segmentVolume, type PipelineRunOptions, type SegmentResult } from './segment-volume.js';
+import type { Volume } from './volume/volume.js';
+
+export interface SegmenterOptions {
+  /** A model directory (model.json + ONNX), an .onnx file, or a LoadedModel; default: the embedded model. */
+  model?: string | LoadedModel;
+  /** 'auto' (default) uses TensorRT where it is usable, else onnxruntime on the CPU. */
+  backend?: 'auto' | BackendName;
+  /** CPU threads for onnxruntime; default: all cores. */
+  threads?: number;
+  /** Overrides of the model's pipeline parameters (sliding window settings). */
+  overlap?: number;
+  swBatchSize?: number;
+  mode?: 'constant' | 'gaussian';
+}
+
+export type SegmentOptions = PipelineRunOptions;
+
+export interface SegmenterInfo {
+  backend: BackendName;
+  backendDescription: string;
+  /** Why 'auto' did not pick TensorRT, when it did not. */
+  fallbackReason?: string;
+  model: { name: string; source: string; sha256: string; warning?: string };
+  pipeline: PipelineParameters;
+}
+
+function validatePipelineOverrides(options: SegmenterOptions, base: PipelineParameters): PipelineParameters {
+  const params = { ...base };
+  if (options.overlap !== undefined) {
+    if (typeof options.overlap !== 'number' || !(options.overlap >= 0 && options.overlap < 1)) {
+      throw expectedRange('a number in [0, 1)', 'options.overlap', options.overlap);
+    }
+    params.overlap = options.overlap;
+  }
+  if (options.swBatchSize !== undefined) {
+    if (!Number.isInteger(options.swBatchSize) || options.swBatchSize < 1 || options.swBatchSize > 64) {
+      throw expectedRange('an integer in 1..64', 'options.swBatchSize', options.swBatchSize);
+    }
+    params.swBatchSize = options.swBatchSize;
+  }
+  if (options.mode !== undefined) {
+    if (options.mode !== 'constant' && options.mode !== 'gaussian') {
+      throw expectedType('"constant" or "gaussian"', 'options.mode', options.mode);
+    }
+    params.mode = options.mode;
+  }
+  return params;
+}
+
+function validateVolume(volume: unknown): asserts volume is Volume {
+  const v = volume as Volume;
+  if (typeof v !== 'object' || v === null) throw expectedType('a Volume', 'volume', volume);
+  if (!(v.data instanceof Float32Array)) throw expectedType('a Float32Array', 'volume.data', v.data);
+  if (!Array.isArray(v.shape) || v.shape.length !== 3 || !v.shape.every((n) => Number.isInteger(n) && n > 0)) {
+    throw expectedType('3 positive integers', 'volume.shape', v.shape);
+  }
+  if (v.data.length !== v.shape[0] * v.shape[1] * v.shape[2]) {
+    throw expectedRange(`${v.shape.join('x')} = ${v.shape[0] * v.shape[1] * v.shape[2]} elements`, 'volume.data', v.data);
+  }
+  if (!(v.affine instanceof Float64Array) || v.affine.length !== 16 || !v.affine.every(Number.isFinite)) {
+    throw expectedType('a finite Float64Array(16)', 'volume.affine', v.affine);
+  }
+}
+
+/**
+ * @example
+ * const segmenter = await Segmenter.create({ backend: 'auto' });
+ * const { mask, summary } = await segmenter.segment((await readNifti('ct.nii.gz')).volume);
+ * await segmenter.close();
+ */
+export class Segmenter {
+  readonly info: SegmenterInfo;
+  readonly manifest: ModelManifest;
+  #backend: InferenceBackend;
+  #params: PipelineParameters;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(backend: InferenceBackend, model: LoadedModel, params: PipelineParameters, fallbackReason?: string) {
+    this.#backend = backend;
+    this.#params = params;
+    this.manifest = model.manifest;
+    this.info = {
+      backend: backend.name,
+      backendDescription: backend.description,
+      fallbackReason,
+      model: { name: model.manifest.name, source: model.source, sha256: model.sha256, warning: model.manifest.warning },
+      pipeline: params,
+    };
+  }
+
+  /** Loads the model and opens a backend. */
+  static async create(options: SegmenterOptions = {}): Promise<Segmenter> {
+    if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
+    const backendChoice = options.backend ?? 'auto';
+    if (!['auto', 'onnxruntime', 'tensorrt'].includes(backendChoice)) {
+      throw expectedType('"auto", "onnxruntime" or "tensorrt"', 'options.backend', backendChoice);
+    }
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024)) {
+      throw expectedRange('an integer in 1..1024', 'options.threads', options.threads);
+    }
+    if (options.model !== undefined && typeof options.model !== 'string' && typeof options.model !== 'object') {
+      throw expectedType('a path or a LoadedModel', 'options.model', options.model);
+    }
+    const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
+    const params = validatePipelineOverrides(options, model.manifest.pipeline);
+
+    let fallbackReason: string | undefined;
+    if (backendChoice !== 'onnxruntime') {
+      const trt = await getTensorRtStatus();
+      if (backendChoice === 'tensorrt') {
+        throw new SpleenTrtError('ERR_TENSORRT_UNAVAILABLE', `TensorRT backend unavailable: ${trt.reason}`);
+      }
+      fallbackReason = trt.reason;
+    }
+    const backend = await createOnnxRuntimeBackend(model.onnx, { intraOpThreads: options.threads ?? os.availableParallelism() });
+    return new Segmenter(backend, model, params, fallbackReason);
+  }
+
+  /** Segments one volume; runs queue in call order. */
+  segment(volume: Volume, options: SegmentOptions = {}): Promise<SegmentResult> {
+    if (this.#closed) return Promise.reject(new SpleenTrtError('ERR_CLOSED', 'Segmenter is closed'));
+    validateVolume(volume);
+    const run = this.#queue.then(() => segmentVolume(volume, this.#backend, this.#params, options));
+    // The queue only orders runs; one run's failure must not fail the next.
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for queued runs, then frees the backend. Idempotent. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = this.#queue.then(() => this.#backend.close());
+    }
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
