@@ -1,0 +1,364 @@
+/**
+ * MONAI 1.4 `sliding_window_inference` (spec 5) as the bundle's SlidingWindowInferer calls it: no
+ * buffering, no `process_fn`, no coordinates passed to the network, a single-channel input, output
+ * spatial size equal to the ROI. Reproduces MONAI's float32 arithmetic and its order of operations,
+ * so results match it to the last bit for a given set of network outputs:
+ *
+ *   acc   = sum over windows in C order of fl32(importance * logits)     (float32 adds)
+ *   count = sum over windows in C order of importance                     (float32 adds)
+ *   out   = fl32(acc / count), cropped back from the padded grid.
+ *
+ * Differences in how (never in what) it computes: padding is applied while gathering a window
+ * instead of padding the whole volume, and accumulators live on the unpadded grid only (padded
+ * voxels are cropped away by MONAI and never influence kept voxels). In constant mode the count map
+ * is the product of per-axis coverage counts (sums of ones are exact in float32, so this equals
+ * MONAI's summed map) and never materialised.
+ */
+import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
+import type { Shape3 } from '../volume/volume.js';
+import type { InferenceBackend } from './backend.js';
+import { computeImportanceMap, type BlendMode } from './importance-map.js';
+
+export interface SlidingWindowProgress {
+  windowsDone: number;
+  windowsTotal: number;
+  /** 0-based index of the batch that just finished. */
+  batchIndex: number;
+  batchCount: number;
+}
+
+export interface SlidingWindowOptions {
+  /** Window size; default 96^3 (the bundle's ROI). */
+  roiSize?: Shape3;
+  /** Windows per network call; default 4. */
+  swBatchSize?: number;
+  /** Fraction of the ROI shared by neighbouring windows, in [0, 1); default 0.5. */
+  overlap?: number;
+  /** Blending of overlapping windows; default 'constant'. */
+  mode?: BlendMode;
+  /** Gaussian sigma as a fraction of the ROI size (gaussian mode only); default 0.125. */
+  sigmaScale?: number;
+  /** Value of voxels added where a dimension is smaller than the ROI; default 0. */
+  padValue?: number;
+  /** Checked between batches; an aborted signal rejects with ERR_ABORTED. */
+  signal?: AbortSignal;
+  /** Called after each batch. */
+  onProgress?: (p: SlidingWindowProgress) => void;
+  /**
+   * Pad a partial last batch to swBatchSize with zeros and drop the extra outputs: keeps the
+   * TensorRT batch shape stable; results are identical (windows are independent in eval mode).
+   */
+  padLastBatch?: boolean;
+}
+
+export interface SlidingWindowResult {
+  /** `[C][n0][n1][n2]` float32 blended logits on the unpadded input grid. */
+  logits: Float32Array;
+  channels: number;
+  windowCount: number;
+  batchCount: number;
+  /**
+   * Sums over batches of the backend's own timings; `stitchMs` is the CPU time spent gathering
+   * windows, accumulating them and normalising; `totalMs` is the wall time of the whole call.
+   */
+  timings: { computeMs: number; h2dMs: number; d2hMs: number; stitchMs: number; totalMs: number };
+}
+
+const DEFAULT_ROI: Shape3 = [96, 96, 96];
+
+function checkOverlap(overlap: unknown): number {
+  if (typeof overlap !== 'number' || !(overlap >= 0 && overlap < 1)) {
+    throw expectedRange('a number in [0, 1)', 'overlap', overlap);
+  }
+  return overlap;
+}
+
+function checkShape(value: unknown, name: string): Shape3 {
+  if (!Array.isArray(value) || value.length !== 3) throw expectedType('an array of 3 integers', name, value);
+  for (const v of value) {
+    if (!Number.isInteger(v) || v < 1) throw expectedRange('3 positive integers', name, value);
+  }
+  return [value[0], value[1], value[2]];
+}
+
+/**
+ * MONAI's window starts along one axis (`_get_scan_interval` + `dense_patch_slices`), on the size
+ * after padding to the ROI: interval = roi when the padded size equals roi, else
+ * max(1, int(roi * (1 - overlap))); starts k * interval until a window reaches the end, the last
+ * one shifted back to end at the border. 139 -> [0, 43]; 160 -> [0, 48, 64]; <= 96 -> [0].
+ */
+export function windowStarts(size: number, roi: number, overlap: number): number[] {
+  if (!Number.isInteger(size) || size < 1) throw expectedRange('a positive integer', 'size', size);
+  if (!Number.isInteger(roi) || roi < 1) throw expectedRange('a positive integer', 'roi', roi);
+  checkOverlap(overlap);
+  const padded = Math.max(size, roi);
+  // Same double arithmetic as Python's int(roi * (1 - o)) (e.g. 10 * (1 - 0.7) = 3.0000000000000004).
+  const interval = padded === roi ? roi : Math.max(1, Math.trunc(roi * (1 - overlap)));
+  const num = Math.ceil(padded / interval);
+  let scanNum = 1;
+  for (let d = 0; d < num; d++) {
+    if (d * interval + roi >= padded) {
+      scanNum = d + 1;
+      break;
+    }
+  }
+  const starts: number[] = [];
+  for (let idx = 0; idx < scanNum; idx++) {
+    const start = idx * interval;
+    starts.push(start - Math.max(start + roi - padded, 0));
+  }
+  return starts;
+}
+
+/** One axis of the geometry: where the unpadded data sits in the padded grid, and the windows. */
+interface Axis {
+  n: number;
+  roi: number;
+  /** Padding before the data: floor((max(n, roi) - n) / 2), as MONAI's F.pad call. */
+  before: number;
+  starts: number[];
+}
+
+/** Local index range [lo, hi) of a window (start in padded coordinates) that holds real data. */
+function validRange(axis: Axis, start: number): [number, number] {
+  const lo = Math.max(0, axis.before - start);
+  const hi = Math.min(axis.roi, axis.before + axis.n - start);
+  return [lo, hi];
+}
+
+/** Copies one window into `dst` at `offset`, writing the pad value where it leaves the data. */
+function gatherWindow(
+  image: Float32Array,
+  axes: readonly [Axis, Axis, Axis],
+  origin: Shape3,
+  padValue: number,
+  dst: Float32Array,
+  offset: number,
+): void {
+  const [x0, x1, x2] = axes;
+  const [s0, s1, s2] = origin;
+  const rowLen = x2.roi;
+  const sliceLen = x1.roi * rowLen;
+  const [kLo, kHi] = validRange(x2, s2);
+  // Source k of local k = 0; rows are copied as whole contiguous runs.
+  const kShift = s2 - x2.before;
+  for (let a = 0; a < x0.roi; a++) {
+    const i = s0 + a - x0.before;
+    const slice = offset + a * sliceLen;
+    if (i < 0 || i >= x0.n) {
+      dst.fill(padValue, slice, slice + sliceLen);
+      continue;
+    }
+    for (let b = 0; b < x1.roi; b++) {
+      const j = s1 + b - x1.before;
+      const d = slice + b * rowLen;
+      if (j < 0 || j >= x1.n || kLo >= kHi) {
+        dst.fill(padValue, d, d + rowLen);
+        continue;
+      }
+      const src = (i * x1.n + j) * x2.n + kShift;
+      if (kLo > 0) dst.fill(padValue, d, d + kLo);
+      dst.set(image.subarray(src + kLo, src + kHi), d + kLo);
+      if (kHi < rowLen) dst.fill(padValue, d + kHi, d + rowLen);
+    }
+  }
+}
+
+/**
+ * Adds window `slot` of `logits` (weighted by `importance`, null for constant mode) into `acc`,
+ * and its weights into `weightSum` when given. Only voxels on the unpadded grid are touched.
+ */
+function stitchWindow(
+  logits: Float32Array,
+  slot: number,
+  channels: number,
+  axes: readonly [Axis, Axis, Axis],
+  origin: Shape3,
+  importance: Float32Array | null,
+  acc: Float32Array,
+  weightSum: Float32Array | null,
+): void {
+  const [x0, x1, x2] = axes;
+  const [s0, s1, s2] = origin;
+  const roiVolume = x0.roi * x1.roi * x2.roi;
+  const voxels = x0.n * x1.n * x2.n;
+  const [aLo, aHi] = validRange(x0, s0);
+  const [bLo, bHi] = validRange(x1, s1);
+  const [kLo, kHi] = validRange(x2, s2);
+  const kShift = s2 - x2.before;
+  for (let c = 0; c < channels; c++) {
+    const logitBase = (slot * channels + c) * roiVolume;
+    const outBase = c * voxels + kShift;
+    for (let a = aLo; a < aHi; a++) {
+      const i = s0 + a - x0.before;
+      for (let b = bLo; b < bHi; b++) {
+        const j = s1 + b - x1.before;
+        const local = (a * x1.roi + b) * x2.roi;
+        const l = logitBase + local;
+        const o = outBase + (i * x1.n + j) * x2.n;
+        if (importance === null) {
+          // MONAI multiplies by a map of ones first: exact, so skipped.
+          for (let k = kLo; k < kHi; k++) acc[o + k] += logits[l + k];
+        } else {
+          // fl32(w * logit) first (MONAI's `buffer *= w_t`), then the float32 add.
+          for (let k = kLo; k < kHi; k++) acc[o + k] += Math.fround(logits[l + k] * importance[local + k]);
+        }
+      }
+    }
+  }
+  if (weightSum !== null && importance !== null) {
+    for (let a = aLo; a < aHi; a++) {
+      const i = s0 + a - x0.before;
+      for (let b = bLo; b < bHi; b++) {
+        const j = s1 + b - x1.before;
+        const local = (a * x1.roi + b) * x2.roi;
+        const o = (i * x1.n + j) * x2.n + kShift;
+        for (let k = kLo; k < kHi; k++) weightSum[o + k] += importance[local + k];
+      }
+    }
+  }
+}
+
+/** Number of windows covering each padded index of one axis (constant-mode count map factor). */
+function coverage(axis: Axis): Float64Array {
+  const counts = new Float64Array(Math.max(axis.n, axis.roi));
+  for (const s of axis.starts) for (let p = s; p < s + axis.roi; p++) counts[p] += 1;
+  return counts;
+}
+
+/** Divides the accumulators by the count map (constant: product of per-axis coverages). */
+function normalise(acc: Float32Array, channels: number, axes: readonly [Axis, Axis, Axis], weightSum: Float32Array | null): void {
+  const [x0, x1, x2] = axes;
+  const voxels = x0.n * x1.n * x2.n;
+  if (weightSum !== null) {
+    for (let c = 0; c < channels; c++) {
+      const base = c * voxels;
+      for (let v = 0; v < voxels; v++) acc[base + v] /= weightSum[v];
+    }
+    return;
+  }
+  const c0 = coverage(x0);
+  const c1 = coverage(x1);
+  const c2 = coverage(x2).subarray(x2.before, x2.before + x2.n);
+  for (let i = 0; i < x0.n; i++) {
+    for (let j = 0; j < x1.n; j++) {
+      // Integer counts (<= 2^24 in practice) are exact in float32, so the double division rounds
+      // to the same float32 quotient as torch's.
+      const cij = c0[i + x0.before] * c1[j + x1.before];
+      const row = (i * x1.n + j) * x2.n;
+      for (let c = 0; c < channels; c++) {
+        const o = c * voxels + row;
+        for (let k = 0; k < x2.n; k++) acc[o + k] /= cij * c2[k];
+      }
+    }
+  }
+}
+
+/**
+ * Runs `backend` over ROI windows of a single-channel C-order float32 volume and blends the
+ * logits back onto the input grid, as MONAI's sliding_window_inference does.
+ * @example
+ * const { logits, channels } = await slidingWindowInference(image, [137, 137, 148], backend);
+ */
+export async function slidingWindowInference(
+  image: Float32Array,
+  shape: Shape3,
+  backend: InferenceBackend,
+  options: SlidingWindowOptions = {},
+): Promise<SlidingWindowResult> {
+  const tStart = performance.now();
+  if (!(image instanceof Float32Array)) throw expectedType('a Float32Array', 'image', image);
+  const dims = checkShape(shape, 'shape');
+  if (image.length !== dims[0] * dims[1] * dims[2]) {
+    throw expectedRange(`a Float32Array of length ${dims[0] * dims[1] * dims[2]}`, 'image', `length ${image.length}`);
+  }
+  if (backend === null || typeof backend !== 'object' || typeof backend.run !== 'function') {
+    throw expectedType('an InferenceBackend', 'backend', backend);
+  }
+  const roi = checkShape(options.roiSize ?? DEFAULT_ROI, 'options.roiSize');
+  const swBatchSize = options.swBatchSize ?? 4;
+  if (!Number.isInteger(swBatchSize) || swBatchSize < 1) {
+    throw expectedRange('a positive integer', 'options.swBatchSize', swBatchSize);
+  }
+  const overlap = checkOverlap(options.overlap ?? 0.5);
+  const mode = options.mode ?? 'constant';
+  const padValue = options.padValue ?? 0;
+  if (typeof padValue !== 'number' || !Number.isFinite(padValue)) {
+    throw expectedRange('a finite number', 'options.padValue', padValue);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw expectedType('a function', 'options.onProgress', options.onProgress);
+  }
+  const channels = backend.outputChannels;
+  if (!Number.isInteger(channels) || channels < 1) {
+    throw expectedRange('a positive integer', 'backend.outputChannels', channels);
+  }
+  // Validates mode and sigmaScale too.
+  const importanceMap = computeImportanceMap(roi, mode, options.sigmaScale ?? 0.125);
+  const importance = mode === 'constant' ? null : importanceMap;
+  const { signal, onProgress } = options;
+  throwIfAborted(signal);
+
+  const axes = [0, 1, 2].map((d) => ({
+    n: dims[d],
+    roi: roi[d],
+    before: Math.floor((Math.max(dims[d], roi[d]) - dims[d]) / 2),
+    starts: windowStarts(dims[d], roi[d], overlap),
+  })) as [Axis, Axis, Axis];
+  const [n0s, n1s, n2s] = axes.map((x) => x.starts.length);
+  const windowCount = n0s * n1s * n2s;
+  const batchCount = Math.ceil(windowCount / swBatchSize);
+  const roiVolume = roi[0] * roi[1] * roi[2];
+  const voxels = image.length;
+  // MONAI's window order: np.meshgrid(..., indexing='ij') flattened, dim 0 slowest.
+  const originOf = (w: number): Shape3 => [
+    axes[0].starts[Math.floor(w / (n1s * n2s))],
+    axes[1].starts[Math.floor(w / n2s) % n1s],
+    axes[2].starts[w % n2s],
+  ];
+
+  const acc = new Float32Array(channels * voxels);
+  const weightSum = importance === null ? null : new Float32Array(voxels);
+  const batchInput = new Float32Array(swBatchSize * roiVolume);
+  const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
+
+  for (let batch = 0; batch < batchCount; batch++) {
+    throwIfAborted(signal);
+    const first = batch * swBatchSize;
+    const count = Math.min(swBatchSize, windowCount - first);
+    const sent = options.padLastBatch ? swBatchSize : count;
+
+    let t = performance.now();
+    for (let q = 0; q < count; q++) gatherWindow(image, axes, originOf(first + q), padValue, batchInput, q * roiVolume);
+    if (sent > count) batchInput.fill(0, count * roiVolume);
+    timings.stitchMs += performance.now() - t;
+
+    const input = sent === swBatchSize ? batchInput : batchInput.subarray(0, sent * roiVolume);
+    const result = await backend.run(input, sent, [roi[0], roi[1], roi[2]]);
+    const logits = result?.logits;
+    if (!(logits instanceof Float32Array) || logits.length !== sent * channels * roiVolume) {
+      throw new SpleenTrtError(
+        'ERR_INFERENCE_FAILED',
+        `The ${backend.name} backend returned ${logits instanceof Float32Array ? `${logits.length} values` : 'no Float32Array'} ` +
+          `for a batch of ${sent} windows; expected ${sent * channels * roiVolume} (${channels} channels of ${roi.join('x')})`,
+      );
+    }
+    timings.computeMs += result.timings?.computeMs ?? 0;
+    timings.h2dMs += result.timings?.h2dMs ?? 0;
+    timings.d2hMs += result.timings?.d2hMs ?? 0;
+
+    t = performance.now();
+    for (let q = 0; q < count; q++) {
+      stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
+    }
+    timings.stitchMs += performance.now() - t;
+    onProgress?.({ windowsDone: first + count, windowsTotal: windowCount, batchIndex: batch, batchCount });
+  }
+  throwIfAborted(signal);
+
+  const t = performance.now();
+  normalise(acc, channels, axes, weightSum);
+  timings.stitchMs += performance.now() - t;
+  timings.totalMs = performance.now() - tStart;
+  return { logits: acc, channels, windowCount, batchCount, timings };
+}
