@@ -121,6 +121,9 @@ function main() {
     '--parallel', String(os.availableParallelism()),
     // The Node that runs this script, not whichever `node` is first on PATH.
     `--CDNODE_EXECUTABLE=${process.execPath}`,
+    // Warnings are errors where the build is required (CI, developers); a user's newer compiler
+    // with new warnings must not cost them the addon.
+    `--CDSPLEEN_TRT_WERROR=${required ? 'ON' : 'OFF'}`,
   ];
   const started = process.hrtime.bigint();
   log(`building the native addon: cmake-js compile (out: ${path.relative(root, outDir) || '.'})`);
