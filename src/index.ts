@@ -10,7 +10,17 @@ export {
   type ChannelVolume,
   type PipelineStages,
 } from './segment-volume.js';
-export { readNifti, writeNifti } from './nifti/index.js';
+export {
+  readNifti,
+  writeNifti,
+  parseNifti,
+  encodeNifti,
+  readNiftiChannels,
+  type NiftiImage,
+  type NiftiHeader,
+  type ReadNiftiOptions,
+  type WriteNiftiOptions,
+} from './nifti/index.js';
 export { getRuntimeInfo, type RuntimeInfo } from './runtime-info.js';
 export { loadModel, loadDefaultModel, type LoadedModel } from './model/load-model.js';
 export { BUNDLE_PIPELINE, type ModelManifest, type PipelineParameters } from './model/manifest.js';

@@ -3,7 +3,7 @@
  * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout). One bad file is reported
  * and the rest still run; the exit code says whether any failed.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNifti, Segmenter, SpleenTrtError, writeNifti, type SegmentResult, type Volume } from '../index.js';
@@ -132,6 +132,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
       const name = caseName(file);
       const caseDir = path.join(outputDir, name);
       const output = path.join(caseDir, `${name}_trans.nii.gz`);
+      await mkdir(caseDir, { recursive: true });
       await writeNifti(output, maskVolume(result), { datatype: outputDtype });
       await writeStages(caseDir, result);
       const writeMs = performance.now() - writeStarted;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SpleenTrtError } from '../errors.js';
-import { buildUnetOnnx } from './build-unet-onnx.js';
+import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS } from './build-unet-onnx.js';
 import { BUNDLE_PIPELINE, parseManifest, type ModelManifest } from './manifest.js';
 import { seededUnetWeights } from './seeded-weights.js';
 
@@ -35,7 +35,9 @@ let defaultModel: LoadedModel | undefined;
 /** The embedded default: the bundle's UNet with seeded weights, built in memory (no file needed). */
 export function loadDefaultModel(): LoadedModel {
   if (defaultModel) return defaultModel;
-  const onnx = buildUnetOnnx(seededUnetWeights(DEFAULT_MODEL_SEED));
+  // The CPU-friendly graph (folded BN, LeakyRelu, sub-pixel ConvTranspose): same logits within
+  // float rounding, about 30 % faster on onnxruntime's CPU kernels.
+  const onnx = buildUnetOnnx(seededUnetWeights(DEFAULT_MODEL_SEED), undefined, ONNXRUNTIME_CPU_OPTIONS);
   const sha256 = sha256Hex(onnx);
   defaultModel = {
     manifest: {
@@ -48,7 +50,7 @@ export function loadDefaultModel(): LoadedModel {
       output: { name: 'output_0', channels: 2 },
       pipeline: BUNDLE_PIPELINE,
       onnx: { file: 'model.onnx', sha256 },
-      provenance: `seededUnetWeights(${DEFAULT_MODEL_SEED}) through buildUnetOnnx`,
+      provenance: `seededUnetWeights(${DEFAULT_MODEL_SEED}) through buildUnetOnnx(ONNXRUNTIME_CPU_OPTIONS)`,
     },
     onnx,
     sha256,

@@ -1,0 +1,73 @@
+/**
+ * The intensity window (MONAI `ScaleIntensityRanged(a_min=-57, a_max=164, b_min=0, b_max=1,
+ * clip=True)`, spec section 4), reproduced bit for bit.
+ *
+ * MONAI evaluates `((x - a_min) / (a_max - a_min)) * (b_max - b_min) + b_min`, then clamps, as
+ * separate float32 tensor ops with each Python scalar cast to float32. Every step here is one
+ * double operation on float32 operands rounded back with Math.fround, which equals the float32
+ * IEEE result (double has more than 2 * 24 + 2 bits, so the double rounding is innocuous).
+ *
+ * The division: a float32 reciprocal (x * fround(1/221)) differs in the last bit for many inputs,
+ * but x * (1/221) in double, rounded once to float32, equals float32 x / 221 for every float32 x
+ * and divisor: the double product is within 2^-52 (relative) of x/d, while x/d can never be a
+ * float32 rounding midpoint (d * midpoint needs at least 25 significant bits, x has 24) and,
+ * when not one, is at least 2^-49 away from it (both x and d * midpoint lie on a grid of
+ * 2^-48 relative spacing). So the result is bit-identical and avoids a division per voxel.
+ */
+import { expectedRange, expectedType } from '../errors.js';
+
+function assertFinite(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') throw expectedType('a number', name, value);
+  if (!Number.isFinite(value)) throw expectedRange('a finite number', name, value);
+}
+
+/** Maps [aMin, aMax] linearly onto [bMin, bMax] in float32, clamping to [bMin, bMax] if `clip`. */
+export function applyIntensityWindow(
+  data: Float32Array,
+  aMin = -57,
+  aMax = 164,
+  bMin = 0,
+  bMax = 1,
+  clip = true,
+): Float32Array {
+  if (!(data instanceof Float32Array)) throw expectedType('a Float32Array', 'data', data);
+  assertFinite(aMin, 'aMin');
+  assertFinite(aMax, 'aMax');
+  assertFinite(bMin, 'bMin');
+  assertFinite(bMax, 'bMax');
+  const out = new Float32Array(data.length);
+  const f = Math.fround;
+  const a = f(aMin);
+  const b = f(bMin);
+  // The differences are Python scalars (float64) that torch casts to float32 when applied.
+  const range = f(aMax - aMin);
+  if (range === 0) {
+    // MONAI warns and only shifts: x - a_min + b_min, no scaling or clipping.
+    for (let i = 0; i < data.length; i++) out[i] = f(data[i] - a) + b;
+    return out;
+  }
+  const scale = f(bMax - bMin);
+  const lo = b;
+  const hi = f(bMax);
+  const reciprocal = 1 / range;
+  const n = data.length;
+  if (scale === 1 && clip && lo <= hi) {
+    // The bundle's case: `* 1` is exact on a float32, so only two roundings remain.
+    for (let i = 0; i < n; i++) {
+      const v = Math.fround(Math.fround(data[i] - a) * reciprocal) + b;
+      out[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = f(f(f(data[i] - a) * reciprocal) * scale) + b;
+    if (clip) {
+      // torch.clamp order (max with lo, then min with hi); comparisons keep NaN as NaN.
+      const w = v < lo ? lo : v;
+      out[i] = w > hi ? hi : w;
+    } else {
+      out[i] = v;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,241 @@
+/**
+ * Resampling to the bundle's voxel spacing (MONAI `Spacingd(pixdim=(1.5, 1.5, 2.0),
+ * mode="bilinear")`, spec section 3) and its inverse as `Invertd` applies it to the network's
+ * probabilities (spec section 7.2).
+ *
+ * The geometry follows MONAI 1.4.0 step by step (Spacing.__call__, zoom_affine,
+ * compute_shape_offset, spatial_resample) rather than the closed forms, because the output shape
+ * rounds exact .5 ties half-to-even and a last-bit difference in the affine picks the other side.
+ */
+import { columnNorms, multiply4 } from './affine.js';
+import { assertChannelData, assertVolume } from './assert-volume.js';
+import { allClose, choleskyLower, inverse, matmul, roundHalfEven, solveLinear } from './numpy-linalg.js';
+import { axisTable, resampleAffine, resampleSeparable, type OutputLayout } from './trilinear.js';
+import { expectedRange, expectedType } from '../errors.js';
+import type { Shape3, Vec3, Volume } from './volume.js';
+
+/** MONAI's AFFINE_TOL: spacings and affines closer than this count as unchanged. */
+const AFFINE_TOL = 1e-3;
+
+/** The bundle's target spacing (mm). */
+export const DEFAULT_SPACING_MM: Vec3 = [1.5, 1.5, 2.0];
+
+/** How `resampleToSpacing` changed the grid; all `invertSpacing` needs to undo it. */
+export interface SpacingTransform {
+  /** True when MONAI would skip the resampling (data and affine passed through unchanged). */
+  skipped: boolean;
+  /** The RAS grid before resampling (A1 and its shape). */
+  inputShape: Shape3;
+  inputAffine: Float64Array;
+  /** The resampled grid (A2 and its shape); equal to the input grid when skipped. */
+  outputShape: Shape3;
+  outputAffine: Float64Array;
+}
+
+/** Column norms as MONAI's affine_to_spacing computes them (sqrt of the summed squares; 0 -> 1). */
+function affineToSpacing(a: Float64Array): Vec3 {
+  const out: Vec3 = [0, 0, 0];
+  for (let c = 0; c < 3; c++) {
+    const s = Math.sqrt(a[c] * a[c] + a[4 + c] * a[4 + c] + a[8 + c] * a[8 + c]);
+    out[c] = s === 0 ? 1 : s;
+  }
+  return out;
+}
+
+function block3(a: Float64Array): Float64Array {
+  return Float64Array.of(a[0], a[1], a[2], a[4], a[5], a[6], a[8], a[9], a[10]);
+}
+
+/**
+ * zoom_affine(diagonal=False): the rotation factor of rzs = Q R (via Cholesky of rzs^T rzs, as
+ * MONAI computes it) scaled column-wise to `scale`, zero translation. For a sheared affine Q is
+ * not the column directions: shear is dropped, not preserved.
+ */
+function zoomAffine(a1: Float64Array, scale: Vec3): Float64Array {
+  const rzs = block3(a1);
+  const rzsT = Float64Array.of(rzs[0], rzs[3], rzs[6], rzs[1], rzs[4], rzs[7], rzs[2], rzs[5], rzs[8]);
+  const lower = choleskyLower(matmul(rzsT, rzs, 3, 3, 3), 3);
+  const zs = Float64Array.of(lower[0], lower[3], lower[6], lower[1], lower[4], lower[7], lower[2], lower[5], lower[8]);
+  const rotation = matmul(rzs, inverse(zs, 3), 3, 3, 3);
+  const out = new Float64Array(16);
+  out[15] = 1;
+  for (let r = 0; r < 3; r++) {
+    // rotation @ diag(s) with s = sign(diag(zs)) * |scale|; the Cholesky diagonal is positive.
+    for (let c = 0; c < 3; c++) out[r * 4 + c] = rotation[r * 3 + c] * Math.abs(scale[c]);
+  }
+  return out;
+}
+
+/** The 8 corners of the index box, np.meshgrid(indexing="ij") order, as a 4x8 homogeneous matrix. */
+function cornerMatrix(shape: Shape3): Float64Array {
+  const m = new Float64Array(32);
+  for (let n = 0; n < 8; n++) {
+    m[n] = n & 4 ? shape[0] - 1 : 0;
+    m[8 + n] = n & 2 ? shape[1] - 1 : 0;
+    m[16 + n] = n & 1 ? shape[2] - 1 : 0;
+    m[24 + n] = 1;
+  }
+  return m;
+}
+
+/** compute_shape_offset(scale_extent=False): output shape and world position of output voxel 0. */
+function shapeAndOffset(shape: Shape3, inAffine: Float64Array, outAffine: Float64Array): { shape: Shape3; offset: Vec3 } {
+  const corners = cornerMatrix(shape);
+  const dist = matmul(solveLinear(outAffine, inAffine, 4, 4), corners, 4, 4, 8);
+  const outShape: Shape3 = [0, 0, 0];
+  for (let r = 0; r < 3; r++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let n = 0; n < 8; n++) {
+      const v = dist[r * 8 + n] / dist[24 + n];
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    outShape[r] = roundHalfEven(hi - lo + 1);
+  }
+  const world = matmul(inAffine, corners, 4, 4, 8);
+  // Keep the first corner that is minimal along every output axis (np.allclose(.., 0) with the
+  // default atol 1e-8; its rtol is void against 0).
+  for (let n = 0; n < 8; n++) {
+    let minimal = true;
+    for (let r = 0; r < 3 && minimal; r++) {
+      let m = Infinity;
+      for (let j = 0; j < 8; j++) m = Math.min(m, dist[r * 8 + j] - dist[r * 8 + n]);
+      if (!(Math.abs(m) <= 1e-8)) minimal = false;
+    }
+    if (minimal) return { shape: outShape, offset: [world[n], world[8 + n], world[16 + n]] };
+  }
+  // No such corner (the output axes cut the box obliquely): centre the output on the input, with
+  // MONAI's shape / 2 (not (shape - 1) / 2).
+  const offset: Vec3 = [0, 0, 0];
+  for (let r = 0; r < 3; r++) {
+    let inC = 0;
+    let outC = 0;
+    for (let c = 0; c < 3; c++) {
+      inC += inAffine[r * 4 + c] * (shape[c] / 2);
+      outC += outAffine[r * 4 + c] * (outShape[c] / 2);
+    }
+    offset[r] = inC + inAffine[r * 4 + 3] - outC;
+  }
+  return { shape: outShape, offset };
+}
+
+/** spatial_resample's "nothing to do" test, with src the grid the data is on. */
+function resampleIsNoop(src: Float64Array, dst: Float64Array, xform: Float64Array, srcShape: Shape3, dstShape: Shape3): boolean {
+  if (!dstShape.every((n, i) => n === srcShape[i])) return false;
+  const eye = Float64Array.of(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1);
+  return allClose(src, dst, AFFINE_TOL) || allClose(xform, eye, AFFINE_TOL);
+}
+
+/** Trilinear border-clamped resampling of `channels` volumes for the index map p = xform * q. */
+function resample(
+  data: Float32Array,
+  channels: number,
+  inShape: Shape3,
+  outShape: Shape3,
+  xform: Float64Array,
+  layout?: OutputLayout,
+): Float32Array {
+  // Off-diagonal terms that move no output voxel by more than 1e-9 of an index are rounding
+  // residue of inv(A) @ A' for directions both grids share; drop them and separate the axes.
+  let separable = true;
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) {
+      if (r !== c && Math.abs(xform[r * 4 + c]) * Math.max(outShape[c] - 1, 1) > 1e-9) separable = false;
+    }
+  }
+  if (!separable) return resampleAffine(data, channels, inShape, outShape, xform, layout);
+  const tables = [0, 1, 2].map((a) => axisTable(xform[a * 5], xform[a * 4 + 3], outShape[a], inShape[a]));
+  return resampleSeparable(data, channels, inShape, outShape, [tables[0], tables[1], tables[2]], layout);
+}
+
+function assertSpacing(value: unknown): asserts value is Vec3 {
+  if (!Array.isArray(value) || value.length !== 3) throw expectedType('an array of three numbers', 'targetSpacingMm', value);
+  if (!value.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+    throw expectedRange('three positive finite numbers', 'targetSpacingMm', `[${value.join(', ')}]`);
+  }
+}
+
+/**
+ * Resamples a RAS volume to `targetSpacingMm` (trilinear, border clamp, float64 maths, float32
+ * result), keeping its rotation (oblique stays oblique; shear is dropped, as MONAI's zoom_affine
+ * does) and voxel 0's world position. When MONAI would skip (spacing already within 1e-3) the
+ * returned volume shares `data` with the input.
+ */
+export function resampleToSpacing(
+  volume: Volume,
+  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
+): { volume: Volume; resampling: SpacingTransform } {
+  assertVolume(volume);
+  assertSpacing(targetSpacingMm);
+  const a1 = Float64Array.from(volume.affine);
+  const shape: Shape3 = [...volume.shape];
+  const current = affineToSpacing(a1);
+  const outSpacing = current.map((sp, k) => {
+    const target = targetSpacingMm[k];
+    return target - AFFINE_TOL <= sp && sp <= target + AFFINE_TOL ? sp : target;
+  }) as Vec3;
+
+  let a2: Float64Array;
+  try {
+    a2 = zoomAffine(a1, outSpacing);
+  } catch {
+    throw expectedRange('an affine whose 3x3 part has full rank', 'volume.affine', 'a singular matrix');
+  }
+  const { shape: outShape, offset } = shapeAndOffset(shape, a1, a2);
+  for (let r = 0; r < 3; r++) a2[r * 4 + 3] = offset[r];
+
+  const xform = solveLinear(a1, a2, 4, 4);
+  if (resampleIsNoop(a1, a2, xform, shape, outShape)) {
+    // MONAI returns the data as is and leaves the affine at A1, not the computed A2.
+    const resampling: SpacingTransform = {
+      skipped: true,
+      inputShape: shape,
+      inputAffine: a1,
+      outputShape: [...shape],
+      outputAffine: Float64Array.from(a1),
+    };
+    return {
+      volume: { data: volume.data, shape: [...shape], spacingMm: columnNorms(a1), affine: Float64Array.from(a1) },
+      resampling,
+    };
+  }
+  // MONAI stores A1 @ xform as the new affine, which the inverse then solves against.
+  const outAffine = multiply4(a1, xform);
+  const data = resample(volume.data, 1, shape, outShape, xform);
+  return {
+    volume: { data, shape: outShape, spacingMm: columnNorms(outAffine), affine: outAffine },
+    resampling: { skipped: false, inputShape: shape, inputAffine: a1, outputShape: outShape, outputAffine: outAffine },
+  };
+}
+
+/**
+ * Resamples multi-channel data on the spacing grid (`[c][i][j][k]`, e.g. softmax probabilities)
+ * back onto the grid before `resampleToSpacing`, trilinear with border clamp, as Invertd does.
+ * Returns `data` itself when the forward resampling was skipped.
+ */
+export function invertSpacing(data: Float32Array, channels: number, resampling: SpacingTransform): Float32Array {
+  return invertSpacingInto(data, channels, resampling) ?? data;
+}
+
+/**
+ * `invertSpacing` writing each voxel through `layout` (default C order on the pre-resampling
+ * grid); null when MONAI would leave the data as it is. For `invertPreprocessing`.
+ */
+export function invertSpacingInto(
+  data: Float32Array,
+  channels: number,
+  resampling: SpacingTransform,
+  layout?: OutputLayout,
+): Float32Array | null {
+  if (typeof resampling !== 'object' || resampling === null) {
+    throw expectedType('a SpacingTransform', 'resampling', resampling);
+  }
+  const { inputShape, inputAffine, outputShape, outputAffine } = resampling;
+  assertChannelData(data, channels, outputShape, 'data');
+  if (resampling.skipped) return null;
+  // Invertd re-runs SpatialResample from the current grid (A2, as stored) to A1.
+  const xform = solveLinear(outputAffine, inputAffine, 4, 4);
+  if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
+  return resample(data, channels, outputShape, inputShape, xform, layout);
+}
