@@ -10,8 +10,9 @@ import { slidingWindowInference } from './inference/sliding-window.js';
 import type { PipelineParameters } from './model/manifest.js';
 import { applyIntensityWindow } from './volume/intensity.js';
 import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
-import { invertOrientation, orientToRas } from './volume/orientation.js';
-import { invertSpacing, resampleToSpacing } from './volume/spacing.js';
+import { invertPreprocessing } from './volume/invert-preprocessing.js';
+import { orientToRas } from './volume/orientation.js';
+import { resampleToSpacing } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
 
 /** A label map on the input's own voxel grid: 0 background, 1 spleen. */
@@ -111,8 +112,8 @@ export async function segmentVolume(
 
   const channels = network.channels;
   const probabilities = softmaxChannels(network.logits, channels);
-  const onRasGrid = invertSpacing(probabilities, channels, resampling);
-  const onOriginalGrid = invertOrientation(onRasGrid, channels, ras.shape, orientation);
+  // Inverse spacing then inverse orientation (Invertd's order), fused into one pass.
+  const onOriginalGrid = invertPreprocessing(probabilities, channels, resampling, orientation);
   const labels = argmaxForeground(onOriginalGrid, channels);
   const t3 = performance.now();
 

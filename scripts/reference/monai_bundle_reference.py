@@ -22,6 +22,7 @@ import os
 import struct
 import sys
 
+import nibabel as nib
 import numpy as np
 import torch
 
@@ -59,7 +60,12 @@ def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     net = bundle_network(load_weights(args.weights))
 
-    preprocessing = Compose([
+    for path in args.inputs:
+        run_case(path, net, args.out, args.mode, save=True)
+
+
+def bundle_preprocessing():
+    return Compose([
         LoadImaged(keys='image'),
         EnsureChannelFirstd(keys='image'),
         Orientationd(keys='image', axcodes='RAS'),
@@ -67,42 +73,57 @@ def main():
         ScaleIntensityRanged(keys='image', a_min=-57, a_max=164, b_min=0, b_max=1, clip=True),
         EnsureTyped(keys='image'),
     ])
-    inferer = SlidingWindowInferer(roi_size=[96, 96, 96], sw_batch_size=4, overlap=0.5, mode=args.mode)
-    for path in args.inputs:
-        name = os.path.basename(path).replace('.nii.gz', '').replace('.nii', '')
-        case_dir = os.path.join(args.out, name)
-        os.makedirs(case_dir, exist_ok=True)
-        data = preprocessing({'image': path})
-        image = data['image']
-        with torch.no_grad():
-            logits = inferer(image.unsqueeze(0), net)[0]
-        pred = logits.clone()
-        # MetaTensor carries the applied-operations stack that Invertd needs.
-        pred.copy_meta_from(image)
-        item = {'image': image, 'pred': pred}
-        softmax = Activationsd(keys='pred', softmax=True)(item)
-        probs = Invertd(keys='pred', transform=preprocessing, orig_keys='image', nearest_interp=False,
-                        to_tensor=True)(softmax)['pred']
-        mask = AsDiscreted(keys='pred', argmax=True)({'pred': probs.clone()})
-        SaveImaged(keys='pred', output_dir=args.out, output_ext='.nii.gz', output_dtype=np.float32,
-                   output_postfix='trans', separate_folder=True, print_log=False)(mask)
 
-        import nibabel as nib
-        pre_affine = np.asarray(image.affine, dtype=np.float64)
-        nib.save(nib.Nifti1Image(np.asarray(image[0], dtype=np.float32), pre_affine),
-                 os.path.join(case_dir, 'preprocessed.nii.gz'))
-        np.ascontiguousarray(np.asarray(logits, dtype='<f4')).tofile(os.path.join(case_dir, 'logits.bin'))
-        np.ascontiguousarray(np.asarray(probs[1], dtype='<f4')).tofile(os.path.join(case_dir, 'probability.bin'))
-        with open(os.path.join(case_dir, 'stages.json'), 'w') as f:
-            json.dump({
-                'preprocessedShape': list(image.shape[1:]),
-                'preprocessedAffine': pre_affine.tolist(),
-                'originalShape': list(probs.shape[1:]),
-                'originalAffine': np.asarray(probs.affine, dtype=np.float64).tolist(),
-                'maskVoxels': int(np.asarray(mask['pred']).sum()),
-            }, f, indent=1)
-        print(f'{name}: preprocessed {list(image.shape[1:])}, mask voxels {int(np.asarray(mask["pred"]).sum())}',
-              file=sys.stderr)
+
+def run_case(path, net, out_dir, mode='constant', save=True):
+    """Runs one NIfTI through the bundle pipeline; returns the stages as numpy arrays."""
+    preprocessing = bundle_preprocessing()
+    inferer = SlidingWindowInferer(roi_size=[96, 96, 96], sw_batch_size=4, overlap=0.5, mode=mode)
+    name = os.path.basename(path).replace('.nii.gz', '').replace('.nii', '')
+    case_dir = os.path.join(out_dir, name)
+    os.makedirs(case_dir, exist_ok=True)
+    data = preprocessing({'image': path})
+    image = data['image']
+    with torch.no_grad():
+        logits = inferer(image.unsqueeze(0), net)[0]
+    pred = logits.clone()
+    # MetaTensor carries the applied-operations stack that Invertd needs.
+    pred.copy_meta_from(image)
+    item = {'image': image, 'pred': pred}
+    softmax = Activationsd(keys='pred', softmax=True)(item)
+    probs = Invertd(keys='pred', transform=preprocessing, orig_keys='image', nearest_interp=False,
+                    to_tensor=True)(softmax)['pred']
+    mask = AsDiscreted(keys='pred', argmax=True)({'pred': probs.clone()})
+    stages = {
+        'preprocessed': np.asarray(image[0], dtype=np.float32),
+        'preprocessedAffine': np.asarray(image.affine, dtype=np.float64),
+        'logits': np.asarray(logits, dtype=np.float32),
+        'probability': np.asarray(probs[1], dtype=np.float32),
+        'mask': np.asarray(mask['pred'][0], dtype=np.float32),
+        'maskAffine': np.asarray(mask['pred'].affine, dtype=np.float64),
+    }
+    if not save:
+        return stages
+    SaveImaged(keys='pred', output_dir=out_dir, output_ext='.nii.gz', output_dtype=np.float32,
+               output_postfix='trans', separate_folder=True, print_log=False)(mask)
+
+    import nibabel as nib
+    pre_affine = np.asarray(image.affine, dtype=np.float64)
+    nib.save(nib.Nifti1Image(np.asarray(image[0], dtype=np.float32), pre_affine),
+             os.path.join(case_dir, 'preprocessed.nii.gz'))
+    np.ascontiguousarray(np.asarray(logits, dtype='<f4')).tofile(os.path.join(case_dir, 'logits.bin'))
+    np.ascontiguousarray(np.asarray(probs[1], dtype='<f4')).tofile(os.path.join(case_dir, 'probability.bin'))
+    with open(os.path.join(case_dir, 'stages.json'), 'w') as f:
+        json.dump({
+            'preprocessedShape': list(image.shape[1:]),
+            'preprocessedAffine': pre_affine.tolist(),
+            'originalShape': list(probs.shape[1:]),
+            'originalAffine': np.asarray(probs.affine, dtype=np.float64).tolist(),
+            'maskVoxels': int(np.asarray(mask['pred']).sum()),
+        }, f, indent=1)
+    print(f'{name}: preprocessed {list(image.shape[1:])}, mask voxels {int(np.asarray(mask["pred"]).sum())}',
+          file=sys.stderr)
+    return stages
 
 
 if __name__ == '__main__':
