@@ -4,6 +4,7 @@
  */
 import { SpleenTrtError } from '../errors.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
+import type { UnetConfig } from './unet-architecture.js';
 
 export interface IntensityWindow {
   aMin: number;
@@ -37,6 +38,31 @@ export interface ModelManifest {
   /** The ONNX file name next to model.json, and its sha256 (hex). */
   onnx: { file: string; sha256: string };
   provenance: string;
+  /** The network's hyper-parameters, when known (models built from a checkpoint or a bundle). */
+  network?: { architecture: 'monai-unet' } & UnetConfig;
+  /** Where imported weights came from (written by `spleen-trt import`). */
+  source?: ModelSource;
+}
+
+/** Provenance of an imported model: what was read, its hash, and which tool wrote the model. */
+export interface ModelSource {
+  kind: 'bundle' | 'checkpoint' | 'onnx';
+  /** Absolute path given to the import (bundle directory or file). */
+  path: string;
+  /** The weights file that was read (the bundle's models/model.pt, or `path` itself). */
+  weightsFile: string;
+  /** sha256 (hex) of that weights file. */
+  weightsSha256: string;
+  /** From the bundle's configs/metadata.json. */
+  bundle?: { name: string; version: string; monaiVersion?: string };
+  /** Checkpoint details: where the state_dict was nested, the prefix removed, dtypes converted. */
+  checkpoint?: { stateDictPath: string; strippedPrefix: string; convertedDtypes: Record<string, string> };
+  /** ONNX input: whether a static batch dimension was rewritten to a dynamic one. */
+  batchRewritten?: boolean;
+  /** ISO 8601 time of the import. */
+  importedAt: string;
+  /** spleen-trt version that imported it. */
+  packageVersion: string;
 }
 
 /** The bundle's own parameters (configs/inference.json of spleen_ct_segmentation v0.5.9). */
