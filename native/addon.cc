@@ -6,6 +6,7 @@
 
 #include "addon_state.h"
 #include "runtime_info_js.h"
+#include "tensorrt_js.h"
 
 namespace spleen_trt {
 
@@ -43,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getRuntimeInfo", Napi::Function::New(env, GetRuntimeInfo, "getRuntimeInfo"));
   exports.Set("getRuntimeInfoAsync",
               Napi::Function::New(env, GetRuntimeInfoAsync, "getRuntimeInfoAsync"));
+  spleen_trt::RegisterTensorRt(env, exports);
   return exports;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/tensorrt_status.h"
+
 namespace spleen_trt::core {
 
 namespace {
@@ -95,7 +97,12 @@ std::vector<std::string> builderResourceNames(const TensorRtVersion& version,
   return names;
 }
 
-std::vector<int> TensorRtLibraries::defaultMajors() { return {11, 10}; }
+std::vector<int> TensorRtLibraries::defaultMajors() {
+  // A binary compiled against TensorRT headers calls into the library through that major's ABI.
+  const CompiledTensorRt compiled = compiledTensorRt();
+  if (compiled.headers) return {compiled.version.major};
+  return {11, 10};
+}
 
 std::unique_ptr<TensorRtLibraries> TensorRtLibraries::load(const std::vector<int>& majors,
                                                            const std::string& directory) {

@@ -40,8 +40,8 @@ std::vector<std::string> builderResourceNames(const TensorRtVersion& version,
 
 class TensorRtLibraries {
  public:
-  // Majors tried in order. One addon binary will serve one major once it compiles against the
-  // TensorRT headers; until then the newest installed wins.
+  // Majors tried in order: the one whose headers the addon was compiled against, or (built
+  // without headers, when it can only report) the newest installed.
   static std::vector<int> defaultMajors();
 
   // Opens libnvinfer for the first of `majors` that loads, then the ONNX parser of the same major.

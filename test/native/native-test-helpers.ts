@@ -107,11 +107,11 @@ addon.getRuntimeInfoAsync().then((info) => {
 });
 `;
 
-/** Loads the addon in a fresh Node whose LD_LIBRARY_PATH is exactly `libraryDirs`. */
-export function runtimeInfoWithLibraryPath(libraryDirs: readonly string[]): ChildRuntimeInfo {
+/** Loads the addon (default: build/Release) in a fresh Node whose LD_LIBRARY_PATH is exactly `libraryDirs`. */
+export function runtimeInfoWithLibraryPath(libraryDirs: readonly string[], addon: string = addonPath): ChildRuntimeInfo {
   const result = spawnSync(process.execPath, ['-e', childScript], {
     encoding: 'utf8',
-    env: { ...process.env, LD_LIBRARY_PATH: libraryDirs.join(path.delimiter), SPLEEN_TRT_TEST_ADDON: addonPath },
+    env: { ...process.env, LD_LIBRARY_PATH: libraryDirs.join(path.delimiter), SPLEEN_TRT_TEST_ADDON: addon },
     timeout: 30_000,
   });
   if (result.status !== 0) {

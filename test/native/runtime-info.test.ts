@@ -71,7 +71,10 @@ describe('getNativeRuntimeInfo', () => {
   it.runIf(noTensorRt)('says TensorRT is unavailable and lists the file names it tried', () => {
     expect(info.tensorrt.available).toBe(false);
     expect(info.tensorrt.version).toBeUndefined();
-    expect(info.tensorrt.reason).toContain('tried libnvinfer.so.11, libnvinfer.so.10');
+    // Built with TensorRT headers, the addon looks only for that major's library.
+    const headers = info.compiledWith.tensorrtHeaders;
+    const tried = headers === null ? 'tried libnvinfer.so.11, libnvinfer.so.10' : `tried libnvinfer.so.${headers.split('.')[0]}`;
+    expect(info.tensorrt.reason).toContain(tried);
     expect(info.tensorrt.parserAvailable).toBe(false);
     expect(info.tensorrt.parserReason).toBeDefined();
     expect(info.tensorrt.builderResourceAvailable).toBe(false);

@@ -1,17 +1,29 @@
 // Tests of native/core without Node: run by ctest with the directory of the fake libraries that
 // CMakeLists.txt builds from test/native/fixtures (argv[1]). Expected values come from the fakes'
 // documented behaviour, not from the code under test.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdint>
 #include <cstdlib>
+#include <future>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/cuda_driver.h"
 #include "core/dynamic_library.h"
+#include "core/log_collector.h"
+#include "core/native_error.h"
+#include "core/plan_header.h"
+#include "core/run_queue.h"
 #include "core/runtime_info.h"
 #include "core/tensorrt_loader.h"
+#include "core/tensorrt_status.h"
 
 namespace {
 
@@ -40,6 +52,7 @@ bool contains(const std::string& text, const std::string& part) {
   } while (false)
 
 using namespace spleen_trt::core;
+namespace core = spleen_trt::core;
 
 void testDynamicLibrary(const std::string& fakes) {
   DynamicLibrary missing = DynamicLibrary::open("libspleen_trt_absent.so.7");
@@ -163,6 +176,199 @@ void testTensorRt(const std::string& fakes) {
   }
 }
 
+void testPlanHeader() {
+  // A made-up header: "ftrt" little-endian at 0, TensorRT 10.13.0.26 at bytes 24..27.
+  std::vector<std::uint8_t> bytes(64, 0);
+  bytes[0] = 'f';
+  bytes[1] = 't';
+  bytes[2] = 'r';
+  bytes[3] = 't';
+  bytes[24] = 10;
+  bytes[25] = 13;
+  bytes[26] = 0;
+  bytes[27] = 26;
+  const PlanHeader header = parsePlanHeader(bytes.data(), bytes.size());
+  CHECK(header.isPlan);
+  CHECK_EQ(header.major, 10);
+  CHECK_EQ(header.minor, 13);
+  CHECK_EQ(header.patch, 0);
+  CHECK_EQ(header.build, 26);
+  CHECK_EQ(formatPlanVersion(header), std::string("10.13.0.26"));
+  CHECK(!parsePlanHeader(bytes.data(), 27).isPlan);  // shorter than the version field
+  CHECK(!parsePlanHeader(nullptr, 0).isPlan);
+  bytes[3] = 'T';
+  CHECK(!parsePlanHeader(bytes.data(), bytes.size()).isPlan);
+}
+
+void testErrorCodes() {
+  // The names src/errors.ts declares.
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kTensorRtUnavailable)), std::string("ERR_TENSORRT_UNAVAILABLE"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kNoGpu)), std::string("ERR_NO_GPU"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kOnnxParse)), std::string("ERR_ONNX_PARSE"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kBuildFailed)), std::string("ERR_BUILD_FAILED"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kEngineIncompatible)), std::string("ERR_ENGINE_INCOMPATIBLE"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kOutOfMemory)), std::string("ERR_OUT_OF_MEMORY"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kInferenceFailed)), std::string("ERR_INFERENCE_FAILED"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kAborted)), std::string("ERR_ABORTED"));
+  CHECK_EQ(std::string(errorCodeName(ErrorCode::kClosed)), std::string("ERR_CLOSED"));
+  const NativeError error(ErrorCode::kOnnxParse, "bad model", {"node 1 (Conv_0, op Conv): x"});
+  CHECK_EQ(std::string(error.what()), std::string("bad model"));
+  CHECK_EQ(error.details().size(), std::size_t{1});
+}
+
+void testLogCapture() {
+  logLine(LogSeverity::kError, "nobody listens");  // dropped, not a crash
+  CHECK_EQ(formatLogLine(LogSeverity::kWarning, "trailing newline\n"), std::string("[W] trailing newline"));
+  CHECK_EQ(formatLogLine(LogSeverity::kInternalError, "x"), std::string("[F] x"));
+  {
+    LogCapture outer(LogSeverity::kInfo, 2);
+    logLine(LogSeverity::kVerbose, "too chatty");
+    logLine(LogSeverity::kInfo, "info 1");
+    logLine(LogSeverity::kWarning, "warning 1");
+    logLine(LogSeverity::kInfo, "info 2");
+    logLine(LogSeverity::kInfo, "info 3 (over the cap)");
+    logLine(LogSeverity::kError, "error 1 (kept despite the cap)");
+    {
+      LogCapture inner(LogSeverity::kVerbose);
+      logLine(LogSeverity::kVerbose, "inner verbose");
+      CHECK(inner.lines() == std::vector<std::string>{"[V] inner verbose"});
+    }
+    // A thread without a capture of its own (as TensorRT's workers) logs to the live captures.
+    std::thread([] { logLine(LogSeverity::kWarning, "from another thread"); }).join();
+    const std::vector<std::string> expected = {"[I] info 1",
+                                               "[W] warning 1",
+                                               "[I] info 2",
+                                               "[E] error 1 (kept despite the cap)",
+                                               "[W] from another thread",
+                                               "... 1 informational lines dropped"};
+    CHECK(outer.lines() == expected);
+    const std::vector<std::string> problems = {"[W] warning 1", "[E] error 1 (kept despite the cap)",
+                                               "[W] from another thread"};
+    CHECK(outer.problems() == problems);
+  }
+  {
+    // Another thread's own capture does not see this thread's lines.
+    LogCapture mine(LogSeverity::kInfo);
+    std::vector<std::string> theirs;
+    std::thread([&theirs] {
+      LogCapture capture(LogSeverity::kInfo);
+      logLine(LogSeverity::kInfo, "theirs");
+      theirs = capture.lines();
+    }).join();
+    logLine(LogSeverity::kInfo, "mine");
+    CHECK(theirs == std::vector<std::string>{"[I] theirs"});
+    CHECK(mine.lines() == std::vector<std::string>{"[I] mine"});
+  }
+}
+
+void testRunQueue() {
+  {
+    // One slot: jobs run one at a time, in submission order, all on that slot's thread.
+    std::vector<int> order;
+    std::set<std::thread::id> threads;
+    std::atomic<int> started{0};
+    core::RunQueue queue(1, [&started](int slot) {
+      CHECK_EQ(slot, 0);
+      ++started;
+    });
+    for (int i = 0; i < 20; ++i) {
+      CHECK(queue.submit([&order, &threads, i](int slot) {
+        CHECK_EQ(slot, 0);
+        order.push_back(i);
+        threads.insert(std::this_thread::get_id());
+      }));
+    }
+    CHECK_EQ(queue.shutdown(core::RunQueue::Pending::kRun), std::size_t{0});
+    CHECK_EQ(started.load(), 1);
+    std::vector<int> expected;
+    for (int i = 0; i < 20; ++i) expected.push_back(i);
+    CHECK(order == expected);
+    CHECK_EQ(threads.size(), std::size_t{1});
+    CHECK(!queue.submit([](int) {}));
+    CHECK_EQ(queue.shutdown(core::RunQueue::Pending::kRun), std::size_t{0});  // idempotent
+  }
+  {
+    // Three slots: never more than three jobs at once, never two on one slot, all jobs run.
+    std::mutex mutex;
+    int active = 0;
+    int maxActive = 0;
+    std::set<int> busySlots;
+    bool slotShared = false;
+    int ran = 0;
+    core::RunQueue queue(3, nullptr);
+    for (int i = 0; i < 30; ++i) {
+      queue.submit([&](int slot) {
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          ++active;
+          maxActive = std::max(maxActive, active);
+          if (!busySlots.insert(slot).second) slotShared = true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        std::lock_guard<std::mutex> lock(mutex);
+        busySlots.erase(slot);
+        --active;
+        ++ran;
+      });
+    }
+    queue.shutdown(core::RunQueue::Pending::kRun);
+    CHECK_EQ(ran, 30);
+    CHECK(maxActive <= 3);
+    CHECK(maxActive >= 1);
+    CHECK(!slotShared);
+  }
+  {
+    // kDrop: the running job finishes, queued ones are destroyed unrun.
+    std::promise<void> gate;
+    std::shared_future<void> opened = gate.get_future().share();
+    std::atomic<int> ran{0};
+    auto token = std::make_shared<int>(0);
+    std::promise<void> started;
+    core::RunQueue queue(1, nullptr);
+    queue.submit([opened, &ran, &started](int) {
+      started.set_value();
+      opened.wait();
+      ++ran;
+    });
+    started.get_future().wait();  // the first job is running, not queued
+    for (int i = 0; i < 5; ++i) queue.submit([token, &ran](int) { ++ran; });
+    std::size_t dropped = 0;
+    std::thread stopper([&queue, &dropped] { dropped = queue.shutdown(core::RunQueue::Pending::kDrop); });
+    // Once submit() fails, shutdown() has emptied the queue; only then let the first job end.
+    std::size_t extra = 0;
+    while (queue.submit([token](int) {})) ++extra;
+    gate.set_value();
+    stopper.join();
+    CHECK_EQ(ran.load(), 1);
+    CHECK_EQ(dropped, 5 + extra);
+    CHECK_EQ(token.use_count(), 1L);  // the dropped jobs' captures were released
+  }
+}
+
+void testTensorRtStatus(const std::string& fakes) {
+  const auto trt = TensorRtLibraries::load({10}, fakes + "/trt");  // the fake reports 10.13.0
+  const TensorRtStatus status = tensorRtStatus(*trt);
+  CHECK_EQ(status.version, std::string("10.13.0"));
+  const CompiledTensorRt compiled = compiledTensorRt();
+  if (!compiled.headers) {
+    CHECK(!status.available);
+    CHECK(contains(status.reason, "built without TensorRT headers"));
+    CHECK(TensorRtLibraries::defaultMajors() == (std::vector<int>{11, 10}));
+  } else {
+    CHECK(TensorRtLibraries::defaultMajors() == std::vector<int>{compiled.version.major});
+    // Usable only by a binary compiled against 10.x headers no newer than the library (10.13).
+    const bool usable = compiled.version.major == 10 && compiled.version.minor <= 13;
+    CHECK_EQ(status.available, usable);
+    CHECK_EQ(status.reason.empty(), usable);
+    if (compiled.version.major == 10 && compiled.version.minor > 13) CHECK(contains(status.reason, "older than"));
+    if (compiled.version.major != 10) CHECK(contains(status.reason, "one binary serves one major version"));
+  }
+  const auto absent = TensorRtLibraries::load({10}, fakes + "/absent");
+  const TensorRtStatus missing = tensorRtStatus(*absent);
+  CHECK(!missing.available);
+  CHECK(missing.version.empty());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +381,11 @@ int main(int argc, char** argv) {
   testVersions();
   testCudaDriver(fakes);
   testTensorRt(fakes);
+  testPlanHeader();
+  testErrorCodes();
+  testLogCapture();
+  testRunQueue();
+  testTensorRtStatus(fakes);
   if (failures != 0) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return EXIT_FAILURE;
