@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
+import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
 import { getNativeRuntimeInfo, type NativeRuntimeInfo } from './native/addon.js';
 
 export interface RuntimeInfo {
@@ -19,7 +20,10 @@ export interface RuntimeInfo {
 export interface TensorRtStatus {
   /** True when the TensorRT backend can run here. */
   usable: boolean;
+  /** Why not; or, when usable, what it would run on. */
   reason: string;
+  /** The loaded TensorRT library's version, when it loads. */
+  version?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -41,15 +45,22 @@ async function onnxRuntimeInfo(): Promise<RuntimeInfo['onnxruntime']> {
   }
 }
 
-/** Whether the TensorRT backend can run, and why not. */
-export async function getTensorRtStatus(native?: RuntimeInfo['native']): Promise<TensorRtStatus> {
-  const info = native ?? (await getNativeRuntimeInfo());
+/**
+ * Whether the TensorRT backend can run, and why not: the addon, a CUDA driver, a GPU, the TensorRT
+ * libraries (as the addon's probe found them) and the TensorRT support module must all be there.
+ */
+export async function getTensorRtStatus(native?: RuntimeInfo['native'], deps: TensorRtDependencies = {}): Promise<TensorRtStatus> {
+  const info = native ?? (await resolveMachineInfo(deps));
   if (!('cuda' in info)) return { usable: false, reason: `native addon not loaded: ${info.reason}` };
   if (!info.cuda.driverAvailable) return { usable: false, reason: `no CUDA driver: ${info.cuda.reason ?? 'unknown'}` };
   if (info.cuda.devices.length === 0) return { usable: false, reason: 'no CUDA GPU found' };
   if (!info.tensorrt.available) return { usable: false, reason: `no TensorRT: ${info.tensorrt.reason ?? 'unknown'}` };
-  // The engine builder/runtime lands with the TensorRT backend; until then a GPU is reported, not used.
-  return { usable: false, reason: 'this version of spleen-trt has no TensorRT engine runtime yet' };
+  const library = await tensorRtLibraryStatus(deps);
+  if (!library.available || !library.version) {
+    return { usable: false, reason: `no TensorRT: ${library.reason ?? 'the TensorRT support module reports it unavailable'}`, version: library.version };
+  }
+  const gpu = info.cuda.devices[0];
+  return { usable: true, reason: `TensorRT ${library.version} on ${gpu.name} (compute ${gpu.computeCapability})`, version: library.version };
 }
 
 /** Versions, backends available (and why not), threads, GPUs. */

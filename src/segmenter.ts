@@ -4,9 +4,11 @@
  * on the CPU, running two volumes at once would only split the same cores).
  */
 import os from 'node:os';
-import { expectedRange, expectedType, SpleenTrtError } from './errors.js';
+import { expectedRange, expectedType, isSpleenTrtError, SpleenTrtError } from './errors.js';
 import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
+import { createTensorRtBackend } from './inference/tensorrt-backend.js';
+import type { TensorRtDependencies, TensorRtPrecision } from './inference/tensorrt-native.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
 import type { ModelManifest, PipelineParameters } from './model/manifest.js';
 import { getTensorRtStatus } from './runtime-info.js';
@@ -20,6 +22,14 @@ export interface SegmenterOptions {
   backend?: 'auto' | BackendName;
   /** CPU threads for onnxruntime; default: all cores. */
   threads?: number;
+  /** TensorRT engine precision when one is built from the model: 'fp32' (default, TF32 off), 'tf32', 'fp16'. */
+  precision?: TensorRtPrecision;
+  /** Where built TensorRT engines are cached; default `$SPLEEN_TRT_CACHE_DIR` or ~/.cache/spleen-trt/engines. */
+  engineCacheDir?: string;
+  /** A prebuilt TensorRT plan (`spleen-trt export`) to run instead of building one from the model. */
+  plan?: string;
+  /** CUDA device index for TensorRT; default 0. */
+  device?: number;
   /** Overrides of the model's pipeline parameters (sliding window settings). */
   overlap?: number;
   swBatchSize?: number;
@@ -58,6 +68,21 @@ function validatePipelineOverrides(options: SegmenterOptions, base: PipelinePara
     params.mode = options.mode;
   }
   return params;
+}
+
+function checkTensorRtOptions(options: SegmenterOptions): void {
+  const p = options.precision;
+  if (p !== undefined && p !== 'fp32' && p !== 'tf32' && p !== 'fp16') throw expectedRange('"fp32", "tf32" or "fp16"', 'options.precision', p);
+  for (const key of ['engineCacheDir', 'plan'] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw expectedType('a path', `options.${key}`, v);
+  }
+  if (options.device !== undefined && (!Number.isInteger(options.device) || options.device < 0)) {
+    throw expectedRange('a non-negative integer', 'options.device', options.device);
+  }
+  if (options.plan !== undefined && options.backend === 'onnxruntime') {
+    throw expectedType('backend "tensorrt" or "auto" with a plan', 'options.backend', options.backend);
+  }
 }
 
 function validateVolume(volume: unknown): asserts volume is Volume {
@@ -103,8 +128,13 @@ export class Segmenter {
     };
   }
 
-  /** Loads the model and opens a backend. */
-  static async create(options: SegmenterOptions = {}): Promise<Segmenter> {
+  /**
+   * Loads the model and opens a backend: 'tensorrt' loads `plan` or a cached engine (built on a
+   * miss) and fails with the TensorRT layer's error; 'auto' does the same where TensorRT and a GPU
+   * are available and otherwise (or when that fails) runs onnxruntime, recording why in
+   * `info.fallbackReason`. `deps` replaces the native TensorRT layer (tests).
+   */
+  static async create(options: SegmenterOptions = {}, deps: TensorRtDependencies = {}): Promise<Segmenter> {
     if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
     const backendChoice = options.backend ?? 'auto';
     if (!['auto', 'onnxruntime', 'tensorrt'].includes(backendChoice)) {
@@ -116,18 +146,40 @@ export class Segmenter {
     if (options.model !== undefined && typeof options.model !== 'string' && typeof options.model !== 'object') {
       throw expectedType('a path or a LoadedModel', 'options.model', options.model);
     }
+    checkTensorRtOptions(options);
     const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
     const params = validatePipelineOverrides(options, model.manifest.pipeline);
 
+    const openTensorRt = (): Promise<InferenceBackend> =>
+      createTensorRtBackend(
+        {
+          ...(options.plan !== undefined ? { planPath: options.plan, onnxSha256: model.sha256 } : { model, engineCacheDir: options.engineCacheDir }),
+          precision: options.precision,
+          device: options.device,
+          // The sliding window's full batch: a partial last batch is padded to it (stable shapes).
+          stableBatch: Math.min(params.swBatchSize, 256),
+        },
+        deps,
+      );
+
+    let backend: InferenceBackend | undefined;
     let fallbackReason: string | undefined;
-    if (backendChoice !== 'onnxruntime') {
-      const trt = await getTensorRtStatus();
-      if (backendChoice === 'tensorrt') {
-        throw new SpleenTrtError('ERR_TENSORRT_UNAVAILABLE', `TensorRT backend unavailable: ${trt.reason}`);
+    if (backendChoice === 'tensorrt') {
+      backend = await openTensorRt();
+    } else if (backendChoice === 'auto') {
+      const trt = await getTensorRtStatus(undefined, deps);
+      if (trt.usable) {
+        try {
+          backend = await openTensorRt();
+        } catch (error) {
+          if (!isSpleenTrtError(error)) throw error;
+          fallbackReason = `TensorRT backend failed (${error.code}): ${error.message}`;
+        }
+      } else {
+        fallbackReason = trt.reason;
       }
-      fallbackReason = trt.reason;
     }
-    const backend = await createOnnxRuntimeBackend(model.onnx, { intraOpThreads: options.threads ?? os.availableParallelism() });
+    backend ??= await createOnnxRuntimeBackend(model.onnx, { intraOpThreads: options.threads ?? os.availableParallelism() });
     return new Segmenter(backend, model, params, fallbackReason);
   }
 

@@ -1,0 +1,46 @@
+/**
+ * Whole-or-nothing file writes: data goes to a temporary file in the target's directory (same
+ * file system, so rename is atomic), is flushed to disk, then renamed over the target. A reader
+ * never sees a partial plan, sidecar or timing cache, and a failed write leaves no file behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/** A temporary name next to `target`, unique per process and call. */
+export function temporaryPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Writes `data` to a temporary file next to `target` and fsyncs it; returns the temporary path. */
+export async function writeTemporary(target: string, data: Uint8Array | string): Promise<string> {
+  await mkdir(path.dirname(target), { recursive: true });
+  const temporary = temporaryPathFor(target);
+  // 'wx': never follow or clobber an existing file at the temporary name.
+  const handle = await open(temporary, 'wx', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+  return temporary;
+}
+
+/** Moves a file made by writeTemporary into place; removes it if the rename fails. */
+export async function commitTemporary(temporary: string, target: string): Promise<void> {
+  try {
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** writeTemporary + commitTemporary: `target` holds either its old content or all of `data`. */
+export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+  await commitTemporary(await writeTemporary(target, data), target);
+}
