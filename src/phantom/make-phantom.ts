@@ -1,31 +1,82 @@
 /**
  * A deterministic synthetic abdominal CT with a spleen and its ground-truth label: the package's
- * sample input (demo, tests, bench). Anatomy is a handful of ellipsoids with typical Hounsfield
- * units, enough to exercise the whole pipeline on realistic sizes, orientations and value ranges.
+ * sample input (demo, tests, bench) and the training data of the demo model.
+ *
+ * Anatomy (phantom-anatomy.ts): body, subcutaneous and visceral fat, abdominal wall and back
+ * muscles, ribs, lungs over diaphragm domes, heart, liver with a left lobe and gallbladder,
+ * stomach with a gas cap, pancreas, kidneys in perirenal fat, bowel loops, aorta, IVC, vertebrae
+ * with discs, spinal canal, a CT table, and a lobulated, crescent-shaped spleen of varying size,
+ * position and HU. Acquisition: any shape and spacing, any axis order (LPS, RAS, permuted),
+ * oblique rotations, Gaussian noise, int16 values with or without a slope/intercept.
  * It is not anatomy: nothing clinical can be learned from it.
  */
-import { expectedRange } from '../errors.js';
-import { transformPoint } from '../volume/affine.js';
+import { expectedRange, expectedType } from '../errors.js';
 import type { LabelVolume } from '../segment-volume.js';
 import type { Shape3, Vec3, Volume } from '../volume/volume.js';
+import { paintAnatomy } from './paint-anatomy.js';
+import { sampleAnatomy, type ContrastPhase } from './phantom-anatomy.js';
+import { checkVec3, parseAxisCode, phantomAffine, shiftToContain } from './phantom-grid.js';
+
+export type { ContrastPhase } from './phantom-anatomy.js';
+
+/** How the image is stored as int16: value = stored * sclSlope + sclInter (NIfTI scl_slope / scl_inter). */
+export interface PhantomStorage {
+  sclSlope: number;
+  sclInter: number;
+}
 
 export interface PhantomOptions {
   /** Voxel grid (i, j, k); default 256x256x60 (the bench's small case). */
   shape?: Shape3;
-  /** Voxel size in mm; default 0.8 x 0.8 x 5.0. */
+  /** Voxel size in mm along i, j, k; default 0.8 x 0.8 x 5.0. */
   spacingMm?: Vec3;
-  /** Storage orientation: 'LPS' (as DICOM converters write, default) or 'RAS'. */
-  orientation?: 'LPS' | 'RAS';
+  /**
+   * Storage orientation as an axis code: the world direction each stored axis points to, e.g.
+   * 'LPS' (as DICOM converters write; default), 'RAS', or a permutation such as 'SLP' or 'PIR'.
+   */
+  orientation?: string;
+  /** Oblique acquisition: rotation of the grid about world x, y, z in degrees; default none. */
+  obliqueDeg?: Vec3;
+  /** Seed of the anatomy and the noise; default 1. */
   seed?: number;
-  /** Gaussian noise standard deviation, HU. */
+  /** Gaussian noise standard deviation, HU; default 12. */
   noiseHu?: number;
+  /** 'none' (default) or 'portal-venous' (contrast-enhanced organs and vessels). */
+  contrast?: ContrastPhase;
+  /** Patient size relative to an average adult; default 1. */
+  patientScale?: number;
+  /** World position (RAS mm) of the grid centre; default the patient's centre [0, 0, 0]. */
+  centreMm?: Vec3;
+  /** Move the grid as little as needed to hold the whole spleen (default true). */
+  keepSpleenInView?: boolean;
+  /** Draw the spleen (default true); false gives an empty label. */
+  spleen?: boolean;
+  /** Quantise the HU to what int16 storage with this slope/intercept holds; default plain HU. */
+  storage?: PhantomStorage;
+}
+
+/** What was drawn, for the record (phantom manifests, tests). */
+export interface PhantomInfo {
+  seed: number;
+  orientation: string;
+  obliqueDeg: Vec3;
+  contrast: ContrastPhase;
+  patientScale: number;
+  noiseHu: number;
+  centreMm: Vec3;
+  storage: PhantomStorage | null;
+  /** Mean HU of the organs before noise. */
+  hu: { spleen: number; liver: number; kidney: number; muscle: number };
+  /** Centre of the spleen's ellipsoid in world mm, null without a spleen. */
+  spleenCentreMm: Vec3 | null;
 }
 
 export interface Phantom {
-  /** HU values, integers (as an int16 CT stores them). */
+  /** HU values, integers (as an int16 CT stores them, after any slope/intercept). */
   image: Volume;
   /** 1 inside the spleen. */
   label: LabelVolume;
+  info: PhantomInfo;
 }
 
 /** mulberry32: a small, fast, well-mixed 32-bit PRNG; deterministic across platforms. */
@@ -40,86 +91,121 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-interface Ellipsoid {
-  centre: Vec3;
-  radii: Vec3;
-  hu: number;
+/** Gaussian table size: per-voxel Box-Muller (log, sqrt, cos) would dominate the run time. */
+const NOISE_TABLE_BITS = 16;
+/** The lowest value a CT stores (air, outside the reconstruction circle). */
+const MIN_HU = -1024;
+const MAX_HU = 3071;
+
+function addNoiseAndQuantise(image: Float32Array, noiseHu: number, seed: number, storage: PhantomStorage | null): void {
+  const random = mulberry32(seed ^ 0x5eed1e55);
+  const size = 1 << NOISE_TABLE_BITS;
+  // Entries are rounded: the image holds integer HU before noise, so round(hu + g) = hu + round(g)
+  // (up to ties), and the hot loop needs no Math.round.
+  const table = new Int16Array(size);
+  for (let n = 0; n < size; n += 2) {
+    const radius = Math.sqrt(-2 * Math.log(1 - random())) * noiseHu;
+    const theta = 2 * Math.PI * random();
+    table[n] = Math.round(Math.max(-30000, Math.min(30000, radius * Math.cos(theta))));
+    table[n + 1] = Math.round(Math.max(-30000, Math.min(30000, radius * Math.sin(theta))));
+  }
+  // xorshift32 picks table entries: one state update per voxel, no allocation.
+  let state = (Math.imul(seed, 0x9e3779b1) ^ 0x2545f491) | 0 || 1;
+  const mask = size - 1;
+  for (let n = 0; n < image.length; n++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    const hu = image[n] + table[(state >>> 8) & mask];
+    image[n] = hu < MIN_HU ? MIN_HU : hu > MAX_HU ? MAX_HU : hu;
+  }
+  if (storage !== null && (storage.sclSlope !== 1 || storage.sclInter !== 0)) {
+    const { sclSlope: slope, sclInter: inter } = storage;
+    for (let n = 0; n < image.length; n++) image[n] = Math.round((image[n] - inter) / slope) * slope + inter;
+  }
 }
 
-function inside(e: Ellipsoid, x: number, y: number, z: number): boolean {
-  const dx = (x - e.centre[0]) / e.radii[0];
-  const dy = (y - e.centre[1]) / e.radii[1];
-  const dz = (z - e.centre[2]) / e.radii[2];
-  return dx * dx + dy * dy + dz * dz <= 1;
+function validateStorage(storage: unknown): PhantomStorage | null {
+  if (storage === undefined) return null;
+  const s = storage as PhantomStorage;
+  if (typeof s !== 'object' || s === null) throw expectedType('{ sclSlope, sclInter }', 'options.storage', storage);
+  if (typeof s.sclSlope !== 'number' || !Number.isFinite(s.sclSlope) || s.sclSlope === 0) {
+    throw expectedRange('a finite non-zero number', 'options.storage.sclSlope', s.sclSlope);
+  }
+  if (typeof s.sclInter !== 'number' || !Number.isFinite(s.sclInter)) {
+    throw expectedRange('a finite number', 'options.storage.sclInter', s.sclInter);
+  }
+  // Every HU in [-1024, 3071] must fit int16 once stored.
+  for (const hu of [MIN_HU, MAX_HU]) {
+    const stored = Math.round((hu - s.sclInter) / s.sclSlope);
+    if (stored < -32768 || stored > 32767) throw expectedRange('a slope/intercept that stores -1024..3071 HU in int16', 'options.storage', [s.sclSlope, s.sclInter]);
+  }
+  return { sclSlope: s.sclSlope, sclInter: s.sclInter };
 }
 
-/** Builds the phantom; world coordinates are RAS+ mm with the origin at the grid centre. */
+/**
+ * Builds the phantom; world coordinates are RAS+ mm with the patient centred at the origin.
+ * @example
+ * const { image, label } = makePhantom({ shape: [512, 512, 90], spacingMm: [0.7, 0.7, 2.5], seed: 3 });
+ */
 export function makePhantom(options: PhantomOptions = {}): Phantom {
-  const shape: Shape3 = options.shape ?? [256, 256, 60];
-  const spacing: Vec3 = options.spacingMm ?? [0.8, 0.8, 5.0];
-  if (!shape.every((n) => Number.isInteger(n) && n > 0 && n <= 2048)) throw expectedRange('3 integers in 1..2048', 'options.shape', shape);
-  if (!spacing.every((s) => s > 0 && s < 100)) throw expectedRange('3 numbers in (0, 100)', 'options.spacingMm', spacing);
-  const random = mulberry32(options.seed ?? 1);
-  const noise = options.noiseHu ?? 12;
-  const jitter = (scale: number) => (random() - 0.5) * 2 * scale;
+  if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
+  const shape = options.shape ?? [256, 256, 60];
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((n) => Number.isInteger(n) && n > 0 && n <= 2048)) {
+    throw expectedRange('3 integers in 1..2048', 'options.shape', shape);
+  }
+  const spacing = checkVec3(options.spacingMm ?? [0.8, 0.8, 5.0], 'options.spacingMm', (s) => s > 0 && s < 100, '3 numbers in (0, 100)');
+  const orientation = (options.orientation ?? 'LPS').toUpperCase();
+  parseAxisCode(orientation);
+  const obliqueDeg = checkVec3(options.obliqueDeg ?? [0, 0, 0], 'options.obliqueDeg', (d) => Math.abs(d) <= 90, '3 angles in [-90, 90] degrees');
+  const seed = options.seed ?? 1;
+  if (!Number.isInteger(seed)) throw expectedType('an integer', 'options.seed', seed);
+  const noiseHu = options.noiseHu ?? 12;
+  if (typeof noiseHu !== 'number' || !(noiseHu >= 0 && noiseHu <= 500)) throw expectedRange('a number in [0, 500]', 'options.noiseHu', noiseHu);
+  const contrast = options.contrast ?? 'none';
+  if (contrast !== 'none' && contrast !== 'portal-venous') throw expectedType('"none" or "portal-venous"', 'options.contrast', contrast);
+  const patientScale = options.patientScale ?? 1;
+  if (typeof patientScale !== 'number' || !(patientScale >= 0.3 && patientScale <= 2)) {
+    throw expectedRange('a number in [0.3, 2]', 'options.patientScale', patientScale);
+  }
+  let centreMm = checkVec3(options.centreMm ?? [0, 0, 0], 'options.centreMm', () => true, '3 finite numbers');
+  const storage = validateStorage(options.storage);
+  const withSpleen = options.spleen ?? true;
 
-  // Affine: LPS storage flips the first two axes relative to RAS world.
-  const sign = options.orientation === 'RAS' ? 1 : -1;
-  const affine = new Float64Array(16);
-  affine[0] = sign * spacing[0];
-  affine[5] = sign * spacing[1];
-  affine[10] = spacing[2];
-  affine[15] = 1;
-  affine[3] = -sign * spacing[0] * (shape[0] - 1) / 2;
-  affine[7] = -sign * spacing[1] * (shape[1] - 1) / 2;
-  affine[11] = -spacing[2] * (shape[2] - 1) / 2;
-
-  const zTop = (spacing[2] * (shape[2] - 1)) / 2;
-  const bodyRx = 150 + jitter(10);
-  const bodyRy = 105 + jitter(8);
-  // Patient left is -x in RAS; posterior is -y.
-  const spleen: Ellipsoid = { centre: [-85 + jitter(10), -35 + jitter(10), jitter(20)], radii: [28 + jitter(6), 45 + jitter(8), 50 + jitter(10)], hu: 48 + jitter(8) };
-  const organs: Ellipsoid[] = [
-    { centre: [55, 10, 10], radii: [70, 65, 80], hu: 62 }, // liver
-    { centre: [60, -55, -45], radii: [22, 25, 50], hu: 32 }, // right kidney
-    { centre: [-60, -55, -40], radii: [22, 25, 50], hu: 32 }, // left kidney
-    { centre: [-10, -30, 0], radii: [11, 11, 400], hu: 160 }, // aorta
-    { centre: [0, -75, 0], radii: [20, 18, 400], hu: 450 }, // vertebral column
-    { centre: [-20, 35, -25], radii: [55, 25, 30], hu: 20 }, // bowel
-    spleen,
-  ];
-  const lungBase = zTop - 40;
-
-  const n = shape[0] * shape[1] * shape[2];
-  const image = new Float32Array(n);
-  const label = new Uint8Array(n);
-  const p = [0, 0, 0];
-  let index = 0;
-  for (let i = 0; i < shape[0]; i++) {
-    p[0] = i;
-    for (let j = 0; j < shape[1]; j++) {
-      p[1] = j;
-      for (let k = 0; k < shape[2]; k++, index++) {
-        p[2] = k;
-        const [x, y, z] = transformPoint(affine, p);
-        const r = (x / bodyRx) ** 2 + (y / bodyRy) ** 2;
-        let hu = -1000;
-        if (y < -bodyRy - 15 && y > -bodyRy - 25) hu = 250; // table
-        if (r <= 1) {
-          hu = r > 0.82 ? -100 : 40; // subcutaneous fat ring, soft tissue
-          if (z > lungBase && Math.abs(x) > 25 && y > -60) hu = -850;
-          for (const organ of organs) if (inside(organ, x, y, z)) hu = organ.hu;
-          if (inside(spleen, x, y, z)) label[index] = 1;
-        }
-        // Box-Muller noise, rounded: int16 storage.
-        const g = Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
-        image[index] = Math.round(Math.max(-1024, hu + g * noise));
-      }
+  const anatomy = sampleAnatomy(mulberry32(seed), { patientScale, contrast, spleen: withSpleen });
+  const gridShape: Shape3 = [shape[0], shape[1], shape[2]];
+  let affine = phantomAffine({ shape: gridShape, spacingMm: spacing, orientation, obliqueDeg, centreMm });
+  if (anatomy.spleen && options.keepSpleenInView !== false) {
+    const { centre, radii } = anatomy.spleen;
+    const reach = Math.max(...radii) * 1.3;
+    const shift = shiftToContain(affine, gridShape, [centre[0] - reach, centre[1] - reach, centre[2] - reach], [centre[0] + reach, centre[1] + reach, centre[2] + reach], 2);
+    if (shift.some((d) => d !== 0)) {
+      centreMm = [centreMm[0] + shift[0], centreMm[1] + shift[1], centreMm[2] + shift[2]];
+      affine = phantomAffine({ shape: gridShape, spacingMm: spacing, orientation, obliqueDeg, centreMm });
     }
   }
+
+  const n = gridShape[0] * gridShape[1] * gridShape[2];
+  const image = new Float32Array(n);
+  const label = new Uint8Array(n);
+  paintAnatomy({ shape: gridShape, affine, image, label }, anatomy);
+  addNoiseAndQuantise(image, noiseHu, seed, storage);
+
   const spacingMm: Vec3 = [spacing[0], spacing[1], spacing[2]];
   return {
-    image: { data: image, shape: [...shape], spacingMm, affine },
-    label: { data: label, shape: [...shape], spacingMm, affine: affine.slice() },
+    image: { data: image, shape: [...gridShape], spacingMm, affine },
+    label: { data: label, shape: [...gridShape], spacingMm: [...spacingMm], affine: affine.slice() },
+    info: {
+      seed,
+      orientation,
+      obliqueDeg,
+      contrast,
+      patientScale,
+      noiseHu,
+      centreMm,
+      storage,
+      hu: anatomy.hu,
+      spleenCentreMm: anatomy.spleen ? [...anatomy.spleen.centre] : null,
+    },
   };
 }
