@@ -10,7 +10,7 @@ import { gzip } from 'node:zlib';
 import { makePhantom, summarizeMask, writeNifti, type Shape3, type Vec3 } from '../index.js';
 import { encodePhantomImage } from '../phantom/encode-phantom-image.js';
 import { caseSeed, samplePhantomOptions } from '../phantom/sample-phantom-options.js';
-import { writeFileAtomic } from '../preview/write-file-atomic.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 import { ProgressLine } from './progress.js';
 import { parseNumberFlag, UsageError } from './usage-error.js';
 

@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expectedType } from '../errors.js';
-import { writeFileAtomic } from '../preview/write-file-atomic.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 import type { EvaluationReport } from './evaluate-segmentations.js';
 
 const CSV_COLUMNS = [

@@ -24,7 +24,7 @@ import {
   type TensorRtDependencies,
   type TensorRtPrecision,
 } from './tensorrt-native.js';
-import { commitTemporary, writeFileAtomic, writeTemporary } from './write-file-atomic.js';
+import { commitTemporary, writeFileAtomic, writeTemporary } from '../write-file-atomic.js';
 
 /** The bundle's trt_export profile: batch 1/4/8. */
 export const DEFAULT_DYNAMIC_BATCH: readonly [number, number, number] = Object.freeze([1, 4, 8]) as readonly [number, number, number];

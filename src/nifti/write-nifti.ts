@@ -6,10 +6,8 @@
  * (column norms as pixdim, qfac = sign of the determinant, shears stripped by polar decomposition,
  * mat2quat), so readers that prefer either transform agree.
  */
-import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
-import nodePath from 'node:path';
 import { expectedRange, expectedType } from '../errors.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
 import { affineToQform } from './nifti-affine.js';
 import { gzipAsync, gzipSync } from './nifti-gzip.js';
@@ -244,12 +242,6 @@ export async function writeNifti(path: string, volume: NiftiWritableVolume, opti
   const level = checkLevel(options.gzipLevel);
   const plain = encodeNifti(volume, options);
   const bytes = /\.gz$/i.test(path) ? await gzipAsync(plain, level) : plain;
-  const temp = nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, bytes, { flag: 'wx' });
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  // Like fs.writeFile, a missing directory is the caller's to create.
+  await writeFileAtomic(path, bytes, { createDirectory: false });
 }

@@ -14,7 +14,7 @@ import { columnNorms, transformPoint } from '../volume/affine.js';
 import { ioOrientation } from '../volume/orientation.js';
 import type { Shape3, Vec3, Volume } from '../volume/volume.js';
 import { encodePng, type RasterImage } from './encode-png.js';
-import { writeFileAtomic } from './write-file-atomic.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 
 /** A mask on the image's grid (non-zero = inside) and the colour of its outline. */
 export interface PreviewOverlay {

@@ -1,7 +1,8 @@
 /**
  * Whole-or-nothing file writes: data goes to a temporary file in the target's directory (same
  * file system, so rename is atomic), is flushed to disk, then renamed over the target. A reader
- * never sees a partial plan, sidecar or timing cache, and a failed write leaves no file behind.
+ * never sees a partial NIfTI, plan, sidecar, report or image, and a failed write leaves no file
+ * behind. The one implementation for every file the package writes.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
@@ -12,9 +13,14 @@ export function temporaryPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+export interface AtomicWriteOptions {
+  /** Create the target's directory when missing (default true); false fails like fs.writeFile. */
+  createDirectory?: boolean;
+}
+
 /** Writes `data` to a temporary file next to `target` and fsyncs it; returns the temporary path. */
-export async function writeTemporary(target: string, data: Uint8Array | string): Promise<string> {
-  await mkdir(path.dirname(target), { recursive: true });
+export async function writeTemporary(target: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<string> {
+  if (options.createDirectory !== false) await mkdir(path.dirname(target), { recursive: true });
   const temporary = temporaryPathFor(target);
   // 'wx': never follow or clobber an existing file at the temporary name.
   const handle = await open(temporary, 'wx', 0o644);
@@ -41,6 +47,6 @@ export async function commitTemporary(temporary: string, target: string): Promis
 }
 
 /** writeTemporary + commitTemporary: `target` holds either its old content or all of `data`. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
-  await commitTemporary(await writeTemporary(target, data), target);
+export async function writeFileAtomic(target: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  await commitTemporary(await writeTemporary(target, data, options), target);
 }
