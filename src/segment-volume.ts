@@ -12,7 +12,7 @@ import { applyIntensityWindow } from './volume/intensity.js';
 import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
 import { invertPreprocessing } from './volume/invert-preprocessing.js';
 import { orientToRas } from './volume/orientation.js';
-import { resampleToSpacing } from './volume/spacing.js';
+import { inverseSpacingFootprint, resampleToSpacing } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
 
 /** A label map on the input's own voxel grid: 0 background, 1 spleen. */
@@ -111,7 +111,9 @@ export async function segmentVolume(
   onProgress?.({ stage: 'postprocess', windowsDone: network.windowCount, windowsTotal: network.windowCount });
 
   const channels = network.channels;
-  const probabilities = softmaxChannels(network.logits, channels);
+  // Only the voxels the inverse resampling reads need a softmax (exact: it never reads the rest).
+  const used = inverseSpacingFootprint(resampling);
+  const probabilities = softmaxChannels(network.logits, channels, used ? { shape: resampled.shape, used } : undefined);
   // Inverse spacing then inverse orientation (Invertd's order), fused into one pass.
   const onOriginalGrid = invertPreprocessing(probabilities, channels, resampling, orientation);
   const labels = argmaxForeground(onOriginalGrid, channels);

@@ -12,7 +12,8 @@ export const DEMO_USAGE = `Usage: spleen-trt demo [-o <dir>] [--json]
 
 Generates a synthetic abdominal CT (256x256x60 at 0.8x0.8x5 mm, LPS int16 like a converted DICOM
 series), writes it to <dir>/sample_ct.nii.gz with its ground-truth spleen label, then runs
-'infer' on it with the embedded default model.`;
+'infer' on it with the embedded default model, with a preview PNG (<dir>/preview.png) of three
+slices through the mask.`;
 
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -30,5 +31,6 @@ export async function demoCommand(argv: string[]): Promise<number> {
   await writeNifti(input, phantom.image, { datatype: 'int16' });
   await writeNifti(path.join(outputDir, 'sample_label.nii.gz'), { ...phantom.label, data: Float32Array.from(phantom.label.data) }, { datatype: 'uint8' });
   if (!values.json) process.stderr.write(`sample CT: ${input} (ground truth: sample_label.nii.gz)\n`);
-  return inferCommand([input, '-o', outputDir, ...(values.json ? ['--json'] : [])]);
+  const preview = path.join(outputDir, 'preview.png');
+  return inferCommand([input, '-o', outputDir, '--preview', preview, ...(values.json ? ['--json'] : [])]);
 }

@@ -6,7 +6,8 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readNifti, Segmenter, SpleenTrtError, writeNifti, type SegmentResult, type Volume } from '../index.js';
+import { readNifti, Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult, type Volume } from '../index.js';
+import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js';
 import { ProgressLine } from './progress.js';
 import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
 
@@ -25,6 +26,8 @@ Options:
   --mode <m>                  constant | gaussian window blending (default: constant)
   --output-dtype <t>          float32 (bundle-compatible, default) | uint8
   --save-stages               also write preprocessed.nii.gz, logits.nii.gz, probability.nii.gz
+  --preview <png>             also write a PNG: three slices through the mask, outlined in red
+                              (several inputs: <png> with _<name> before .png)
   --json                      print one JSON document with each file's result and timings
   --verbose                   print stacks with errors`;
 
@@ -55,15 +58,25 @@ export interface FileReport {
   input: string;
   ok: boolean;
   output?: string;
+  preview?: string;
   error?: { code: string; message: string };
   summary?: SegmentResult['summary'];
   windowCount?: number;
   timings?: SegmentResult['timings'] & { readMs: number; writeMs: number; totalMs: number };
 }
 
-function maskVolume(result: SegmentResult): Volume {
-  const { mask } = result;
-  return { data: Float32Array.from(mask.data), shape: mask.shape, spacingMm: mask.spacingMm, affine: mask.affine };
+/**
+ * Writes a label mask as the bundle's SaveImaged does: float32 {0, 1} (or uint8), gzip level 1
+ * (nibabel's default; on the demo mask level 6 took 3.5x longer, 50 ms, for a file 3x smaller).
+ */
+export async function writeMaskNifti(file: string, mask: LabelVolume, datatype: 'float32' | 'uint8' = 'float32'): Promise<void> {
+  const volume: Volume = { data: Float32Array.from(mask.data), shape: mask.shape, spacingMm: mask.spacingMm, affine: mask.affine };
+  await writeNifti(file, volume, { datatype, gzipLevel: 1 });
+}
+
+/** The preview file of one input: `file` itself, or `<file stem>_<name>.png` when there are several inputs. */
+function previewPath(file: string, name: string, inputs: number): string {
+  return inputs === 1 ? file : file.replace(/(\.png)?$/i, `_${name}.png`);
 }
 
 async function writeStages(dir: string, result: SegmentResult): Promise<void> {
@@ -88,6 +101,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
       mode: { type: 'string' },
       'output-dtype': { type: 'string' },
       'save-stages': { type: 'boolean' },
+      preview: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -133,12 +147,14 @@ export async function inferCommand(argv: string[]): Promise<number> {
       const caseDir = path.join(outputDir, name);
       const output = path.join(caseDir, `${name}_trans.nii.gz`);
       await mkdir(caseDir, { recursive: true });
-      await writeNifti(output, maskVolume(result), { datatype: outputDtype });
+      await writeMaskNifti(output, result.mask, outputDtype);
       await writeStages(caseDir, result);
+      const preview = values.preview ? previewPath(values.preview, name, files.length) : undefined;
+      if (preview) await writePreviewPng(preview, volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
       const writeMs = performance.now() - writeStarted;
       const totalMs = performance.now() - started;
       progress.clear();
-      reports.push({ input: file, ok: true, output, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
+      reports.push({ input: file, ok: true, output, preview, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
       if (!values.json) {
         const s = result.summary;
         const where = s.empty ? 'no spleen found' : `${s.volumeMl.toFixed(1)} mL, ${s.voxelCount} voxels`;

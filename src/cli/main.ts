@@ -4,9 +4,14 @@
  * `error <code>: <message>` and exit 1; usage mistakes exit 2.
  */
 import { SpleenTrtError } from '../errors.js';
+import { benchCommand } from './bench-command.js';
 import { demoCommand } from './demo-command.js';
+import { evaluateCommand } from './evaluate-command.js';
+import { importCommand } from './import-command.js';
+import { exportCommand } from './export-command.js';
 import { inferCommand } from './infer-command.js';
 import { infoCommand } from './info-command.js';
+import { phantomCommand } from './phantom-command.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `Usage: spleen-trt <command> [options]
@@ -15,6 +20,11 @@ Commands:
   infer <file|dir>...   segment the spleen in NIfTI CT volumes
   demo                  run infer on a generated sample CT with the embedded default model
   info                  versions, backends available here and why not, GPUs
+  import <src> -o <dir> MONAI bundle, model.pt or model.onnx -> model directory
+  bench                 the bundle's speed table measured here (bench/results/)
+  export                build a TensorRT engine (plan) from an ONNX model
+  phantom -o <dir>      synthetic abdominal CTs with spleen labels (images/, labels/)
+  evaluate              Dice and spleen volumes of the pipeline on labelled images
   help [command]        this text, or a command's options
 
 Run 'spleen-trt <command> --help' for a command's options.`;
@@ -25,6 +35,11 @@ const COMMANDS: Record<string, Command> = {
   infer: inferCommand,
   demo: demoCommand,
   info: infoCommand,
+  phantom: phantomCommand,
+  evaluate: evaluateCommand,
+  import: importCommand,
+  bench: benchCommand,
+  export: exportCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

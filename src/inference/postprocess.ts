@@ -4,6 +4,7 @@
  * channel-first `[C][voxels]` float32 data.
  */
 import { expectedRange, expectedType } from '../errors.js';
+import type { Shape3 } from '../volume/volume.js';
 
 function voxelsPerChannel(data: Float32Array, channels: number, name: string): number {
   if (!(data instanceof Float32Array)) throw expectedType('a Float32Array', name, data);
@@ -16,27 +17,59 @@ function voxelsPerChannel(data: Float32Array, channels: number, name: string): n
   return data.length / channels;
 }
 
+/** Voxels a later step reads: (i, j, k) of `shape` is needed iff used[0][i], used[1][j] and used[2][k]. */
+export interface VoxelFootprint {
+  shape: Shape3;
+  used: readonly [Uint8Array, Uint8Array, Uint8Array];
+}
+
+/** The 2-channel softmax of one voxel into `out` (see softmaxChannels). */
+function softmax2(logits: Float32Array, out: Float32Array, n: number, v: number): void {
+  const x0 = logits[v];
+  const x1 = logits[n + v];
+  const m = x1 > x0 || Number.isNaN(x1) ? x1 : x0;
+  // The larger channel's exponent is exp(0) = 1 exactly.
+  const e0 = Math.fround(Math.exp(Math.fround(x0 - m)));
+  const e1 = Math.fround(Math.exp(Math.fround(x1 - m)));
+  const s = Math.fround(e0 + e1);
+  out[v] = e0 / s;
+  out[n + v] = e1 / s;
+}
+
 /**
  * Softmax over the channel axis in float32, with torch's numerics: m = max over channels (NaN
  * propagates), e = exp(x - m), s = sum of e in channel order, p = e / s, each step rounded to
  * float32. exp is correctly rounded here; torch's SIMD exp (Sleef, 1 ulp) can differ by 1 ulp, so
  * results agree with torch to within about 1.2e-7.
+ *
+ * With a `footprint`, only the voxels it marks are computed (the others stay 0): the exp is most
+ * of the cost, and the inverse resampling reads only part of the grid when it downsamples.
  */
-export function softmaxChannels(logits: Float32Array, channels: number): Float32Array {
+export function softmaxChannels(logits: Float32Array, channels: number, footprint?: VoxelFootprint): Float32Array {
   const n = voxelsPerChannel(logits, channels, 'logits');
   const out = new Float32Array(logits.length);
-  if (channels === 2) {
-    // The bundle's case, unrolled: the larger channel's exponent is exp(0) = 1 exactly.
-    for (let v = 0; v < n; v++) {
-      const x0 = logits[v];
-      const x1 = logits[n + v];
-      const m = x1 > x0 || Number.isNaN(x1) ? x1 : x0;
-      const e0 = Math.fround(Math.exp(Math.fround(x0 - m)));
-      const e1 = Math.fround(Math.exp(Math.fround(x1 - m)));
-      const s = e0 + e1;
-      out[v] = e0 / Math.fround(s);
-      out[n + v] = e1 / Math.fround(s);
+  if (footprint !== undefined) {
+    const [n0, n1, n2] = footprint.shape;
+    const [u0, u1, u2] = footprint.used;
+    if (n0 * n1 * n2 !== n || u0.length !== n0 || u1.length !== n1 || u2.length !== n2) {
+      throw expectedRange(`a footprint of ${n} voxels`, 'footprint', `shape [${footprint.shape.join(', ')}]`);
     }
+    if (channels === 2) {
+      // The k indices in use, once: rows are then visited only where i and j are used.
+      const ks = Int32Array.from(Array.from(u2.keys()).filter((k) => u2[k] !== 0));
+      for (let i = 0; i < n0; i++) {
+        if (!u0[i]) continue;
+        for (let j = 0; j < n1; j++) {
+          if (!u1[j]) continue;
+          const row = (i * n1 + j) * n2;
+          for (let q = 0; q < ks.length; q++) softmax2(logits, out, n, row + ks[q]);
+        }
+      }
+      return out;
+    }
+  }
+  if (channels === 2) {
+    for (let v = 0; v < n; v++) softmax2(logits, out, n, v);
     return out;
   }
   for (let v = 0; v < n; v++) {

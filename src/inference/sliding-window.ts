@@ -12,7 +12,9 @@
  * instead of padding the whole volume, and accumulators live on the unpadded grid only (padded
  * voxels are cropped away by MONAI and never influence kept voxels). In constant mode the count map
  * is the product of per-axis coverage counts (sums of ones are exact in float32, so this equals
- * MONAI's summed map) and never materialised.
+ * MONAI's summed map) and never materialised. Batches are pipelined: the next batch is gathered
+ * and submitted before the previous one is stitched, so this thread's copying overlaps the
+ * backend's computation (on a worker thread or the GPU); the order of the additions is unchanged.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
 import type { Shape3 } from '../volume/volume.js';
@@ -319,40 +321,69 @@ export async function slidingWindowInference(
 
   const acc = new Float32Array(channels * voxels);
   const weightSum = importance === null ? null : new Float32Array(voxels);
-  const batchInput = new Float32Array(swBatchSize * roiVolume);
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
-
-  for (let batch = 0; batch < batchCount; batch++) {
-    throwIfAborted(signal);
+  // Two input buffers: batch b + 1 is gathered while the backend still owns batch b's.
+  const buffers = [new Float32Array(swBatchSize * roiVolume), new Float32Array(swBatchSize * roiVolume)];
+  const batchShape = (batch: number): { first: number; count: number; sent: number } => {
     const first = batch * swBatchSize;
     const count = Math.min(swBatchSize, windowCount - first);
-    const sent = options.padLastBatch ? swBatchSize : count;
-
-    let t = performance.now();
+    return { first, count, sent: options.padLastBatch ? swBatchSize : count };
+  };
+  const gather = (batch: number): Float32Array => {
+    const { first, count, sent } = batchShape(batch);
+    const batchInput = buffers[batch % 2];
+    const t = performance.now();
     for (let q = 0; q < count; q++) gatherWindow(image, axes, originOf(first + q), padValue, batchInput, q * roiVolume);
     if (sent > count) batchInput.fill(0, count * roiVolume);
     timings.stitchMs += performance.now() - t;
-
-    const input = sent === swBatchSize ? batchInput : batchInput.subarray(0, sent * roiVolume);
-    const result = await backend.run(input, sent, [roi[0], roi[1], roi[2]]);
-    const logits = result?.logits;
-    if (!(logits instanceof Float32Array) || logits.length !== sent * channels * roiVolume) {
-      throw new SpleenTrtError(
-        'ERR_INFERENCE_FAILED',
-        `The ${backend.name} backend returned ${logits instanceof Float32Array ? `${logits.length} values` : 'no Float32Array'} ` +
-          `for a batch of ${sent} windows; expected ${sent * channels * roiVolume} (${channels} channels of ${roi.join('x')})`,
+    return sent === swBatchSize ? batchInput : batchInput.subarray(0, sent * roiVolume);
+  };
+  type Settled = { ok: true; value: Awaited<ReturnType<InferenceBackend['run']>> } | { ok: false; error: unknown };
+  // Settled into a value at once: a failure is rethrown where it is awaited, never left unhandled.
+  const submit = (input: Float32Array, sent: number): Promise<Settled> =>
+    Promise.resolve()
+      .then(() => backend.run(input, sent, [roi[0], roi[1], roi[2]]))
+      .then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
       );
-    }
-    timings.computeMs += result.timings?.computeMs ?? 0;
-    timings.h2dMs += result.timings?.h2dMs ?? 0;
-    timings.d2hMs += result.timings?.d2hMs ?? 0;
 
-    t = performance.now();
-    for (let q = 0; q < count; q++) {
-      stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
+  // A software pipeline with one batch at a time in the backend: while it computes batch b, this
+  // thread gathers batch b + 1, and once b is back, submits b + 1 and only then stitches b.
+  // Windows are still accumulated in window order, so the results are unchanged.
+  let running: Promise<Settled> | null = submit(gather(0), batchShape(0).sent);
+  try {
+    for (let batch = 0; batch < batchCount; batch++) {
+      const { first, count, sent } = batchShape(batch);
+      const nextInput = batch + 1 < batchCount ? gather(batch + 1) : null;
+      const settled: Settled = await (running as Promise<Settled>);
+      running = null;
+      if (!settled.ok) throw settled.error;
+      const result = settled.value;
+      const logits = result?.logits;
+      if (!(logits instanceof Float32Array) || logits.length !== sent * channels * roiVolume) {
+        throw new SpleenTrtError(
+          'ERR_INFERENCE_FAILED',
+          `The ${backend.name} backend returned ${logits instanceof Float32Array ? `${logits.length} values` : 'no Float32Array'} ` +
+            `for a batch of ${sent} windows; expected ${sent * channels * roiVolume} (${channels} channels of ${roi.join('x')})`,
+        );
+      }
+      timings.computeMs += result.timings?.computeMs ?? 0;
+      timings.h2dMs += result.timings?.h2dMs ?? 0;
+      timings.d2hMs += result.timings?.d2hMs ?? 0;
+      onProgress?.({ windowsDone: first + count, windowsTotal: windowCount, batchIndex: batch, batchCount });
+      throwIfAborted(signal);
+      if (nextInput) running = submit(nextInput, batchShape(batch + 1).sent);
+
+      const t = performance.now();
+      for (let q = 0; q < count; q++) {
+        stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
+      }
+      timings.stitchMs += performance.now() - t;
     }
-    timings.stitchMs += performance.now() - t;
-    onProgress?.({ windowsDone: first + count, windowsTotal: windowCount, batchIndex: batch, batchCount });
+  } finally {
+    // After a failure, let a batch still in the backend settle before its buffer is dropped.
+    if (running) await running;
   }
   throwIfAborted(signal);
 

@@ -10,7 +10,7 @@
 import { columnNorms, multiply4 } from './affine.js';
 import { assertChannelData, assertVolume } from './assert-volume.js';
 import { allClose, choleskyLower, inverse, matmul, roundHalfEven, solveLinear } from './numpy-linalg.js';
-import { axisTable, resampleAffine, resampleSeparable, type OutputLayout } from './trilinear.js';
+import { axisTable, resampleAffine, resampleSeparable, type AxisTable, type OutputLayout } from './trilinear.js';
 import { expectedRange, expectedType } from '../errors.js';
 import type { Shape3, Vec3, Volume } from './volume.js';
 
@@ -128,6 +128,19 @@ function resampleIsNoop(src: Float64Array, dst: Float64Array, xform: Float64Arra
 }
 
 /** Trilinear border-clamped resampling of `channels` volumes for the index map p = xform * q. */
+/** Per-axis tables when the index map separates into the three axes, else null. */
+function separableTables(inShape: Shape3, outShape: Shape3, xform: Float64Array): [AxisTable, AxisTable, AxisTable] | null {
+  // Off-diagonal terms that move no output voxel by more than 1e-9 of an index are rounding
+  // residue of inv(A) @ A' for directions both grids share; drop them and separate the axes.
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) {
+      if (r !== c && Math.abs(xform[r * 4 + c]) * Math.max(outShape[c] - 1, 1) > 1e-9) return null;
+    }
+  }
+  const tables = [0, 1, 2].map((a) => axisTable(xform[a * 5], xform[a * 4 + 3], outShape[a], inShape[a]));
+  return [tables[0], tables[1], tables[2]];
+}
+
 function resample(
   data: Float32Array,
   channels: number,
@@ -136,17 +149,9 @@ function resample(
   xform: Float64Array,
   layout?: OutputLayout,
 ): Float32Array {
-  // Off-diagonal terms that move no output voxel by more than 1e-9 of an index are rounding
-  // residue of inv(A) @ A' for directions both grids share; drop them and separate the axes.
-  let separable = true;
-  for (let r = 0; r < 3; r++) {
-    for (let c = 0; c < 3; c++) {
-      if (r !== c && Math.abs(xform[r * 4 + c]) * Math.max(outShape[c] - 1, 1) > 1e-9) separable = false;
-    }
-  }
-  if (!separable) return resampleAffine(data, channels, inShape, outShape, xform, layout);
-  const tables = [0, 1, 2].map((a) => axisTable(xform[a * 5], xform[a * 4 + 3], outShape[a], inShape[a]));
-  return resampleSeparable(data, channels, inShape, outShape, [tables[0], tables[1], tables[2]], layout);
+  const tables = separableTables(inShape, outShape, xform);
+  if (!tables) return resampleAffine(data, channels, inShape, outShape, xform, layout);
+  return resampleSeparable(data, channels, inShape, outShape, tables, layout);
 }
 
 function assertSpacing(value: unknown): asserts value is Vec3 {
@@ -238,4 +243,31 @@ export function invertSpacingInto(
   const xform = solveLinear(outputAffine, inputAffine, 4, 4);
   if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
   return resample(data, channels, outputShape, inputShape, xform, layout);
+}
+
+/**
+ * Which indices of the spacing grid, per axis, the inverse resampling (invertSpacing) reads: a
+ * voxel (i, j, k) is read iff used[0][i], used[1][j] and used[2][k] are all 1. Voxels it never
+ * reads cannot influence the result, so per-voxel work before the inverse (the softmax) may skip
+ * them; when downsampling 2 mm back to 5 mm slices about 40 % of them. An index read only with
+ * weight 0 counts as unread (the kernels then multiply a finite value by 0). Null when every voxel
+ * may be read: the inverse is skipped, or the index map is not separable.
+ */
+export function inverseSpacingFootprint(resampling: SpacingTransform): [Uint8Array, Uint8Array, Uint8Array] | null {
+  if (typeof resampling !== 'object' || resampling === null) throw expectedType('a SpacingTransform', 'resampling', resampling);
+  const { inputShape, inputAffine, outputShape, outputAffine } = resampling;
+  if (resampling.skipped) return null;
+  const xform = solveLinear(outputAffine, inputAffine, 4, 4);
+  if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
+  const tables = separableTables(outputShape, inputShape, xform);
+  if (!tables) return null;
+  return [0, 1, 2].map((a) => {
+    const used = new Uint8Array(outputShape[a]);
+    const t = tables[a];
+    for (let q = 0; q < t.lo.length; q++) {
+      if (t.wLo[q] !== 0) used[t.lo[q]] = 1;
+      if (t.wHi[q] !== 0) used[t.hi[q]] = 1;
+    }
+    return used;
+  }) as [Uint8Array, Uint8Array, Uint8Array];
 }

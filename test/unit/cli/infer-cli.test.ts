@@ -123,5 +123,7 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     const mask = await readNifti(path.join(out, 'sample_ct', 'sample_ct_trans.nii.gz'));
     expect(mask.volume.shape).toEqual([256, 256, 60]);
     expect(existsSync(path.join(out, 'sample_label.nii.gz'))).toBe(true);
+    const png = readFileSync(path.join(out, 'preview.png'));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
   });
 });

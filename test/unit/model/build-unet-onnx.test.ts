@@ -99,6 +99,10 @@ describe('buildUnetOnnx', () => {
     const subpixel = count({ convTranspose: 'subpixel' });
     expect(subpixel.ConvTranspose).toBeUndefined();
     expect(subpixel.Conv).toBe(19 + 4 * 8);
+    const fused = count({ convTranspose: 'subpixelFused' });
+    expect(fused.ConvTranspose).toBeUndefined();
+    expect(fused.Conv).toBe(19 + 4);
+    expect(fused.Transpose).toBe(4);
   });
 
   it('is deterministic', () => {
@@ -117,6 +121,7 @@ describe('buildUnetOnnx numerical parity with the MONAI UNet in torch (eval mode
     { batchNorm: 'op' },
     { convTranspose: 'subpixel' },
     { prelu: 'leakyRelu', convTranspose: 'subpixel', batchNorm: 'op' },
+    { convTranspose: 'subpixelFused', batchNorm: 'op' },
     ONNXRUNTIME_CPU_OPTIONS,
   ];
   for (const c of parityCases()) {
