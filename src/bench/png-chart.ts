@@ -1,66 +1,11 @@
 /**
  * A bar chart of the bench table as a PNG, with no dependency beyond node:zlib: an RGB canvas,
- * filled rectangles, a 5x7 bitmap font (upper case, digits, a little punctuation), and a minimal
- * PNG encoder (IHDR, one IDAT, IEND; filter type 0 on every row). One panel per table row, one
+ * filled rectangles, a 5x7 bitmap font (upper case, digits, a little punctuation), encoded by the
+ * package's one PNG encoder (src/preview/encode-png.ts). One panel per table row, one
  * horizontal bar per column on that panel's own linear scale starting at zero; columns that could
  * not run are written as "n/a", never drawn.
  */
-import { deflateSync } from 'node:zlib';
-import { expectedRange, expectedType } from '../errors.js';
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (ISO-HDLC, the one PNG and gzip use) of `bytes`. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
-/** Encodes 8-bit RGB pixels (row-major, 3 bytes per pixel) as a PNG file. */
-export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
-  if (!Number.isInteger(width) || width < 1 || width > 1 << 15) throw expectedRange('an integer in 1..32768', 'width', width);
-  if (!Number.isInteger(height) || height < 1 || height > 1 << 15) throw expectedRange('an integer in 1..32768', 'height', height);
-  if (!(rgb instanceof Uint8Array)) throw expectedType('a Uint8Array', 'rgb', rgb);
-  if (rgb.length !== width * height * 3) throw expectedRange(`${width * height * 3} bytes`, 'rgb', `${rgb.length} bytes`);
-  const header = new Uint8Array(13);
-  const hv = new DataView(header.buffer);
-  hv.setUint32(0, width);
-  hv.setUint32(4, height);
-  header[8] = 8; // bit depth
-  header[9] = 2; // colour type: truecolour RGB
-  // compression 0, filter method 0, no interlace: already zero.
-  const stride = width * 3;
-  const raw = new Uint8Array(height * (stride + 1));
-  for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
-  const signature = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-  const parts = [signature, chunk('IHDR', header), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+import { encodePng } from '../preview/encode-png.js';
 
 /** 5x7 glyphs, one hex byte per row, bit 4 = leftmost pixel. Lower case draws as upper case. */
 const FONT: Record<string, string> = {
@@ -132,7 +77,7 @@ export class Canvas {
   }
 
   toPng(): Uint8Array {
-    return encodePng(this.width, this.height, this.pixels);
+    return encodePng({ width: this.width, height: this.height, channels: 3, data: this.pixels }, { level: 9 });
   }
 }
 
