@@ -5,6 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { isSpleenTrtError, SpleenTrtError } from '../../src/errors.js';
 import { TensorRtEngine, type RawEngineInfo, type TensorRtAddon, type NativeRunResult } from '../../src/native/tensorrt.js';
 
+// Local on purpose (not test/helpers): a test below checks that the error's stack names this file,
+// and async stack traces only reach back as far as the function that awaits the rejection.
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
 const ITEM = 1 * 4 * 4 * 4; // C * d0 * d1 * d2 of the info below
 
 function rawInfo(): RawEngineInfo {
@@ -64,14 +75,6 @@ function result(batch: number): NativeRunResult {
   return { output: new Float32Array(batch * 2 * ITEM), h2dMs: 0.5, computeMs: 2, d2hMs: 1, usedCudaGraph: true };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('TensorRtEngine', () => {
   it('exposes a frozen copy of the info without the load log', () => {

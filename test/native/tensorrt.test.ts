@@ -16,6 +16,7 @@ import {
 } from '../../src/native/tensorrt.js';
 import { addonPath, buildFakeLibrary, ensureAddonBuilt, hasCCompiler, makeTempDir } from './native-test-helpers.js';
 import { runTensorRtChild } from './tensorrt-test-helpers.js';
+import { anyRejection as rejection } from '../helpers/rejection.js';
 
 let builtWithHeaders = false;
 let tempRoot: string | undefined;
@@ -43,14 +44,6 @@ function validOptions(overrides: Partial<NativeBuildOptions> = {}): NativeBuildO
 }
 
 /** The rejection of `promise`, which must reject. */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('the addon exports', () => {
   it('has the TensorRT entry points next to the runtime info', () => {

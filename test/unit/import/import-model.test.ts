@@ -13,6 +13,7 @@ import { mulberry32 } from '../../../src/model/seeded-weights.js';
 import { Segmenter } from '../../../src/segmenter.js';
 import type { Volume } from '../../../src/volume/volume.js';
 import { fixtureFloat32, IMPORT_FIXTURES, maxAbsDiff, reference, TINY_BUNDLE, tinyConfig } from './import-fixtures.js';
+import { rejection } from '../../helpers/rejection.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-import-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -29,15 +30,6 @@ async function run(onnx: Uint8Array, input: Float32Array, dims: number[]): Promi
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SpleenTrtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SpleenTrtError) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 /** Every entry of `dir` (to show that a failed import leaves nothing behind). */
 const entries = (dir: string) => readdirSync(dir).sort();

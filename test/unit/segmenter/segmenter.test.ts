@@ -4,18 +4,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDefaultModel } from '../../../src/model/load-model.js';
 import { makePhantom, Segmenter, SpleenTrtError, type Volume } from '../../../src/index.js';
+import { rejection } from '../../helpers/rejection.js';
 
 // 48x40x12 at 3x3x8 mm: resampled to about 96x80x48, one to two windows: quick on 2 cores.
 const small = makePhantom({ shape: [48, 40, 12], spacingMm: [3, 3, 8], seed: 3 }).image;
 
-async function rejection(promise: Promise<unknown>): Promise<SpleenTrtError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SpleenTrtError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('Segmenter', () => {
   let segmenter: Segmenter;

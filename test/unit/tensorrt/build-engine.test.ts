@@ -10,6 +10,7 @@ import { sha256Hex } from '../../../src/model/load-model.js';
 import { decodeModel, encodeModel, TensorDataType } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
 import { A100, fakeDeps, fakeMachine, FakeNative, fakePlan } from './fake-tensorrt.js';
+import { rejection } from '../../helpers/rejection.js';
 
 const config = { inChannels: 1, outChannels: 2, channels: [4, 8], strides: [2], kernelSize: 3, upKernelSize: 3, numResUnits: 1 };
 const weights = seededUnetWeights(9, config);
@@ -25,15 +26,6 @@ const staticOnnx = (() => {
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-build-'));
 
-async function rejection(promise: Promise<unknown>): Promise<SpleenTrtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SpleenTrtError) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 describe('buildEngine (fake native builder)', () => {
   it('builds from ONNX bytes and writes the plan and its sidecar', async () => {

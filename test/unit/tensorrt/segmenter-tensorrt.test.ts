@@ -17,6 +17,7 @@ import { makePhantom } from '../../../src/phantom/make-phantom.js';
 import { getTensorRtStatus } from '../../../src/runtime-info.js';
 import { Segmenter } from '../../../src/segmenter.js';
 import { A100, fakeDeps, fakeMachine, FakeNative } from './fake-tensorrt.js';
+import { rejection } from '../../helpers/rejection.js';
 
 // 48x40x12 at 3x3x8 mm resamples to about 96x80x48: one 96^3 window, a partial batch of 1.
 const small = makePhantom({ shape: [48, 40, 12], spacingMm: [3, 3, 8], seed: 3 }).image;
@@ -50,15 +51,6 @@ class OrtEngine implements NativeEngine {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SpleenTrtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SpleenTrtError) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 describe('getTensorRtStatus', () => {
   it('says which piece is missing, in order', async () => {

@@ -10,20 +10,12 @@ import { buildUnetOnnx } from '../../../src/model/build-unet-onnx.js';
 import { loadDefaultModel, sha256Hex, type LoadedModel } from '../../../src/model/load-model.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
 import { fakeDeps, fakeMachine, FakeEngine, FakeNative, fakePlan, H100 } from './fake-tensorrt.js';
+import { rejection } from '../../helpers/rejection.js';
 
 const ROI: [number, number, number] = [4, 4, 4];
 const V = 64;
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-backend-'));
 
-async function rejection(promise: Promise<unknown>): Promise<SpleenTrtError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SpleenTrtError) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 /** `batch` windows; window w holds w * 1000 + voxel index, so every value says where it came from. */
 function windows(batch: number, offset = 0): Float32Array {
