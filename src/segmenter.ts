@@ -9,7 +9,7 @@ import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
 import type { TensorRtDependencies, TensorRtPrecision } from './inference/tensorrt-native.js';
-import { loadModel, type LoadedModel } from './model/load-model.js';
+import { loadDefaultModel, loadModel, type LoadedModel } from './model/load-model.js';
 import type { ModelManifest, PipelineParameters } from './model/manifest.js';
 import { getTensorRtStatus } from './runtime-info.js';
 import { segmentVolume, type PipelineRunOptions, type SegmentResult } from './segment-volume.js';
@@ -150,10 +150,14 @@ export class Segmenter {
     const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
     const params = validatePipelineOverrides(options, model.manifest.pipeline);
 
+    // The embedded default's weights as the graph TensorRT runs best (the CPU graph differs).
+    const tensorRtModel = model.source === 'builtin:default' ? loadDefaultModel('tensorrt') : model;
     const openTensorRt = (): Promise<InferenceBackend> =>
       createTensorRtBackend(
         {
-          ...(options.plan !== undefined ? { planPath: options.plan, onnxSha256: model.sha256 } : { model, engineCacheDir: options.engineCacheDir }),
+          ...(options.plan !== undefined
+            ? { planPath: options.plan, onnxSha256: tensorRtModel.sha256 }
+            : { model: tensorRtModel, engineCacheDir: options.engineCacheDir }),
           precision: options.precision,
           device: options.device,
           // The sliding window's full batch: a partial last batch is padded to it (stable shapes).

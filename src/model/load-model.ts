@@ -30,16 +30,24 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-let defaultModel: LoadedModel | undefined;
+/** Which graph of the same weights to build: each backend runs a different form fastest. */
+export type DefaultModelGraph = 'onnxruntime' | 'tensorrt';
 
-/** The embedded default: the bundle's UNet with seeded weights, built in memory (no file needed). */
-export function loadDefaultModel(): LoadedModel {
-  if (defaultModel) return defaultModel;
-  // The CPU-friendly graph (folded BN, LeakyRelu, sub-pixel ConvTranspose): same logits within
-  // float rounding, about 30 % faster on onnxruntime's CPU kernels.
-  const onnx = buildUnetOnnx(seededUnetWeights(DEFAULT_MODEL_SEED), undefined, ONNXRUNTIME_CPU_OPTIONS);
+const defaultModels = new Map<DefaultModelGraph, LoadedModel>();
+
+/**
+ * The embedded default: the bundle's UNet with seeded weights, built in memory (no file needed).
+ * 'onnxruntime' (default) builds the CPU-friendly graph (folded BN, LeakyRelu, fused sub-pixel
+ * ConvTranspose: same logits within float rounding, faster on onnxruntime's CPU kernels);
+ * 'tensorrt' builds the torch-export-like graph, which TensorRT handles best.
+ */
+export function loadDefaultModel(graph: DefaultModelGraph = 'onnxruntime'): LoadedModel {
+  const cached = defaultModels.get(graph);
+  if (cached) return cached;
+  const options = graph === 'onnxruntime' ? ONNXRUNTIME_CPU_OPTIONS : {};
+  const onnx = buildUnetOnnx(seededUnetWeights(DEFAULT_MODEL_SEED), undefined, options);
   const sha256 = sha256Hex(onnx);
-  defaultModel = {
+  const model: LoadedModel = {
     manifest: {
       name: 'spleen-unet-seeded-demo',
       version: '0.1.0',
@@ -50,13 +58,14 @@ export function loadDefaultModel(): LoadedModel {
       output: { name: 'output_0', channels: 2 },
       pipeline: BUNDLE_PIPELINE,
       onnx: { file: 'model.onnx', sha256 },
-      provenance: `seededUnetWeights(${DEFAULT_MODEL_SEED}) through buildUnetOnnx(ONNXRUNTIME_CPU_OPTIONS)`,
+      provenance: `seededUnetWeights(${DEFAULT_MODEL_SEED}) through buildUnetOnnx(${graph === 'onnxruntime' ? 'ONNXRUNTIME_CPU_OPTIONS' : 'default options'})`,
     },
     onnx,
     sha256,
     source: 'builtin:default',
   };
-  return defaultModel;
+  defaultModels.set(graph, model);
+  return model;
 }
 
 async function readModelFile(file: string, what: string): Promise<Uint8Array> {

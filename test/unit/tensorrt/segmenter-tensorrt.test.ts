@@ -151,12 +151,15 @@ describe('Segmenter on the TensorRT backend (onnxruntime standing in for the eng
     engines = [];
     const dir = tmp();
     const planPath = path.join(dir, 'spleen.plan');
-    await buildEngine({ onnx: model.onnx, output: planPath }, fakeDeps(native));
+    // The embedded default runs on TensorRT as its torch-export-like graph.
+    const trtGraph = loadDefaultModel('tensorrt');
+    expect(trtGraph.sha256).not.toBe(model.sha256);
+    await buildEngine({ onnx: trtGraph.onnx, output: planPath }, fakeDeps(native));
     await using segmenter = await Segmenter.create({ backend: 'tensorrt', plan: planPath }, fakeDeps(native));
     expect(segmenter.info.backend).toBe('tensorrt');
 
-    const other = await rejection(Segmenter.create({ backend: 'tensorrt', plan: planPath, model: { ...model, sha256: 'f'.repeat(64) } }, fakeDeps(native)));
+    const other = await rejection(Segmenter.create({ backend: 'tensorrt', plan: planPath, model: { ...model, source: '/elsewhere/model.onnx', sha256: 'f'.repeat(64) } }, fakeDeps(native)));
     expect(other.code).toBe('ERR_ENGINE_INCOMPATIBLE');
-    expect(other.details).toEqual([`ONNX: built from sha256 ${model.sha256}, the model has ${'f'.repeat(64)}`]);
+    expect(other.details).toEqual([`ONNX: built from sha256 ${trtGraph.sha256}, the model has ${'f'.repeat(64)}`]);
   });
 });
