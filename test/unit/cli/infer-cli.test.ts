@@ -36,6 +36,12 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     writeFileSync(corrupt, bytes.subarray(0, bytes.length >> 1));
   });
 
+  it('runs as an executable, as npx and npm bin links run it', () => {
+    const result = spawnSync(CLI, ['--version'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it('prints usage and exits 2 without a command', () => {
     const { code, stdout } = run([]);
     expect(code).toBe(2);
