@@ -5,6 +5,7 @@
  */
 import { SpleenTrtError, throwIfAborted } from './errors.js';
 import type { InferenceBackend } from './inference/backend.js';
+import { decidedRegionLabels } from './inference/decided-region.js';
 import { argmaxForeground, softmaxChannels } from './inference/postprocess.js';
 import { slidingWindowInference } from './inference/sliding-window.js';
 import type { PipelineParameters } from './model/manifest.js';
@@ -111,12 +112,20 @@ export async function segmentVolume(
   onProgress?.({ stage: 'postprocess', windowsDone: network.windowCount, windowsTotal: network.windowCount });
 
   const channels = network.channels;
-  // Only the voxels the inverse resampling reads need a softmax (exact: it never reads the rest).
-  const used = inverseSpacingFootprint(resampling);
-  const probabilities = softmaxChannels(network.logits, channels, used ? { shape: resampled.shape, used } : undefined);
-  // Inverse spacing then inverse orientation (Invertd's order), fused into one pass.
-  const onOriginalGrid = invertPreprocessing(probabilities, channels, resampling, orientation);
-  const labels = argmaxForeground(onOriginalGrid, channels);
+  // Two classes and no probability map wanted: skip what the logits already decide (exact).
+  const decided = channels === 2 && !options.keepStages ? decidedRegionLabels(network.logits, resampling, orientation) : null;
+  let labels: Uint8Array;
+  let onOriginalGrid: Float32Array | null = null;
+  if (decided) {
+    labels = decided;
+  } else {
+    // Only the voxels the inverse resampling reads need a softmax (exact: it never reads the rest).
+    const used = inverseSpacingFootprint(resampling);
+    const probabilities = softmaxChannels(network.logits, channels, used ? { shape: resampled.shape, used } : undefined);
+    // Inverse spacing then inverse orientation (Invertd's order), fused into one pass.
+    onOriginalGrid = invertPreprocessing(probabilities, channels, resampling, orientation);
+    labels = argmaxForeground(onOriginalGrid, channels);
+  }
   const t3 = performance.now();
 
   const mask: LabelVolume = { data: labels, shape: volume.shape, spacingMm: volume.spacingMm, affine: volume.affine };
@@ -135,7 +144,7 @@ export async function segmentVolume(
       totalMs: t3 - t0,
     },
   };
-  if (options.keepStages) {
+  if (options.keepStages && onOriginalGrid) {
     const n = volume.shape[0] * volume.shape[1] * volume.shape[2];
     result.stages = {
       preprocessed: { ...resampled, data: image },

@@ -8,6 +8,7 @@
  */
 import { expectedRange, expectedType } from '../errors.js';
 import { writeFileAtomic } from '../write-file-atomic.js';
+import { roundHalfEven } from '../volume/numpy-linalg.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
 import { affineToQform } from './nifti-affine.js';
 import { gzipAsync, gzipSync } from './nifti-gzip.js';
@@ -46,6 +47,12 @@ export interface EncodeNiftiOptions {
   calMax?: number;
   /** Default 'little'. */
   byteOrder?: 'little' | 'big';
+  /**
+   * Store the values through scl_slope / scl_inter, as DICOM converters do: each voxel is written
+   * as (value - inter) / slope (rounded for integer types) and the header carries slope and inter,
+   * so readers get the values back. Default: stored as they are, with (1, 0).
+   */
+  scaling?: { slope: number; inter: number };
 }
 
 export interface WriteNiftiOptions extends EncodeNiftiOptions {
@@ -113,6 +120,13 @@ function validate(volume: NiftiWritableVolume, options: EncodeNiftiOptions): { c
   if (options.byteOrder !== undefined && options.byteOrder !== 'little' && options.byteOrder !== 'big') {
     throw expectedType('"little" or "big"', 'options.byteOrder', options.byteOrder);
   }
+  if (options.scaling !== undefined) {
+    const { slope, inter } = (options.scaling ?? {}) as { slope?: unknown; inter?: unknown };
+    // A zero or non-finite slope is what readers take as "no scaling": it could not round-trip.
+    if (typeof slope !== 'number' || !Number.isFinite(slope) || slope === 0 || typeof inter !== 'number' || !Number.isFinite(inter)) {
+      throw expectedRange('{ slope, inter } with a finite non-zero slope and a finite inter', 'options.scaling', options.scaling);
+    }
+  }
   return { channels };
 }
 
@@ -170,9 +184,9 @@ function buildHeader(volume: NiftiWritableVolume, channels: number, options: Enc
     slice_start: 0,
     pixdim: [qform.qfac, qform.zooms[0], qform.zooms[1], qform.zooms[2], 1, 1, 1, 1],
     vox_offset: NIFTI1_MIN_VOX_OFFSET,
-    // (1, 0): stored values are the intensities; readers that treat NaN specially are not involved.
-    scl_slope: 1,
-    scl_inter: 0,
+    // Without scaling (1, 0): stored values are the intensities.
+    scl_slope: options.scaling?.slope ?? 1,
+    scl_inter: options.scaling?.inter ?? 0,
     slice_end: 0,
     slice_code: 0,
     xyzt_units: NIFTI_UNITS_MM,
@@ -201,6 +215,18 @@ function buildHeader(volume: NiftiWritableVolume, channels: number, options: Enc
 }
 
 /**
+ * (value - inter) / slope per voxel: what gets stored. For integer types it is rounded (half to
+ * even) in float64 here, so the float32 hand-over cannot round a x.4999... up to a tie first.
+ */
+function unscale(data: Float32Array, scaling: { slope: number; inter: number }, integer: boolean): Float32Array {
+  const { slope, inter } = scaling;
+  const out = new Float32Array(data.length);
+  if (integer) for (let n = 0; n < data.length; n++) out[n] = roundHalfEven((data[n] - inter) / slope);
+  else for (let n = 0; n < data.length; n++) out[n] = (data[n] - inter) / slope;
+  return out;
+}
+
+/**
  * Encodes a volume as an uncompressed single-file NIfTI-1 (.nii) image.
  * @example
  * await fs.writeFile('mask.nii', encodeNifti(mask, { datatype: 'uint8' }));
@@ -212,7 +238,8 @@ export function encodeNifti(volume: NiftiWritableVolume, options: EncodeNiftiOpt
   const dataBytes = volume.data.length * WRITE_DATATYPE_BYTES[datatype];
   const out = new Uint8Array(NIFTI1_MIN_VOX_OFFSET + dataBytes);
   out.set(encodeNifti1Header(header), 0);
-  encodeVoxelsInto(out.subarray(NIFTI1_MIN_VOX_OFFSET), volume.data, { shape: volume.shape, channels }, datatype, header.littleEndian);
+  const stored = options.scaling ? unscale(volume.data, options.scaling, datatype !== 'float32' && datatype !== 'float64') : volume.data;
+  encodeVoxelsInto(out.subarray(NIFTI1_MIN_VOX_OFFSET), stored, { shape: volume.shape, channels }, datatype, header.littleEndian);
   return out;
 }
 

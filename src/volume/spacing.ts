@@ -127,7 +127,6 @@ function resampleIsNoop(src: Float64Array, dst: Float64Array, xform: Float64Arra
   return allClose(src, dst, AFFINE_TOL) || allClose(xform, eye, AFFINE_TOL);
 }
 
-/** Trilinear border-clamped resampling of `channels` volumes for the index map p = xform * q. */
 /** Per-axis tables when the index map separates into the three axes, else null. */
 function separableTables(inShape: Shape3, outShape: Shape3, xform: Float64Array): [AxisTable, AxisTable, AxisTable] | null {
   // Off-diagonal terms that move no output voxel by more than 1e-9 of an index are rounding
@@ -141,6 +140,7 @@ function separableTables(inShape: Shape3, outShape: Shape3, xform: Float64Array)
   return [tables[0], tables[1], tables[2]];
 }
 
+/** Trilinear border-clamped resampling of `channels` volumes for the index map p = xform * q. */
 function resample(
   data: Float32Array,
   channels: number,
@@ -254,15 +254,10 @@ export function invertSpacingInto(
  * may be read: the inverse is skipped, or the index map is not separable.
  */
 export function inverseSpacingFootprint(resampling: SpacingTransform): [Uint8Array, Uint8Array, Uint8Array] | null {
-  if (typeof resampling !== 'object' || resampling === null) throw expectedType('a SpacingTransform', 'resampling', resampling);
-  const { inputShape, inputAffine, outputShape, outputAffine } = resampling;
-  if (resampling.skipped) return null;
-  const xform = solveLinear(outputAffine, inputAffine, 4, 4);
-  if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
-  const tables = separableTables(outputShape, inputShape, xform);
+  const tables = inverseSpacingTables(resampling);
   if (!tables) return null;
   return [0, 1, 2].map((a) => {
-    const used = new Uint8Array(outputShape[a]);
+    const used = new Uint8Array(resampling.outputShape[a]);
     const t = tables[a];
     for (let q = 0; q < t.lo.length; q++) {
       if (t.wLo[q] !== 0) used[t.lo[q]] = 1;
@@ -270,4 +265,18 @@ export function inverseSpacingFootprint(resampling: SpacingTransform): [Uint8Arr
     }
     return used;
   }) as [Uint8Array, Uint8Array, Uint8Array];
+}
+
+/**
+ * The per-axis index/weight tables the inverse resampling (invertSpacing) runs on: output index q
+ * of axis a (on the grid before resampling) blends spacing-grid indices lo[q] and hi[q]. Null when
+ * there is nothing to invert (skipped or no-op) or the index map does not separate into the axes.
+ */
+export function inverseSpacingTables(resampling: SpacingTransform): [AxisTable, AxisTable, AxisTable] | null {
+  if (typeof resampling !== 'object' || resampling === null) throw expectedType('a SpacingTransform', 'resampling', resampling);
+  const { inputShape, inputAffine, outputShape, outputAffine } = resampling;
+  if (resampling.skipped) return null;
+  const xform = solveLinear(outputAffine, inputAffine, 4, 4);
+  if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
+  return separableTables(outputShape, inputShape, xform);
 }

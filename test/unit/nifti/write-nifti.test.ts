@@ -92,6 +92,25 @@ describe('encodeNifti / parseNifti round trips', () => {
     expect(Array.from(i16.subarray(0, 4))).toEqual([32767, -32768, -2, -2]);
   });
 
+  it('stores (value - inter) / slope with the scaling option, and the reader gets the values back', () => {
+    // HU on the storage grid of slope 0.5, inter -1024 (stored 0..n), plus one value between grid points.
+    const hu = Float32Array.from({ length: COUNT }, (_, i) => -1024 + 0.5 * ((i * 37) % 4000));
+    hu[5] = -1024 + 0.5 * 10.2; // stored 10.2 -> 10
+    const bytes = encodeNifti({ data: hu, shape: SHAPE, affine: AFFINE }, { datatype: 'int16', scaling: { slope: 0.5, inter: -1024 } });
+    const image = parseNifti(bytes);
+    expect(image.header).toMatchObject({ scl_slope: 0.5, scl_inter: -1024 });
+    const stored = new Int16Array(bytes.buffer.slice(352));
+    expect(stored[0]).toBe(0);
+    const back = image.volume.data;
+    const expected = Float32Array.from(hu);
+    expected[5] = -1024 + 0.5 * 10;
+    expect(firstBitDifference(back, expected)).toBe(-1);
+    // Float storage is unscaled without rounding.
+    const f = parseNifti(encodeNifti({ data: hu, shape: SHAPE, affine: AFFINE }, { scaling: { slope: 2, inter: 1 } }));
+    expect(f.header).toMatchObject({ scl_slope: 2, scl_inter: 1 });
+    expect(Math.max(...Array.from(f.volume.data, (v, i) => Math.abs(v - hu[i])))).toBeLessThanOrEqual(1e-3);
+  });
+
   it('stores voxel (i, j, k) at file position i + n0 * (j + n1 * k)', () => {
     const data = Float32Array.from({ length: COUNT }, (_, idx) => idx);
     const bytes = encodeNifti({ data, shape: SHAPE, affine: AFFINE });
@@ -214,5 +233,7 @@ describe('writeNifti', () => {
     expect(() => encodeNifti(volume, { qformCode: 9 })).toThrow(RangeError);
     expect(() => encodeNifti(volume, { channelDim: 3 as 4 })).toThrow(RangeError);
     expect(() => gzipNifti(volume, { gzipLevel: 0 })).toThrow(RangeError);
+    expect(() => encodeNifti(volume, { scaling: { slope: 0, inter: 0 } })).toThrow(RangeError);
+    expect(() => encodeNifti(volume, { scaling: { slope: 1, inter: Number.NaN } })).toThrow(RangeError);
   });
 });

@@ -49,9 +49,17 @@ describe.runIf(cases.length > 0)('parity with the MONAI bundle pipeline', () => 
     const name = path.basename(caseDir);
     const expected = JSON.parse(readFileSync(path.join(caseDir, 'expected.json'), 'utf8')) as Expected;
     let result: SegmentResult;
+    let withoutStages: SegmentResult;
     beforeAll(async () => {
       const { volume } = await readNifti(path.join(caseDir, `${name}.nii.gz`));
       result = await segmenter.segment(volume, { keepStages: true });
+      // Without stages the postprocessing skips what the logits already decide (decided-region.ts).
+      withoutStages = await segmenter.segment(volume);
+    });
+
+    it('gives the identical mask with and without keepStages', () => {
+      expect(withoutStages.stages).toBeUndefined();
+      expect(Buffer.from(withoutStages.mask.data).equals(Buffer.from(result.mask.data))).toBe(true);
     });
 
     it('preprocesses to the same grid and values (<= 1e-5)', () => {
