@@ -1,118 +1,121 @@
 /**
  * The final 2-class mask (softmax -> inverse spacing -> inverse orientation -> argmax, spec 7)
- * computed only where it is not already decided by the logits.
+ * without resampling the voxels whose label the logits already decide.
  *
  * Why this is exact: the inverse resampling gives each output voxel a convex combination of the
- * probabilities of at most 8 spacing-grid voxels (trilinear weights are >= 0 and sum to 1). Where
- * every one of them has l1 - l0 < -SURE_MARGIN, each has p1 < 0.12 < 0.88 < p0, so any convex
- * combination keeps p1 < p0 and argmax gives background, whatever the rounding. Such output
- * voxels are written as 0 without computing anything. The rest, the box of output voxels that read
- * at least one undecided voxel along every axis, goes through the same softmax, resampling kernels
- * and argmax as the full path. For a trained model the undecided voxels hug the spleen, so the box
- * is a small part of the volume and most of the postprocessing time goes away.
+ * probabilities of the 2x2x2 spacing-grid voxels at its lower tap corner (trilinear weights are
+ * >= 0 and sum to 1). Where all of them have l1 - l0 < -SURE_MARGIN, each has p0 - p1 >=
+ * tanh(SURE_MARGIN / 2) = 0.025, far above float32 rounding, so every convex combination keeps
+ * p1 < p0 and argmax gives background; likewise all above +SURE_MARGIN gives spleen. Only output
+ * voxels whose corner cube mixes the two (or holds a near-tie) are computed, each from its 8 taps with the same weights and the same softmax. For a trained
+ * model those are a thin shell around the spleen, so almost all of the postprocessing goes away.
  */
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingTables, type SpacingTransform } from '../volume/spacing.js';
-import { resampleSeparable, type AxisTable } from '../volume/trilinear.js';
+import type { AxisTable } from '../volume/trilinear.js';
 import type { Shape3 } from '../volume/volume.js';
-import { argmaxForeground, softmaxChannels } from './postprocess.js';
+import { softmax2 } from './postprocess.js';
 
-/** A voxel with l1 - l0 below -SURE_MARGIN is surely background: p1 <= 1 / (1 + e^2) < 0.12. */
-export const SURE_MARGIN = 2;
+/** |l1 - l0| above this decides a voxel: p0 - p1 >= tanh(0.025) ~ 0.025 (or the reverse). */
+export const SURE_MARGIN = 0.05;
 
-/** Inclusive index box on a grid, per axis; null when empty. */
-type Box = [[number, number], [number, number], [number, number]];
+/** When more than this share of the grid is undecided (an untrained model) the full path is faster. */
+const MAX_UNDECIDED_SHARE = 0.2;
 
 /**
- * The smallest box of the spacing grid holding every voxel that is not surely background
- * (NaN logits count as undecided). Null when there is none.
+ * Per-voxel state: what the logits decide on their own, as bits so that combining voxels is an OR
+ * (Background | Foreground = Undecided).
  */
-export function undecidedBox(logits: Float32Array, shape: Shape3): Box | null {
+export const Decided = { Background: 1, Foreground: 2, Undecided: 3 } as const;
+
+/**
+ * The state of each voxel of `[2][n]` logits, and whether any logit is NaN or infinite (then
+ * l1 - l0 is: both are finite float32 values iff their float64 difference is finite).
+ */
+export function decideVoxels(logits: Float32Array, voxels: number): { state: Uint8Array; nonFinite: boolean } {
+  const state = new Uint8Array(voxels);
+  let finite = true;
+  for (let v = 0; v < voxels; v++) {
+    const d = logits[voxels + v] - logits[v];
+    if (d < -SURE_MARGIN) state[v] = Decided.Background;
+    else if (d > SURE_MARGIN) state[v] = Decided.Foreground;
+    else state[v] = Decided.Undecided;
+    if (!(d > -Infinity && d < Infinity)) finite = false;
+  }
+  return { state, nonFinite: !finite };
+}
+
+/**
+ * Combines each voxel's state with its +1 neighbour along every axis (clamped at the far border):
+ * afterwards state[(i, j, k)] is Background / Foreground iff all of {i, i+1} x {j, j+1} x {k, k+1}
+ * were. In place. Returns how many cubes are undecided, and per (i, j) row whether every cube in
+ * it is Background (rows the output loop can skip whole).
+ */
+export function combineCorners(state: Uint8Array, shape: Shape3): { undecided: number; rowIsBackground: Uint8Array } {
   const [n0, n1, n2] = shape;
-  const n = n0 * n1 * n2;
-  let i0 = n0;
-  let i1 = -1;
-  let j0 = n1;
-  let j1 = -1;
-  let k0 = n2;
-  let k1 = -1;
+  for (let row = 0; row < n0 * n1; row++) {
+    const base = row * n2;
+    for (let k = 0; k < n2 - 1; k++) state[base + k] |= state[base + k + 1];
+  }
   for (let i = 0; i < n0; i++) {
+    for (let j = 0; j < n1 - 1; j++) {
+      const base = (i * n1 + j) * n2;
+      for (let k = 0; k < n2; k++) state[base + k] |= state[base + n2 + k];
+    }
+  }
+  const slab = n1 * n2;
+  const rowIsBackground = new Uint8Array(n0 * n1);
+  let undecided = 0;
+  for (let i = 0; i < n0; i++) {
+    const next = i < n0 - 1 ? slab : 0;
     for (let j = 0; j < n1; j++) {
-      const row = (i * n1 + j) * n2;
-      let first = -1;
+      const base = i * slab + j * n2;
+      let any = 0;
       for (let k = 0; k < n2; k++) {
-        // Negated so that NaN counts as undecided.
-        if (!(logits[n + row + k] - logits[row + k] < -SURE_MARGIN)) {
-          first = k;
-          break;
+        const s = (state[base + k] |= state[base + next + k]);
+        any |= s;
+        if (s === Decided.Undecided) undecided++;
+      }
+      rowIsBackground[i * n1 + j] = any === Decided.Background ? 1 : 0;
+    }
+  }
+  return { undecided, rowIsBackground };
+}
+
+/** Softmax probabilities computed on first use (most voxels are never read). */
+class LazySoftmax {
+  readonly probabilities: Float32Array;
+  private readonly done: Uint8Array;
+
+  constructor(
+    private readonly logits: Float32Array,
+    private readonly voxels: number,
+  ) {
+    this.probabilities = new Float32Array(2 * voxels);
+    this.done = new Uint8Array(voxels);
+  }
+
+  /** Makes sure the voxels at v, v + dk, v + dj, ..., v + di + dj + dk are computed. */
+  ensureCube(v: number, di: number, dj: number, dk: number): void {
+    for (const a of [0, di]) {
+      for (const b of [0, dj]) {
+        for (const c of [0, dk]) {
+          const w = v + a + b + c;
+          if (!this.done[w]) {
+            softmax2(this.logits, this.probabilities, this.voxels, w);
+            this.done[w] = 1;
+          }
         }
       }
-      if (first < 0) continue;
-      let last = first;
-      for (let k = n2 - 1; k > first; k--) {
-        if (!(logits[n + row + k] - logits[row + k] < -SURE_MARGIN)) {
-          last = k;
-          break;
-        }
-      }
-      if (i < i0) i0 = i;
-      i1 = i;
-      if (j < j0) j0 = j;
-      if (j > j1) j1 = j;
-      if (first < k0) k0 = first;
-      if (last > k1) k1 = last;
     }
   }
-  return i1 < 0 ? null : [[i0, i1], [j0, j1], [k0, k1]];
-}
-
-/** Output indices [qMin, qMax] of one axis that read a source index in [lo, hi]; null if none. */
-function readingRange(t: AxisTable, lo: number, hi: number): [number, number] | null {
-  let qMin = -1;
-  let qMax = -1;
-  for (let q = 0; q < t.lo.length; q++) {
-    const reads = (t.lo[q] >= lo && t.lo[q] <= hi) || (t.hi[q] >= lo && t.hi[q] <= hi);
-    if (reads) {
-      if (qMin < 0) qMin = q;
-      qMax = q;
-    }
-  }
-  return qMin < 0 ? null : [qMin, qMax];
-}
-
-/** The table of output indices [qMin, qMax] reading from a source cropped to start at `sMin`. */
-function croppedTable(t: AxisTable, qMin: number, qMax: number, sMin: number, sourceSize: number): AxisTable {
-  const lo = t.lo.slice(qMin, qMax + 1).map((v) => v - sMin);
-  const hi = t.hi.slice(qMin, qMax + 1).map((v) => v - sMin);
-  const wLo = t.wLo.slice(qMin, qMax + 1);
-  const wHi = t.wHi.slice(qMin, qMax + 1);
-  let identity = lo.length === sourceSize;
-  for (let q = 0; q < lo.length && identity; q++) identity = lo[q] === q && wHi[q] === 0;
-  return { lo, hi, wLo, wHi, identity };
-}
-
-/** Copies box `[s0..][s1..][s2..]` of every channel of C-order `[c][n0][n1][n2]` data. */
-function cropChannels(data: Float32Array, channels: number, shape: Shape3, start: Shape3, size: Shape3): Float32Array {
-  const [, n1, n2] = shape;
-  const n = shape[0] * n1 * n2;
-  const m = size[0] * size[1] * size[2];
-  const out = new Float32Array(channels * m);
-  for (let c = 0; c < channels; c++) {
-    for (let a = 0; a < size[0]; a++) {
-      for (let b = 0; b < size[1]; b++) {
-        const src = c * n + ((start[0] + a) * n1 + start[1] + b) * n2 + start[2];
-        out.set(data.subarray(src, src + size[2]), c * m + (a * size[1] + b) * size[2]);
-      }
-    }
-  }
-  return out;
 }
 
 /**
  * The label map on the original grid and in its stored orientation for 2-channel `logits` on the
- * spacing grid, as `argmaxForeground(invertPreprocessing(softmaxChannels(logits)))` gives it.
- * Null when this shortcut does not apply (the spacing inverse is skipped or oblique): use the
- * full path then.
+ * spacing grid: the same labels as `argmaxForeground(invertPreprocessing(softmaxChannels(logits)))`.
+ * Null when the shortcut does not apply (no separable spacing inverse) or would not pay (mostly
+ * undecided logits): use the full path then.
  */
 export function decidedRegionLabels(
   logits: Float32Array,
@@ -122,44 +125,65 @@ export function decidedRegionLabels(
   const tables = inverseSpacingTables(resampling);
   if (!tables) return null;
   const gridShape = resampling.outputShape;
+  const [n0, n1, n2] = gridShape;
+  const voxels = n0 * n1 * n2;
+  const { state: cube, nonFinite } = decideVoxels(logits, voxels);
+  // NaN propagation depends on which taps a kernel multiplies by a zero weight; leave it to the
+  // full path rather than reproduce its kernels' choices here.
+  if (nonFinite) return null;
+  const { undecided, rowIsBackground } = combineCorners(cube, gridShape);
+  if (undecided > MAX_UNDECIDED_SHARE * voxels) return null;
+
   const original = orientation.originalShape;
   const labels = new Uint8Array(original[0] * original[1] * original[2]);
-  const box = undecidedBox(logits, gridShape);
-  if (!box) return labels;
-
-  const qStart: Shape3 = [0, 0, 0];
-  const qSize: Shape3 = [0, 0, 0];
-  const sStart: Shape3 = [0, 0, 0];
-  const sSize: Shape3 = [0, 0, 0];
-  for (let a = 0; a < 3; a++) {
-    const range = readingRange(tables[a], box[a][0], box[a][1]);
-    // No output voxel reads an undecided voxel along this axis: all background.
-    if (!range) return labels;
-    const [qMin, qMax] = range;
-    let sMin = Infinity;
-    let sMax = -Infinity;
-    for (let q = qMin; q <= qMax; q++) {
-      sMin = Math.min(sMin, tables[a].lo[q]);
-      sMax = Math.max(sMax, tables[a].hi[q]);
-    }
-    qStart[a] = qMin;
-    qSize[a] = qMax - qMin + 1;
-    sStart[a] = sMin;
-    sSize[a] = sMax - sMin + 1;
-  }
-  const crop = cropChannels(logits, 2, gridShape, sStart, sSize);
-  const subTables = [0, 1, 2].map((a) => croppedTable(tables[a], qStart[a], qStart[a] + qSize[a] - 1, sStart[a], sSize[a]));
-  const probabilities = resampleSeparable(softmaxChannels(crop, 2), 2, sSize, qSize, [subTables[0], subTables[1], subTables[2]]);
-  const boxLabels = argmaxForeground(probabilities, 2);
-
-  // Box voxel (a, b, c) is RAS voxel qStart + (a, b, c); storedLayout maps RAS to stored indices.
+  const softmax = new LazySoftmax(logits, voxels);
+  const p = softmax.probabilities;
+  const [t0, t1, t2]: AxisTable[] = tables;
   const { base, strides } = storedLayout(orientation);
-  const [t0, t1, t2] = strides;
-  let v = 0;
-  for (let a = 0; a < qSize[0]; a++) {
-    for (let b = 0; b < qSize[1]; b++) {
-      let o = base + (qStart[0] + a) * t0 + (qStart[1] + b) * t1 + qStart[2] * t2;
-      for (let c = 0; c < qSize[2]; c++, o += t2, v++) labels[o] = boxLabels[v];
+  const [s0, s1, s2] = strides;
+  const [m0, m1, m2] = resampling.inputShape;
+  for (let q0 = 0; q0 < m0; q0++) {
+    const i = t0.lo[q0];
+    const di = (t0.hi[q0] - i) * n1 * n2;
+    for (let q1 = 0; q1 < m1; q1++) {
+      const j = t1.lo[q1];
+      // Every output voxel of this row reads cubes of source row (i, j) only.
+      if (rowIsBackground[i * n1 + j]) continue;
+      const dj = (t1.hi[q1] - j) * n2;
+      const row = (i * n1 + j) * n2;
+      let o = base + q0 * s0 + q1 * s1;
+      for (let q2 = 0; q2 < m2; q2++, o += s2) {
+        const k = t2.lo[q2];
+        const state = cube[row + k];
+        if (state === Decided.Background) continue;
+        if (state === Decided.Foreground) {
+          labels[o] = 1;
+          continue;
+        }
+        const v = row + k;
+        const dk = t2.hi[q2] - k;
+        softmax.ensureCube(v, di, dj, dk);
+        const wi0 = t0.wLo[q0];
+        const wi1 = t0.wHi[q0];
+        const wj0 = t1.wLo[q1];
+        const wj1 = t1.wHi[q1];
+        const wk0 = t2.wLo[q2];
+        const wk1 = t2.wHi[q2];
+        let p0 = 0;
+        let p1 = 0;
+        for (let c = 0, off = 0; c < 2; c++, off += voxels) {
+          const w = v + off;
+          const v00 = p[w] * wk0 + p[w + dk] * wk1;
+          const v01 = p[w + dj] * wk0 + p[w + dj + dk] * wk1;
+          const v10 = p[w + di] * wk0 + p[w + di + dk] * wk1;
+          const v11 = p[w + di + dj] * wk0 + p[w + di + dj + dk] * wk1;
+          const value = Math.fround((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+          if (c === 0) p0 = value;
+          else p1 = value;
+        }
+        // argmaxForeground's rule: ties go to background, a NaN counts as the maximum.
+        if (p1 > p0 || (Number.isNaN(p1) && !Number.isNaN(p0))) labels[o] = 1;
+      }
     }
   }
   return labels;

@@ -23,8 +23,8 @@ export interface VoxelFootprint {
   used: readonly [Uint8Array, Uint8Array, Uint8Array];
 }
 
-/** The 2-channel softmax of one voxel into `out` (see softmaxChannels). */
-function softmax2(logits: Float32Array, out: Float32Array, n: number, v: number): void {
+/** The 2-channel softmax of voxel `v` of `[2][n]` logits into `out` (see softmaxChannels). */
+export function softmax2(logits: Float32Array, out: Float32Array, n: number, v: number): void {
   const x0 = logits[v];
   const x1 = logits[n + v];
   const m = x1 > x0 || Number.isNaN(x1) ? x1 : x0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decidedRegionLabels, SURE_MARGIN, undecidedBox } from '../../../src/inference/decided-region.js';
+import { combineCorners, decidedRegionLabels, decideVoxels, Decided, SURE_MARGIN } from '../../../src/inference/decided-region.js';
 import { argmaxForeground, softmaxChannels } from '../../../src/inference/postprocess.js';
 import { invertPreprocessing } from '../../../src/volume/invert-preprocessing.js';
 import { orientToRas } from '../../../src/volume/orientation.js';
@@ -28,7 +28,7 @@ function storedVolume(shape: Shape3, perm: number[], signs: number, spacing: Vec
 
 /**
  * 2-channel logits on `shape`: surely background (l1 - l0 = -6) except inside `blob` (inclusive
- * index box), where they are random around the decision boundary, with a few NaN.
+ * index box), where they are random around the decision boundary.
  */
 function logitsWithBlob(shape: Shape3, blob: [[number, number], [number, number], [number, number]], seed: number): Float32Array {
   const [n0, n1, n2] = shape;
@@ -42,7 +42,6 @@ function logitsWithBlob(shape: Shape3, blob: [[number, number], [number, number]
         const inside = i >= blob[0][0] && i <= blob[0][1] && j >= blob[1][0] && j <= blob[1][1] && k >= blob[2][0] && k <= blob[2][1];
         logits[v] = 3;
         logits[n + v] = inside ? 3 + (next() - 0.5) * 10 : -3;
-        if (inside && next() < 0.002) logits[n + v] = Number.NaN;
       }
     }
   }
@@ -61,16 +60,31 @@ function gridShapeOf(volume: Volume): Shape3 {
   return resampleToSpacing(ras, [1.5, 1.5, 2.0]).volume.shape;
 }
 
-describe('undecidedBox', () => {
-  it('bounds every voxel that is not surely background, NaN included', () => {
-    const shape: Shape3 = [6, 5, 7];
-    const n = 6 * 5 * 7;
+describe('decideVoxels / combineCorners', () => {
+  it('decides only clear, finite differences, and a corner cube only when all 8 voxels agree', () => {
+    const shape: Shape3 = [3, 3, 3];
+    const n = 27;
     const logits = new Float32Array(2 * n);
-    for (let v = 0; v < n; v++) logits[n + v] = -SURE_MARGIN - 0.5;
-    expect(undecidedBox(logits, shape)).toBeNull();
-    logits[n + (1 * 5 + 3) * 7 + 6] = -SURE_MARGIN + 0.5; // (1, 3, 6)
-    logits[n + (4 * 5 + 0) * 7 + 2] = Number.NaN; // (4, 0, 2)
-    expect(undecidedBox(logits, shape)).toEqual([[1, 4], [0, 3], [2, 6]]);
+    for (let v = 0; v < n; v++) logits[n + v] = -1;
+    logits[n + 13] = 1; // (1, 1, 1) foreground
+    logits[n + 0] = -SURE_MARGIN / 2; // (0, 0, 0) a near-tie
+    const { state, nonFinite } = decideVoxels(logits, n);
+    expect(nonFinite).toBe(false);
+    expect([state[0], state[13], state[5]]).toEqual([Decided.Undecided, Decided.Foreground, Decided.Background]);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const copy = Float32Array.from(logits);
+      copy[4] = bad;
+      expect(decideVoxels(copy, n).nonFinite).toBe(true);
+    }
+    const { undecided, rowIsBackground } = combineCorners(state, shape);
+    // Cube (0, 1, 1) spans {0,1} x {1,2} x {1,2}: background and (1, 1, 1) -> undecided.
+    expect(state[(0 * 3 + 1) * 3 + 1]).toBe(Decided.Undecided);
+    // Cube (1, 0, 2) spans {1,2} x {0,1} x {2} (clamped): all background.
+    expect(state[(1 * 3 + 0) * 3 + 2]).toBe(Decided.Background);
+    expect(undecided).toBe(Array.from(state).filter((s) => s === Decided.Undecided).length);
+    // Row (2, 0) reads only background; row (0, 0) holds the near-tie.
+    expect(rowIsBackground[2 * 3 + 0]).toBe(1);
+    expect(rowIsBackground[0]).toBe(0);
   });
 });
 
@@ -117,6 +131,34 @@ describe('decidedRegionLabels', () => {
     const { labels, decided } = fullPathLabels(logits, volume);
     expect(labels.every((x) => x === 0)).toBe(true);
     expect(decided).toEqual(labels);
+  });
+
+  it('gives the same labels where large regions are surely spleen (decided foreground)', () => {
+    const volume = storedVolume([41, 37, 19], [0, 1, 2], 3, [0.8, 0.8, 5.0]);
+    const grid = gridShapeOf(volume);
+    const n = grid[0] * grid[1] * grid[2];
+    const logits = logitsWithBlob(grid, [[4, 9], [4, 9], [2, 7]], 5);
+    // A surely-spleen block next to the noisy one.
+    for (let i = 10; i < 16; i++) for (let j = 3; j < 12; j++) for (let k = 1; k < 9; k++) logits[n + (i * grid[1] + j) * grid[2] + k] = 9;
+    const { labels, decided } = fullPathLabels(logits, volume);
+    expect(decided).not.toBeNull();
+    expect(labels.filter((x) => x === 1).length).toBeGreaterThan(100);
+    expect(Buffer.from(decided as Uint8Array).equals(Buffer.from(labels))).toBe(true);
+  });
+
+  it('declines (null) when a logit is NaN or infinite', () => {
+    const volume = storedVolume([20, 18, 9], [0, 1, 2], 0, [0.8, 0.8, 5.0]);
+    const grid = gridShapeOf(volume);
+    const logits = logitsWithBlob(grid, [[2, 4], [2, 4], [1, 2]], 7);
+    logits[100] = Number.NaN;
+    expect(fullPathLabels(logits, volume).decided).toBeNull();
+  });
+
+  it('declines (null) when most of the grid is undecided: the full path is faster then', () => {
+    const volume = storedVolume([20, 18, 9], [0, 1, 2], 0, [0.8, 0.8, 5.0]);
+    const grid = gridShapeOf(volume);
+    const logits = logitsWithBlob(grid, [[0, grid[0] - 1], [0, grid[1] - 1], [0, grid[2] - 1]], 6);
+    expect(fullPathLabels(logits, volume).decided).toBeNull();
   });
 
   it('declines (null) where the spacing inverse is skipped or does not separate into the axes', () => {
