@@ -31,6 +31,7 @@ export const FP16_CONVERTIBLE_OPS: ReadonlySet<string> = new Set([
   'Concat',
   'Reshape',
   'Transpose',
+  'DepthToSpace',
   'Shape',
   'Slice',
   'Gather',

@@ -102,7 +102,8 @@ describe('buildUnetOnnx', () => {
     const fused = count({ convTranspose: 'subpixelFused' });
     expect(fused.ConvTranspose).toBeUndefined();
     expect(fused.Conv).toBe(19 + 4);
-    expect(fused.Transpose).toBe(4);
+    expect(fused.Transpose).toBeUndefined();
+    expect(fused.DepthToSpace).toBe(8);
   });
 
   it('is deterministic', () => {
