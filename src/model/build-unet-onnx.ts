@@ -8,7 +8,17 @@
  * profile can pin them (the bundle's: batch 1/4/8, 96^3).
  */
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
-import { encodeModel, floatTensor, int64Tensor, type AttributeProto, type NodeProto, type TensorProto } from './onnx-proto.js';
+import {
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  intAttribute,
+  intsAttribute,
+  type AttributeProto,
+  type NodeProto,
+  type TensorProto,
+} from './onnx-proto.js';
+import { emitFusedSubpixel, SUBPIXEL_TAPS, type GraphEmitter } from './subpixel-conv-transpose.js';
 import {
   DEFAULT_UNET_CONFIG,
   shapeElementCount,
@@ -110,12 +120,11 @@ export function validateUnetWeights(weights: WeightSource, config: UnetConfig = 
   return map;
 }
 
-const ints = (name: string, values: number[]): AttributeProto => ({ name, type: 'INTS', ints: values });
-const int = (name: string, value: number): AttributeProto => ({ name, type: 'INT', i: value });
-const str = (name: string, value: string): AttributeProto => ({ name, type: 'STRING', s: value });
+const ints = intsAttribute;
+const int = intAttribute;
 const triple = (v: number): number[] => [v, v, v];
 
-class GraphWriter {
+class GraphWriter implements GraphEmitter {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
   private readonly names = new Set<string>();
@@ -266,9 +275,10 @@ class GraphWriter {
   subpixelConvTranspose(m: ConvolutionModule, x: string, w: Float32Array, b: Float32Array, suffix: string): string {
     const cin = m.inChannels;
     const cout = m.outChannels;
-    // Per parity: the transposed-conv taps that input offsets 0, 1 use.
-    const taps = [[1], [2, 0]];
-    if (this.options.convTranspose === 'subpixelFused') return this.fusedSubpixel(m, x, w, b, suffix, taps);
+    if (this.options.convTranspose === 'subpixelFused') {
+      return emitFusedSubpixel(this, `${m.prefix}.conv`, x, w, b, cin, cout, suffix);
+    }
+    const taps = SUBPIXEL_TAPS;
     const biasName = this.init(`${m.prefix}.conv.bias${suffix}`, [cout], b);
     const parts: string[] = [];
     for (let pd = 0; pd < 2; pd++) {
@@ -312,80 +322,6 @@ class GraphWriter {
     }
     const cat = this.node('Concat', `${m.prefix}.conv.parities`, parts, [int('axis', 1)]);
     return this.interleaveParities(m, x, cat);
-  }
-
-  /**
-   * The 8 parities as ONE Conv (kernel 2x2x2, end padding 1, 8 * cout outputs): each parity's
-   * weights sit at the taps it uses, the others are zero. More multiply-adds (x 64/27), but one
-   * large GEMM and one im2col instead of eight thin ones, which is what the CPU kernels are fast at.
-   * The zero taps add exact zeros, so only the summation order differs from the plain sub-pixel form.
-   */
-  fusedSubpixel(m: ConvolutionModule, x: string, w: Float32Array, b: Float32Array, suffix: string, taps: number[][]): string {
-    const cin = m.inChannels;
-    const cout = m.outChannels;
-    const weight = new Float32Array(8 * cout * cin * 8);
-    const bias = new Float32Array(8 * cout);
-    for (let parity = 0; parity < 8; parity++) {
-      const [pd, ph, pw] = [parity >> 2, (parity >> 1) & 1, parity & 1];
-      const t = [taps[pd], taps[ph], taps[pw]];
-      for (let o = 0; o < cout; o++) {
-        // Channel order (pd, o, ph, pw): each pd half is what DepthToSpace (CRD) expects.
-        const channel = ((pd * cout + o) * 2 + ph) * 2 + pw;
-        bias[channel] = b[o];
-        for (let i = 0; i < cin; i++) {
-          const src = (i * cout + o) * 27;
-          const dst = (channel * cin + i) * 8;
-          for (let a = 0; a < t[0].length; a++) {
-            for (let c = 0; c < t[1].length; c++) {
-              for (let e = 0; e < t[2].length; e++) {
-                weight[dst + (a * 2 + c) * 2 + e] = w[src + (t[0][a] * 3 + t[1][c]) * 3 + t[2][e]];
-              }
-            }
-          }
-        }
-      }
-    }
-    const wName = this.init(`${m.prefix}.conv.weight${suffix}_parities`, [8 * cout, cin, 2, 2, 2], weight);
-    const bName = this.init(`${m.prefix}.conv.bias${suffix}_parities`, [8 * cout], bias);
-    const conv = this.node('Conv', `${m.prefix}.conv.parities`, [x, wName, bName], [
-      ints('kernel_shape', [2, 2, 2]),
-      ints('strides', triple(1)),
-      ints('pads', [0, 0, 0, 1, 1, 1]),
-      ints('dilations', triple(1)),
-      int('group', 1),
-    ]);
-    return this.depthToSpaceParities(m, x, conv);
-  }
-
-  /**
-   * [N, 8*cout, n0, n1, n2] with channel (pd, o, ph, pw) -> [N, cout, 2n0, 2n1, 2n2], in the steps
-   * onnxruntime's CPU kernels do fastest (the one 8-D Transpose of interleaveParities moves single
-   * floats and took ~16 % of a batch): per pd half, a DepthToSpace on the [N, 4*cout, n0*n1, n2]
-   * view interleaves ph and pw (doubling the merged n0*n1 axis doubles n1 within each n0 row),
-   * then a Concat puts the two halves' whole 2n1 x 2n2 planes at 2*d0 + pd. Pure data movement.
-   */
-  depthToSpaceParities(m: ConvolutionModule, x: string, conv: string): string {
-    const cout = m.outChannels;
-    const shape = this.node('Shape', `${m.prefix}.conv.shape`, [x]);
-    const batch = this.node('Slice', `${m.prefix}.conv.batch`, [shape, this.int64([0]), this.int64([1])]);
-    const depth = this.node('Slice', `${m.prefix}.conv.depth`, [shape, this.int64([2]), this.int64([3])]);
-    const width = this.node('Slice', `${m.prefix}.conv.width`, [shape, this.int64([4]), this.int64([5])]);
-    const spatial = this.node('Slice', `${m.prefix}.conv.spatial`, [shape, this.int64([2]), this.int64([5])]);
-    // Reshape's 0 copies the batch dim, -1 takes the rest.
-    const planes = this.node('Concat', `${m.prefix}.conv.planes_shape`, [this.int64([0, 4 * cout, -1]), width], [int('axis', 0)]);
-    const slabs = this.node('Concat', `${m.prefix}.conv.slabs_shape`, [this.int64([0, cout]), depth, this.int64([1, -1])], [int('axis', 0)]);
-    const halves = [0, 1].map((pd) => {
-      const half = this.node('Slice', `${m.prefix}.conv.pd${pd}`, [
-        conv, this.int64([pd * 4 * cout]), this.int64([(pd + 1) * 4 * cout]), this.int64([1]),
-      ]);
-      const view = this.node('Reshape', `${m.prefix}.conv.pd${pd}_planes`, [half, planes]);
-      const interleaved = this.node('DepthToSpace', `${m.prefix}.conv.pd${pd}_d2s`, [view], [int('blocksize', 2), str('mode', 'CRD')]);
-      return this.node('Reshape', `${m.prefix}.conv.pd${pd}_slabs`, [interleaved, slabs]);
-    });
-    const joined = this.node('Concat', `${m.prefix}.conv.pd_interleave`, halves, [int('axis', 3)]);
-    const doubled = this.node('Mul', `${m.prefix}.conv.doubled`, [spatial, this.int64([2])]);
-    const merged = this.node('Concat', `${m.prefix}.conv.merged_shape`, [batch, this.int64([cout]), doubled], [int('axis', 0)]);
-    return this.node('Reshape', `${m.prefix}.conv.merge`, [joined, merged]);
   }
 
   /**

@@ -291,6 +291,11 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return w.finish();
 }
 
+/** Attribute constructors for node building. */
+export const intsAttribute = (name: string, values: number[]): AttributeProto => ({ name, type: 'INTS', ints: values });
+export const intAttribute = (name: string, value: number): AttributeProto => ({ name, type: 'INT', i: value });
+export const stringAttribute = (name: string, value: string): AttributeProto => ({ name, type: 'STRING', s: value });
+
 /** A FLOAT tensor whose raw_data is `data` in little-endian order (no copy on little-endian hosts). */
 export function floatTensor(name: string, dims: readonly number[], data: Float32Array): TensorProto {
   const count = dims.reduce((a, b) => a * b, 1);
