@@ -29,7 +29,7 @@ export { readSidecar, checkSidecar, type EngineSidecar, type SidecarRuntime } fr
 export { defaultEngineCacheDir, engineCacheKey, type EngineCacheKeyInput } from './inference/engine-cache.js';
 export type { TensorRtPrecision } from './inference/tensorrt-native.js';
 export { convertOnnxToFp16 } from './model/fp16-onnx.js';
-export { loadModel, loadDefaultModel, type LoadedModel } from './model/load-model.js';
+export { loadModel, loadDefaultModel, loadSeededModel, type LoadedModel } from './model/load-model.js';
 export { BUNDLE_PIPELINE, type ModelManifest, type PipelineParameters } from './model/manifest.js';
 export {
   makePhantom,

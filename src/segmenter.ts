@@ -9,8 +9,7 @@ import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
 import type { TensorRtDependencies, TensorRtPrecision } from './inference/tensorrt-native.js';
-import { loadDefaultModel, loadModel, type LoadedModel } from './model/load-model.js';
-import { optimizeOnnxForCpu } from './model/optimize-onnx-for-cpu.js';
+import { loadDefaultModel, loadModel, loadSeededModel, onnxRuntimeGraph, type LoadedModel } from './model/load-model.js';
 import type { ModelManifest, PipelineParameters } from './model/manifest.js';
 import { getTensorRtStatus } from './runtime-info.js';
 import { segmentVolume, type PipelineRunOptions, type SegmentResult } from './segment-volume.js';
@@ -107,21 +106,6 @@ function validateVolume(volume: unknown): asserts volume is Volume {
  * const { mask, summary } = await segmenter.segment((await readNifti('ct.nii.gz')).volume);
  * await segmenter.close();
  */
-/**
- * The model's graph in the form onnxruntime's CPU provider runs fastest (optimize-onnx-for-cpu.ts;
- * the embedded default is built that way already). Bytes the rewriter cannot read go to
- * onnxruntime as they are, so that its own error reaches the user.
- */
-function cpuGraph(model: LoadedModel): Uint8Array {
-  if (model.source === 'builtin:default') return model.onnx;
-  try {
-    return optimizeOnnxForCpu(model.onnx).onnx;
-  } catch (error) {
-    if (isSpleenTrtError(error)) return model.onnx;
-    throw error;
-  }
-}
-
 export class Segmenter {
   readonly info: SegmenterInfo;
   readonly manifest: ModelManifest;
@@ -166,8 +150,9 @@ export class Segmenter {
     const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
     const params = validatePipelineOverrides(options, model.manifest.pipeline);
 
-    // The embedded default's weights as the graph TensorRT runs best (the CPU graph differs).
-    const tensorRtModel = model.source === 'builtin:default' ? loadDefaultModel('tensorrt') : model;
+    // A builtin model's weights as the graph TensorRT runs best (its CPU graph differs).
+    const tensorRtModel =
+      model.source === 'builtin:default' ? loadDefaultModel('tensorrt') : model.source === 'builtin:seeded' ? loadSeededModel('tensorrt') : model;
     const openTensorRt = (): Promise<InferenceBackend> =>
       createTensorRtBackend(
         {
@@ -199,7 +184,7 @@ export class Segmenter {
         fallbackReason = trt.reason;
       }
     }
-    backend ??= await createOnnxRuntimeBackend(cpuGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
+    backend ??= await createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
     return new Segmenter(backend, model, params, fallbackReason);
   }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the embedded default model's seeded UNet weights in the format that
+// Writes the builtin:seeded model's UNet weights (the parity fixtures' network) in the format that
 // scripts/reference/monai_bundle_reference.py reads, so the MONAI reference runs the same network:
 //   node scripts/reference/export-weights.mjs <out.bin> [seed]
 // Layout: uint32 LE JSON length, JSON {name: {shape, offset}} (offsets in float32 elements), float32 LE data.

@@ -20,7 +20,7 @@ import type { InferenceBackend } from '../inference/backend.js';
 import { createOnnxRuntimeBackend } from '../inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from '../inference/tensorrt-backend.js';
 import type { TensorRtPrecision } from '../inference/tensorrt-native.js';
-import { loadModel } from '../model/load-model.js';
+import { loadModel, onnxRuntimeGraph } from '../model/load-model.js';
 import { readNifti, writeNifti } from '../nifti/index.js';
 import { makePhantom, mulberry32 } from '../phantom/make-phantom.js';
 import { Segmenter } from '../segmenter.js';
@@ -114,7 +114,7 @@ async function openBackend(scenario: BenchScenario): Promise<InferenceBackend> {
   const model = await loadModel(scenario.model);
   switch (scenario.column) {
     case 'onnxruntime-cpu-fp32':
-      return createOnnxRuntimeBackend(model.onnx, { intraOpThreads: scenario.threads ?? os.availableParallelism() });
+      return createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: scenario.threads ?? os.availableParallelism() });
     case 'onnxruntime-cuda-fp32':
       return onnxRuntimeCudaBackend(model.onnx);
     default:

@@ -6,7 +6,7 @@
  * sibling, verified with loadModel, then renamed into place.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
@@ -290,6 +290,8 @@ export async function importModel(source: string, options: ImportModelOptions): 
   const staging = await mkdtemp(path.join(parent, `.${path.basename(modelDir)}.import-`));
   let backup: string | undefined;
   try {
+    // mkdtemp makes it owner-only; the finished directory gets a plain directory's mode.
+    await chmod(staging, 0o755);
     await writeFile(path.join(staging, 'model.onnx'), prepared.onnx);
     await writeFile(path.join(staging, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     // What was written must load exactly as any later run will load it.

@@ -3,11 +3,14 @@
  * directory (model.json + ONNX), or a bare .onnx file (run with the bundle's parameters).
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SpleenTrtError } from '../errors.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS } from './build-unet-onnx.js';
 import { BUNDLE_PIPELINE, parseManifest, type ModelManifest } from './manifest.js';
+import { optimizeOnnxForCpu } from './optimize-onnx-for-cpu.js';
 import { seededUnetWeights } from './seeded-weights.js';
 
 export interface LoadedModel {
@@ -19,12 +22,18 @@ export interface LoadedModel {
   source: string;
 }
 
-/** Seed of the embedded default's weights; changing it changes every default-model result. */
+/** Seed of the seeded test model's weights (`builtin:seeded`); changing it changes its results. */
 export const DEFAULT_MODEL_SEED = 20261127;
 
-export const DEFAULT_MODEL_WARNING =
-  'The embedded default model has seeded random weights (no training): its masks are meaningless. ' +
+export const SEEDED_MODEL_WARNING =
+  'The builtin:seeded model has seeded random weights (no training): its masks are meaningless. ' +
   'It exists to exercise the pipeline end to end; run real weights with --model <dir|model.onnx>.';
+
+/**
+ * The embedded default model's directory (model.json + model.onnx), shipped in the package next to
+ * dist/ (and src/ under the tests): the bundle's UNet trained on phantoms, see its model.json.
+ */
+export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/spleen-phantom-demo/', import.meta.url));
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -34,25 +43,64 @@ export function sha256Hex(bytes: Uint8Array): string {
 export type DefaultModelGraph = 'onnxruntime' | 'tensorrt';
 
 const defaultModels = new Map<DefaultModelGraph, LoadedModel>();
+const seededModels = new Map<DefaultModelGraph, LoadedModel>();
+
+function damaged(what: string, cause?: unknown): SpleenTrtError {
+  return new SpleenTrtError(
+    'ERR_MODEL_INVALID',
+    `The embedded default model in ${DEFAULT_MODEL_DIR} is damaged (${what}); reinstall the package or pass --model`,
+    cause === undefined ? undefined : { cause },
+  );
+}
 
 /**
- * The embedded default: the bundle's UNet with seeded weights, built in memory (no file needed).
- * 'onnxruntime' (default) builds the CPU-friendly graph (folded BN, LeakyRelu, fused sub-pixel
- * ConvTranspose: same logits within float rounding, faster on onnxruntime's CPU kernels);
- * 'tensorrt' builds the torch-export-like graph, which TensorRT handles best.
+ * The embedded default (`builtin:default`): the bundle's UNet trained on synthetic phantoms
+ * (models/spleen-phantom-demo). 'onnxruntime' (default) gives the CPU form of its graph (folded
+ * BN, LeakyRelu, fused sub-pixel ConvTranspose: optimize-onnx-for-cpu.ts), 'tensorrt' the stored
+ * torch-export-like graph, which TensorRT handles best. Read once per graph, then cached.
  */
 export function loadDefaultModel(graph: DefaultModelGraph = 'onnxruntime'): LoadedModel {
   const cached = defaultModels.get(graph);
+  if (cached) return cached;
+  const manifestPath = path.join(DEFAULT_MODEL_DIR, 'model.json');
+  let manifest: ModelManifest;
+  let stored: Uint8Array;
+  try {
+    manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath);
+    stored = new Uint8Array(readFileSync(path.join(DEFAULT_MODEL_DIR, manifest.onnx.file)));
+  } catch (error) {
+    throw damaged((error as Error).message, error);
+  }
+  if (sha256Hex(stored) !== manifest.onnx.sha256) throw damaged(`${manifest.onnx.file} does not match the sha256 in model.json`);
+  const onnx = graph === 'onnxruntime' ? optimizeOnnxForCpu(stored).onnx : stored;
+  const sha256 = sha256Hex(onnx);
+  const model: LoadedModel = {
+    manifest: { ...manifest, onnx: { ...manifest.onnx, sha256 } },
+    onnx,
+    sha256,
+    source: 'builtin:default',
+  };
+  defaultModels.set(graph, model);
+  return model;
+}
+
+/**
+ * `builtin:seeded`: the bundle's UNet with deterministic seeded weights, built in memory. Its masks
+ * mean nothing; tests and the MONAI parity fixtures use it because it needs no file and its
+ * weights are reproducible from one number. Graphs as for loadDefaultModel.
+ */
+export function loadSeededModel(graph: DefaultModelGraph = 'onnxruntime'): LoadedModel {
+  const cached = seededModels.get(graph);
   if (cached) return cached;
   const options = graph === 'onnxruntime' ? ONNXRUNTIME_CPU_OPTIONS : {};
   const onnx = buildUnetOnnx(seededUnetWeights(DEFAULT_MODEL_SEED), undefined, options);
   const sha256 = sha256Hex(onnx);
   const model: LoadedModel = {
     manifest: {
-      name: 'spleen-unet-seeded-demo',
+      name: 'spleen-unet-seeded',
       version: '0.1.0',
       description: "The bundle's 3-D UNet (spec section 6) with deterministic seeded weights.",
-      warning: DEFAULT_MODEL_WARNING,
+      warning: SEEDED_MODEL_WARNING,
       labels: { '0': 'background', '1': 'spleen' },
       input: { name: 'input_0', channels: 1 },
       output: { name: 'output_0', channels: 2 },
@@ -62,10 +110,25 @@ export function loadDefaultModel(graph: DefaultModelGraph = 'onnxruntime'): Load
     },
     onnx,
     sha256,
-    source: 'builtin:default',
+    source: 'builtin:seeded',
   };
-  defaultModels.set(graph, model);
+  seededModels.set(graph, model);
   return model;
+}
+
+/**
+ * The model's graph in the form onnxruntime's CPU provider runs fastest (optimize-onnx-for-cpu.ts;
+ * the builtin models come in that form already). Bytes the rewriter cannot read go to onnxruntime
+ * as they are, so that its own error reaches the user.
+ */
+export function onnxRuntimeGraph(model: LoadedModel): Uint8Array {
+  if (model.source.startsWith('builtin:')) return model.onnx;
+  try {
+    return optimizeOnnxForCpu(model.onnx).onnx;
+  } catch (error) {
+    if (error instanceof SpleenTrtError) return model.onnx;
+    throw error;
+  }
 }
 
 async function readModelFile(file: string, what: string): Promise<Uint8Array> {
@@ -78,9 +141,13 @@ async function readModelFile(file: string, what: string): Promise<Uint8Array> {
   }
 }
 
-/** Loads a model directory (model.json next to its ONNX) or a bare .onnx file; undefined = default. */
+/**
+ * Loads a model directory (model.json next to its ONNX) or a bare .onnx file; undefined, 'default'
+ * or 'builtin:default' = the embedded default; 'builtin:seeded' = the seeded test model.
+ */
 export async function loadModel(spec?: string): Promise<LoadedModel> {
   if (spec === undefined || spec === 'default' || spec === 'builtin:default') return loadDefaultModel();
+  if (spec === 'builtin:seeded') return loadSeededModel();
   const info = await stat(spec).catch((error: NodeJS.ErrnoException) => {
     throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `Model not found: ${spec}`, { cause: error });
   });

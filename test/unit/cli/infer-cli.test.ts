@@ -121,13 +121,15 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     expect(info.cpu.cores).toBeGreaterThan(0);
   });
 
-  it('demo generates a sample, segments it with the embedded model and warns that it is untrained', async () => {
+  it('demo generates a sample, segments the spleen with the trained default model and reports its Dice', async () => {
     const out = path.join(tmp, 'demo');
     const { code, stderr } = run(['demo', '-o', out]);
     expect(code).toBe(0);
-    expect(stderr).toMatch(/random weights/);
+    expect(stderr).toMatch(/synthetic phantoms/);
+    const dice = Number(/Dice against the ground truth: ([0-9.]+)/.exec(stderr)?.[1]);
+    expect(dice).toBeGreaterThanOrEqual(0.9);
     const mask = await readNifti(path.join(out, 'sample_ct', 'sample_ct_trans.nii.gz'));
-    expect(mask.volume.shape).toEqual([256, 256, 60]);
+    expect(mask.volume.shape).toEqual([384, 384, 40]);
     expect(existsSync(path.join(out, 'sample_label.nii.gz'))).toBe(true);
     const png = readFileSync(path.join(out, 'preview.png'));
     expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');

@@ -171,3 +171,25 @@ describe('decidedRegionLabels', () => {
     }
   });
 });
+
+describe('decidedRegionLabels on the trained default model', () => {
+  it('is taken for a phantom and gives the mask the full path gives', async () => {
+    const { makePhantom } = await import('../../../src/phantom/make-phantom.js');
+    const { Segmenter } = await import('../../../src/segmenter.js');
+    const phantom = makePhantom({ seed: 3, shape: [192, 192, 36], spacingMm: [0.8, 0.8, 5.0] });
+    const segmenter = await Segmenter.create({ backend: 'onnxruntime' });
+    try {
+      const full = await segmenter.segment(phantom.image, { keepStages: true });
+      const fast = await segmenter.segment(phantom.image);
+      const { volume: ras, orientation } = orientToRas(phantom.image);
+      const { resampling } = resampleToSpacing(ras, [1.5, 1.5, 2.0]);
+      const decided = decidedRegionLabels(full.stages!.logits.data, resampling, orientation);
+      expect(decided).not.toBeNull();
+      expect(full.summary.voxelCount).toBeGreaterThan(1000);
+      expect(Buffer.from(fast.mask.data).equals(Buffer.from(full.mask.data))).toBe(true);
+      expect(Buffer.from(decided as Uint8Array).equals(Buffer.from(full.mask.data))).toBe(true);
+    } finally {
+      await segmenter.close();
+    }
+  });
+});

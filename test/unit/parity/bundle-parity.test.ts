@@ -41,7 +41,8 @@ function expectAffine(actual: Float64Array, expected: number[][]): void {
 describe.runIf(cases.length > 0)('parity with the MONAI bundle pipeline', () => {
   let segmenter: Segmenter;
   beforeAll(async () => {
-    segmenter = await Segmenter.create({ backend: 'onnxruntime' });
+    // The fixtures were made with the seeded weights (scripts/reference/export-weights.mjs).
+    segmenter = await Segmenter.create({ backend: 'onnxruntime', model: 'builtin:seeded' });
   });
   afterAll(() => segmenter?.close());
 
