@@ -17,7 +17,8 @@ Segments the spleen in NIfTI CT volumes (.nii, .nii.gz; a directory means every 
 Writes <dir>/<name>/<name>_trans.nii.gz on the input's own grid, as the MONAI bundle does.
 
 Options:
-  -o, --output <dir>          output directory (default: ./spleen-trt-output)
+  -o, --output <dir|file>     output directory (default: ./spleen-trt-output); with one input,
+                              a name ending in .nii or .nii.gz is the mask file itself
   --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
   --backend <b>               auto | onnxruntime | tensorrt (default: auto)
   --threads <n>               CPU threads for onnxruntime (default: all cores)
@@ -26,6 +27,7 @@ Options:
   --mode <m>                  constant | gaussian window blending (default: constant)
   --output-dtype <t>          float32 (bundle-compatible, default) | uint8
   --save-stages               also write preprocessed.nii.gz, logits.nii.gz, probability.nii.gz
+                              (next to the mask)
   --preview <png>             also write a PNG: three slices through the mask, outlined in red
                               (several inputs: <png> with _<name> before .png)
   --json                      print one JSON document with each file's result and timings
@@ -120,6 +122,11 @@ export async function inferCommand(argv: string[]): Promise<number> {
   const swBatchSize = parseNumberFlag(values['sw-batch-size'], '--sw-batch-size', (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer in 1..64');
   const outputDir = values.output ?? 'spleen-trt-output';
   const files = await expandInputs(positionals);
+  // `-o mask.nii.gz` with one input names the mask file itself; otherwise -o is a directory.
+  const outputFile = NIFTI_NAME.test(outputDir) ? outputDir : undefined;
+  if (outputFile && files.length !== 1) {
+    throw new UsageError(`-o ${outputDir} names one file, but there are ${files.length} inputs: give a directory`);
+  }
 
   const progress = new ProgressLine();
   await using segmenter = await Segmenter.create({ model: values.model, backend, threads, overlap, swBatchSize, mode });
@@ -144,8 +151,8 @@ export async function inferCommand(argv: string[]): Promise<number> {
       progress.update(`${label}: writing`);
       const writeStarted = performance.now();
       const name = caseName(file);
-      const caseDir = path.join(outputDir, name);
-      const output = path.join(caseDir, `${name}_trans.nii.gz`);
+      const caseDir = outputFile ? path.dirname(outputFile) : path.join(outputDir, name);
+      const output = outputFile ?? path.join(caseDir, `${name}_trans.nii.gz`);
       await mkdir(caseDir, { recursive: true });
       await writeMaskNifti(output, result.mask, outputDtype);
       await writeStages(caseDir, result);

@@ -103,6 +103,18 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     expect(probability.volume.data.every((p) => p >= 0 && p <= 1)).toBe(true);
   });
 
+  it('-o <file.nii.gz> with one input writes the mask to that file; with several it is a usage error', async () => {
+    const file = path.join(tmp, 'out-file', 'mask.nii.gz');
+    const { code } = run(['infer', good, '-o', file]);
+    expect(code).toBe(0);
+    expect(allFiles(path.join(tmp, 'out-file'))).toEqual([file]);
+    expect((await readNifti(file)).volume.shape).toEqual([48, 40, 12]);
+    const two = run(['infer', good, good, '-o', path.join(tmp, 'two.nii.gz')]);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/names one file, but there are 2 inputs/);
+    expect(existsSync(path.join(tmp, 'two.nii.gz'))).toBe(false);
+  });
+
   it('takes a directory and skips non-NIfTI files', () => {
     const out = path.join(tmp, 'out-dir');
     writeFileSync(path.join(inputs, 'notes.txt'), 'not an image');
