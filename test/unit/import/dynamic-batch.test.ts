@@ -1,4 +1,3 @@
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { isSpleenTrtError } from '../../../src/errors.js';
 import { buildUnetOnnx } from '../../../src/model/build-unet-onnx.js';
@@ -6,17 +5,8 @@ import { makeBatchDynamic } from '../../../src/model/dynamic-batch.js';
 import { inspectOnnx } from '../../../src/model/inspect-onnx.js';
 import { encodeModel, floatTensor, int64Tensor, type NodeProto, type TensorProto } from '../../../src/model/onnx-proto.js';
 import { mulberry32, seededUnetWeights } from '../../../src/model/seeded-weights.js';
+import { runOnnx as run } from '../../helpers/onnx.js';
 import { fixtureBytes, maxAbsDiff, reference, tinyConfig } from './import-fixtures.js';
-
-async function run(onnx: Uint8Array, input: Float32Array, dims: number[]): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 2, interOpNumThreads: 1 });
-  try {
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, dims) });
-    return out[session.outputNames[0]].data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
 
 function random(n: number, seed: number): Float32Array {
   const next = mulberry32(seed);

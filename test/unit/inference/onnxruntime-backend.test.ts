@@ -6,9 +6,10 @@ import { isSpleenTrtError } from '../../../src/errors.js';
 import type { InferenceBackend } from '../../../src/inference/backend.js';
 import { createOnnxRuntimeBackend } from '../../../src/inference/onnxruntime-backend.js';
 import { buildUnetOnnx } from '../../../src/model/build-unet-onnx.js';
-import { encodeModel, floatTensor, type NodeProto, type ValueInfoProto } from '../../../src/model/onnx-proto.js';
+import { floatTensor, type NodeProto, type ValueInfoProto } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
 import { DEFAULT_UNET_CONFIG } from '../../../src/model/unet-architecture.js';
+import { tinyModel } from '../../helpers/onnx.js';
 import { MODEL_FIXTURES, maxAbsDiff, parityCases, readFloat32, stateDictFixtures, toUnetConfig } from '../model/unet-fixtures.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'spleen-ort-'));
@@ -23,18 +24,6 @@ async function backendOf(model: Uint8Array | string): Promise<InferenceBackend> 
   const b = await createOnnxRuntimeBackend(model, { intraOpThreads: 2, thread });
   open.push(b);
   return b;
-}
-
-/** A one-node graph: `nodes` between the given inputs and outputs. */
-function tinyModel(inputs: ValueInfoProto[], outputs: ValueInfoProto[], nodes: NodeProto[], initializers = [] as ReturnType<typeof floatTensor>[]) {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'test',
-    producerVersion: '',
-    docString: '',
-    graph: { name: 'tiny', nodes, initializers, inputs, outputs },
-  });
 }
 
 const node = (opType: string, inputs: string[], outputs: string[]): NodeProto => ({ name: '', opType, domain: '', inputs, outputs, attributes: [] });

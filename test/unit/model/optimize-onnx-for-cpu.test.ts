@@ -1,25 +1,15 @@
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { isSpleenTrtError } from '../../../src/errors.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS } from '../../../src/model/build-unet-onnx.js';
 import { optimizeOnnxForCpu } from '../../../src/model/optimize-onnx-for-cpu.js';
-import { decodeModel, encodeModel, floatTensor, type NodeProto } from '../../../src/model/onnx-proto.js';
+import { decodeModel, floatTensor, type NodeProto } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
+import { runOnnx as run, tinyModel } from '../../helpers/onnx.js';
 
 function opCounts(onnx: Uint8Array): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const n of decodeModel(onnx).graph.nodes) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
   return counts;
-}
-
-async function run(onnx: Uint8Array, input: Float32Array, shape: number[]): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 2 });
-  try {
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, shape) });
-    return out[session.outputNames[0]].data as Float32Array;
-  } finally {
-    await session.release();
-  }
 }
 
 function randomInput(n: number, seed: number): Float32Array {
@@ -32,20 +22,7 @@ function randomInput(n: number, seed: number): Float32Array {
 
 /** A one-node model: x [1, 4, 6, 6, 6] -> `node` -> y, with `initializers`. */
 function oneNodeModel(node: NodeProto, initializers: ReturnType<typeof floatTensor>[]): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'test',
-    producerVersion: '0',
-    docString: '',
-    graph: {
-      name: 'g',
-      nodes: [node],
-      initializers,
-      inputs: [{ name: 'x', elemType: 1, dims: [1, 4, 6, 6, 6] }],
-      outputs: [{ name: 'y', elemType: 1, dims: null }],
-    },
-  });
+  return tinyModel([{ name: 'x', elemType: 1, dims: [1, 4, 6, 6, 6] }], [{ name: 'y', elemType: 1, dims: null }], [node], initializers);
 }
 
 describe('optimizeOnnxForCpu', () => {
