@@ -5,7 +5,7 @@ import { makeBatchDynamic } from '../../../src/model/dynamic-batch.js';
 import { inspectOnnx } from '../../../src/model/inspect-onnx.js';
 import { encodeModel, floatTensor, int64Tensor, type NodeProto, type TensorProto } from '../../../src/model/onnx-proto.js';
 import { mulberry32, seededUnetWeights } from '../../../src/model/seeded-weights.js';
-import { runOnnx as run } from '../../helpers/onnx.js';
+import { runOnnx as run, tinyModel } from '../../helpers/onnx.js';
 import { fixtureBytes, maxAbsDiff, reference, tinyConfig } from './import-fixtures.js';
 
 function random(n: number, seed: number): Float32Array {
@@ -15,23 +15,12 @@ function random(n: number, seed: number): Float32Array {
 
 /** x [1, 1, 2, 2, 2] -> Conv 1x1x1 -> <tail nodes> -> y, batch fixed at 1. */
 function smallModel(tail: NodeProto[], extra: TensorProto[] = [], outputDims: Array<number | string> = [1, 1, 2, 2, 2]): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'test',
-    producerVersion: '',
-    docString: '',
-    graph: {
-      name: 'g',
-      nodes: [
-        { name: 'conv', opType: 'Conv', domain: '', inputs: ['x', 'w', 'b'], outputs: ['c'], attributes: [] },
-        ...tail,
-      ],
-      initializers: [floatTensor('w', [1, 1, 1, 1, 1], new Float32Array([2])), floatTensor('b', [1], new Float32Array([0.5])), ...extra],
-      inputs: [{ name: 'x', elemType: 1, dims: [1, 1, 2, 2, 2] }],
-      outputs: [{ name: 'y', elemType: 1, dims: outputDims }],
-    },
-  });
+  return tinyModel(
+    [{ name: 'x', elemType: 1, dims: [1, 1, 2, 2, 2] }],
+    [{ name: 'y', elemType: 1, dims: outputDims }],
+    [{ name: 'conv', opType: 'Conv', domain: '', inputs: ['x', 'w', 'b'], outputs: ['c'], attributes: [] }, ...tail],
+    [floatTensor('w', [1, 1, 1, 1, 1], new Float32Array([2])), floatTensor('b', [1], new Float32Array([0.5])), ...extra],
+  );
 }
 
 const node = (opType: string, inputs: string[], attributes: NodeProto['attributes'] = []): NodeProto => ({

@@ -13,23 +13,13 @@ import { mulberry32 } from '../../../src/model/seeded-weights.js';
 import { Segmenter } from '../../../src/segmenter.js';
 import type { Volume } from '../../../src/volume/volume.js';
 import { fixtureFloat32, IMPORT_FIXTURES, maxAbsDiff, reference, TINY_BUNDLE, tinyConfig } from './import-fixtures.js';
+import { runOnnx as run } from '../../helpers/onnx.js';
 import { rejection } from '../../helpers/rejection.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-import-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-async function run(onnx: Uint8Array, input: Float32Array, dims: number[]): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 2, interOpNumThreads: 1 });
-  try {
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, dims) });
-    return out[session.outputNames[0]].data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
-
 
 /** Every entry of `dir` (to show that a failed import leaves nothing behind). */
 const entries = (dir: string) => readdirSync(dir).sort();
