@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSpleenTrtError } from '../../../src/errors.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS } from '../../../src/model/build-unet-onnx.js';
@@ -5,6 +7,7 @@ import { optimizeOnnxForCpu } from '../../../src/model/optimize-onnx-for-cpu.js'
 import { decodeModel, floatTensor, type NodeProto } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
 import { runOnnx as run, tinyModel } from '../../helpers/onnx.js';
+import { IMPORT_FIXTURES } from '../import/import-fixtures.js';
 
 function opCounts(onnx: Uint8Array): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -58,6 +61,17 @@ describe('optimizeOnnxForCpu', () => {
       diff = Math.max(diff, Math.abs(original[i] - rewritten[i]));
     }
     expect(diff).toBeLessThanOrEqual(1e-5 * scale);
+  });
+
+  it.each(['tiny-onnx-export.onnx', 'tiny-trt-export.onnx'])('rewrites what torch exported through MONAI (%s) to the same outputs', async (name) => {
+    const exported = new Uint8Array(readFileSync(path.join(IMPORT_FIXTURES, name)));
+    const { onnx, report } = optimizeOnnxForCpu(exported);
+    expect(report).toEqual({ leakyRelu: 17, subpixel: 4 });
+    // These exports have a static 96^3 input.
+    const input = randomInput(96 ** 3, 4);
+    const [before, after] = await Promise.all([run(exported, input, [1, 1, 96, 96, 96]), run(onnx, input, [1, 1, 96, 96, 96])]);
+    const scale = before.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(before.reduce((m, v, i) => Math.max(m, Math.abs(v - after[i])), 0)).toBeLessThanOrEqual(1e-5 * scale);
   });
 
   it('returns the very same bytes when there is nothing to rewrite', () => {
