@@ -88,6 +88,46 @@ describe('decideVoxels / combineCorners', () => {
   });
 });
 
+/** combineCorners by definition: each cube's 8 voxels (clamped), one at a time. */
+function naiveCorners(state: Uint8Array, [n0, n1, n2]: Shape3): Uint8Array {
+  const out = new Uint8Array(state.length);
+  for (let i = 0; i < n0; i++) {
+    for (let j = 0; j < n1; j++) {
+      for (let k = 0; k < n2; k++) {
+        let s = 0;
+        for (const a of [i, Math.min(i + 1, n0 - 1)]) for (const b of [j, Math.min(j + 1, n1 - 1)]) for (const c of [k, Math.min(k + 1, n2 - 1)]) s |= state[(a * n1 + b) * n2 + c];
+        out[(i * n1 + j) * n2 + k] = s;
+      }
+    }
+  }
+  return out;
+}
+
+describe('combineCorners', () => {
+  it.each([
+    [[5, 4, 8]],
+    [[3, 6, 12]],
+    [[4, 3, 7]],
+    [[2, 2, 4]],
+  ] as [Shape3][])('matches the 8-voxel definition on %j (whole-word rows and not)', (shape) => {
+    const n = shape[0] * shape[1] * shape[2];
+    const next = random(n);
+    // Mostly background, some foreground, a few undecided.
+    const state = Uint8Array.from({ length: n }, () => {
+      const r = next();
+      return r < 0.8 ? Decided.Background : r < 0.95 ? Decided.Foreground : Decided.Undecided;
+    });
+    const expected = naiveCorners(state, shape);
+    const { undecided, rowIsBackground } = combineCorners(state, shape);
+    expect(Array.from(state)).toEqual(Array.from(expected));
+    expect(undecided).toBe(expected.filter((s) => s === Decided.Undecided).length);
+    for (let row = 0; row < shape[0] * shape[1]; row++) {
+      const cubes = expected.subarray(row * shape[2], (row + 1) * shape[2]);
+      expect(rowIsBackground[row]).toBe(cubes.every((s) => s === Decided.Background) ? 1 : 0);
+    }
+  });
+});
+
 describe('decidedRegionLabels', () => {
   const spacings: Vec3[] = [
     [0.8, 0.8, 5.0],
