@@ -11,7 +11,8 @@ columns; `--device cpu` gives a CPU-only reference) and numpy. The network is
 `monai.networks.nets.UNet` when MONAI is importable, otherwise a self-contained definition of
 the same architecture (spec section 6) that loads the same 148 state_dict keys strictly.
 
-    node scripts/reference/export-weights.mjs weights.bin          # the embedded model's weights
+    node scripts/reference/export-weights.mjs weights.bin model.pt  # a state_dict (the default's came from
+                                                                    # scripts/train; without model.pt: seeded)
     python3 bench/torch_baseline.py --weights weights.bin --out torch.json
     npm run bench -- --merge torch.json
 
