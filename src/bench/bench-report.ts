@@ -166,6 +166,7 @@ export const STAGE_LABELS: ReadonlyArray<[string, string]> = [
   ['postprocessMs', 'postprocess (softmax, inverse, argmax)'],
   ['writeMs', 'write mask (.nii.gz)'],
   ['totalMs', 'end2end (read start to file written)'],
+  ['outsideNetworkMs', 'end2end minus model computation'],
 ];
 
 /** Per-stage means of every end2end cell. */

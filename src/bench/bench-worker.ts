@@ -195,6 +195,8 @@ async function runEnd2end(scenario: Extract<BenchScenario, { kind: 'end2end' }>)
         if (isTensorRt) Object.assign(stages, { h2dMs: t.h2dMs, computeMs: t.computeMs, d2hMs: t.d2hMs });
         else stages.computeMs = t.computeMs;
         Object.assign(stages, { stitchMs: t.stitchMs, postprocessMs: t.postprocessMs, writeMs: end - writeStart, totalMs: end - start });
+        // Everything but the network: what the CPU path's stages cost around it, per volume.
+        stages.outsideNetworkMs = end - start - t.computeMs;
         return { wallMs: end - start, stages };
       });
       const stages: Record<string, ReturnType<typeof summarizeSamples>> = {};
