@@ -12,8 +12,8 @@ import type { PipelineParameters } from './model/manifest.js';
 import { applyIntensityWindow } from './volume/intensity.js';
 import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
 import { invertPreprocessing } from './volume/invert-preprocessing.js';
-import { orientToRas } from './volume/orientation.js';
-import { inverseSpacingFootprint, resampleToSpacing } from './volume/spacing.js';
+import { orientToRas, rasGeometry } from './volume/orientation.js';
+import { inverseSpacingFootprint, resampleFlippedToSpacing, resampleToSpacing } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
 
 /** A label map on the input's own voxel grid: 0 background, 1 spleen. */
@@ -90,8 +90,11 @@ export async function segmentVolume(
   const t0 = performance.now();
   onProgress?.({ stage: 'preprocess', windowsDone: 0, windowsTotal: 0 });
 
-  const { volume: ras, orientation } = orientToRas(volume);
-  const { volume: resampled, resampling } = resampleToSpacing(ras, params.pixdimMm);
+  // Orientation then spacing; where RAS is the stored order with reversed axes (LPS...), the
+  // flips are folded into the resampling and the data is read where it is.
+  const { orientation, affine: rasAffine } = rasGeometry(volume);
+  const { volume: resampled, resampling } =
+    resampleFlippedToSpacing(volume, orientation, rasAffine, params.pixdimMm) ?? resampleToSpacing(orientToRas(volume).volume, params.pixdimMm);
   const w = params.intensity;
   const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip);
   const t1 = performance.now();

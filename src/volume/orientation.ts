@@ -145,10 +145,10 @@ function cStrides(shape: Shape3): [number, number, number] {
 }
 
 /**
- * Reorients a volume to RAS+ by flipping and permuting voxel axes (spec section 2). When the volume
- * is already RAS the returned volume shares `data` with the input.
+ * What `orientToRas` does to a volume's grid, without moving any data: the transform and the RAS
+ * affine (A1) and shape. For pipelines that fold the flips into a later step (spacing.ts).
  */
-export function orientToRas(volume: Volume): { volume: Volume; orientation: OrientationTransform } {
+export function rasGeometry(volume: Volume): { orientation: OrientationTransform; affine: Float64Array } {
   assertVolume(volume);
   const a0 = volume.affine;
   const shape = volume.shape;
@@ -171,7 +171,6 @@ export function orientToRas(volume: Volume): { volume: Volume; orientation: Orie
     }
     a1[r * 4 + 3] = t + a0[r * 4 + 3];
   }
-
   const orientation: OrientationTransform = {
     originalShape: [...shape],
     originalAffine: Float64Array.from(a0),
@@ -180,6 +179,16 @@ export function orientToRas(volume: Volume): { volume: Volume; orientation: Orie
     flipped,
     identity,
   };
+  return { orientation, affine: a1 };
+}
+
+/**
+ * Reorients a volume to RAS+ by flipping and permuting voxel axes (spec section 2). When the volume
+ * is already RAS the returned volume shares `data` with the input.
+ */
+export function orientToRas(volume: Volume): { volume: Volume; orientation: OrientationTransform } {
+  const { orientation, affine: a1 } = rasGeometry(volume);
+  const { originalShape: shape, rasShape, rasAxis: axis, flipped, identity } = orientation;
   let data = volume.data;
   if (!identity) {
     // RAS voxel q reads stored voxel p with p_i = q_{axis[i]} or n_i - 1 - q_{axis[i]} if flipped.
@@ -187,7 +196,7 @@ export function orientToRas(volume: Volume): { volume: Volume; orientation: Orie
     const strides: [number, number, number] = [0, 0, 0];
     let base = 0;
     for (let i = 0; i < 3; i++) {
-      strides[axis[i]] = sign[i] * inStrides[i];
+      strides[axis[i]] = flipped[i] ? -inStrides[i] : inStrides[i];
       if (flipped[i]) base += (shape[i] - 1) * inStrides[i];
     }
     data = gather(volume.data, 1, rasShape, strides, base);

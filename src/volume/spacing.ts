@@ -12,6 +12,7 @@ import { assertChannelData, assertVolume } from './assert-volume.js';
 import { allClose, choleskyLower, inverse, matmul, roundHalfEven, solveLinear } from './numpy-linalg.js';
 import { axisTable, resampleAffine, resampleSeparable, type AxisTable, type OutputLayout } from './trilinear.js';
 import { expectedRange, expectedType } from '../errors.js';
+import type { OrientationTransform } from './orientation.js';
 import type { Shape3, Vec3, Volume } from './volume.js';
 
 /** MONAI's AFFINE_TOL: spacings and affines closer than this count as unchanged. */
@@ -161,20 +162,14 @@ function assertSpacing(value: unknown): asserts value is Vec3 {
   }
 }
 
-/**
- * Resamples a RAS volume to `targetSpacingMm` (trilinear, border clamp, float64 maths, float32
- * result), keeping its rotation (oblique stays oblique; shear is dropped, as MONAI's zoom_affine
- * does) and voxel 0's world position. When MONAI would skip (spacing already within 1e-3) the
- * returned volume shares `data` with the input.
- */
-export function resampleToSpacing(
-  volume: Volume,
-  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
-): { volume: Volume; resampling: SpacingTransform } {
-  assertVolume(volume);
+/** Where resampleToSpacing takes a RAS grid: MONAI's skip, or the output grid and index map. */
+type SpacingPlan =
+  | { skipped: true; affine: Float64Array }
+  | { skipped: false; outShape: Shape3; outAffine: Float64Array; xform: Float64Array; inAffine: Float64Array };
+
+function planSpacing(shape: Shape3, affine: Float64Array, targetSpacingMm: Vec3): SpacingPlan {
   assertSpacing(targetSpacingMm);
-  const a1 = Float64Array.from(volume.affine);
-  const shape: Shape3 = [...volume.shape];
+  const a1 = Float64Array.from(affine);
   const current = affineToSpacing(a1);
   const outSpacing = current.map((sp, k) => {
     const target = targetSpacingMm[k];
@@ -191,26 +186,78 @@ export function resampleToSpacing(
   for (let r = 0; r < 3; r++) a2[r * 4 + 3] = offset[r];
 
   const xform = solveLinear(a1, a2, 4, 4);
-  if (resampleIsNoop(a1, a2, xform, shape, outShape)) {
-    // MONAI returns the data as is and leaves the affine at A1, not the computed A2.
-    const resampling: SpacingTransform = {
-      skipped: true,
-      inputShape: shape,
-      inputAffine: a1,
-      outputShape: [...shape],
-      outputAffine: Float64Array.from(a1),
-    };
-    return {
-      volume: { data: volume.data, shape: [...shape], spacingMm: columnNorms(a1), affine: Float64Array.from(a1) },
-      resampling,
-    };
-  }
+  // MONAI then returns the data as is and leaves the affine at A1, not the computed A2.
+  if (resampleIsNoop(a1, a2, xform, shape, outShape)) return { skipped: true, affine: a1 };
   // MONAI stores A1 @ xform as the new affine, which the inverse then solves against.
-  const outAffine = multiply4(a1, xform);
-  const data = resample(volume.data, 1, shape, outShape, xform);
+  return { skipped: false, outShape, outAffine: multiply4(a1, xform), xform, inAffine: a1 };
+}
+
+function resampledVolume(
+  data: Float32Array,
+  shape: Shape3,
+  plan: Extract<SpacingPlan, { skipped: false }>,
+): { volume: Volume; resampling: SpacingTransform } {
+  const { outShape, outAffine, inAffine } = plan;
   return {
     volume: { data, shape: outShape, spacingMm: columnNorms(outAffine), affine: outAffine },
-    resampling: { skipped: false, inputShape: shape, inputAffine: a1, outputShape: outShape, outputAffine: outAffine },
+    resampling: { skipped: false, inputShape: [...shape], inputAffine: inAffine, outputShape: outShape, outputAffine: outAffine },
+  };
+}
+
+/**
+ * Resamples a RAS volume to `targetSpacingMm` (trilinear, border clamp, float64 maths, float32
+ * result), keeping its rotation (oblique stays oblique; shear is dropped, as MONAI's zoom_affine
+ * does) and voxel 0's world position. When MONAI would skip (spacing already within 1e-3) the
+ * returned volume shares `data` with the input.
+ */
+export function resampleToSpacing(
+  volume: Volume,
+  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
+): { volume: Volume; resampling: SpacingTransform } {
+  assertVolume(volume);
+  const shape: Shape3 = [...volume.shape];
+  const plan = planSpacing(shape, volume.affine, targetSpacingMm);
+  if (plan.skipped) {
+    const a1 = plan.affine;
+    const resampling: SpacingTransform = { skipped: true, inputShape: shape, inputAffine: a1, outputShape: [...shape], outputAffine: Float64Array.from(a1) };
+    return { volume: { data: volume.data, shape: [...shape], spacingMm: columnNorms(a1), affine: Float64Array.from(a1) }, resampling };
+  }
+  return resampledVolume(resample(volume.data, 1, shape, plan.outShape, plan.xform), shape, plan);
+}
+
+/**
+ * `resampleToSpacing(orientToRas(volume).volume)` without materialising the RAS volume, for the
+ * common case where RAS differs from the stored order only by reversed axes (LPS and the like):
+ * each flip is folded into its axis's index table, so the stored data is read in place. The same
+ * taps and weights, so the same values. Null when that does not apply (a permutation, MONAI's
+ * skip, or an index map that does not separate into the axes): reorient the data first then.
+ */
+export function resampleFlippedToSpacing(
+  volume: Volume,
+  orientation: OrientationTransform,
+  rasAffine: Float64Array,
+  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
+): { volume: Volume; resampling: SpacingTransform } | null {
+  assertVolume(volume);
+  const [a, b, c] = orientation.rasAxis;
+  if (a !== 0 || b !== 1 || c !== 2) return null;
+  const shape: Shape3 = [...orientation.rasShape];
+  const plan = planSpacing(shape, rasAffine, targetSpacingMm);
+  if (plan.skipped) return null;
+  const tables = separableTables(shape, plan.outShape, plan.xform);
+  if (!tables) return null;
+  const stored = tables.map((t, axis) => (orientation.flipped[axis] ? flippedTable(t, shape[axis]) : t)) as [AxisTable, AxisTable, AxisTable];
+  return resampledVolume(resampleSeparable(volume.data, 1, shape, plan.outShape, stored), shape, plan);
+}
+
+/** An axis table reading index n - 1 - p wherever `t` reads p (the axis is stored reversed). */
+function flippedTable(t: AxisTable, n: number): AxisTable {
+  return {
+    lo: t.lo.map((p) => n - 1 - p),
+    hi: t.hi.map((p) => n - 1 - p),
+    wLo: t.wLo,
+    wHi: t.wHi,
+    identity: false,
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { invert4, transformPoint } from '../../../src/volume/affine.js';
-import { invertSpacing, resampleToSpacing } from '../../../src/volume/spacing.js';
+import { orientToRas, rasGeometry } from '../../../src/volume/orientation.js';
+import { invertSpacing, resampleFlippedToSpacing, resampleToSpacing } from '../../../src/volume/spacing.js';
 import { axisTable, resampleAffine, resampleSeparable } from '../../../src/volume/trilinear.js';
 import type { Shape3, Vec3, Volume } from '../../../src/volume/volume.js';
 
@@ -127,6 +128,48 @@ describe('resampleToSpacing: values', () => {
       }
     }
     expect(worst).toBeLessThan(1e-5);
+  });
+});
+
+describe('resampleFlippedToSpacing', () => {
+  /** A stored volume whose axis i runs along world axis perm[i], reversed where bit i of signs is set. */
+  function stored(shape: Shape3, spacing: Vec3, perm: number[], signs: number, shear = 0): Volume {
+    const a = new Float64Array(16);
+    a[15] = 1;
+    perm.forEach((w, i) => (a[w * 4 + i] = (signs >> i) & 1 ? -spacing[i] : spacing[i]));
+    a[perm[1] * 4 + 2] += shear;
+    a[3] = -12.5;
+    a[7] = 30;
+    a[11] = 4;
+    return vol(shape, a, noise(shape[0] * shape[1] * shape[2], signs + 3));
+  }
+
+  it('gives orientToRas + resampleToSpacing bit for bit when only axes are reversed', () => {
+    for (const spacing of [[0.8, 0.8, 5.0], [2.1, 0.7, 1.3]] as Vec3[]) {
+      for (let signs = 0; signs < 8; signs++) {
+        const volume = stored([23, 19, 11], spacing, [0, 1, 2], signs);
+        const { orientation, affine } = rasGeometry(volume);
+        const fused = resampleFlippedToSpacing(volume, orientation, affine, [1.5, 1.5, 2.0]);
+        const reference = resampleToSpacing(orientToRas(volume).volume, [1.5, 1.5, 2.0]);
+        expect(fused, `spacing ${spacing} signs ${signs}`).not.toBeNull();
+        expect(fused!.volume.shape).toEqual(reference.volume.shape);
+        expect(Array.from(fused!.volume.affine)).toEqual(Array.from(reference.volume.affine));
+        expect(fused!.resampling).toEqual(reference.resampling);
+        expect(Buffer.from(fused!.volume.data.buffer).equals(Buffer.from(reference.volume.data.buffer)), `spacing ${spacing} signs ${signs}`).toBe(true);
+      }
+    }
+  });
+
+  it('declines (null) for a permutation, MONAI\'s skip, or an oblique grid', () => {
+    const cases = [
+      stored([23, 19, 11], [0.8, 0.8, 5.0], [1, 0, 2], 1),
+      stored([23, 19, 11], [1.5, 1.5, 2.0], [0, 1, 2], 3),
+      stored([23, 19, 11], [0.8, 0.9, 3.0], [0, 1, 2], 1, 0.4),
+    ];
+    for (const volume of cases) {
+      const { orientation, affine } = rasGeometry(volume);
+      expect(resampleFlippedToSpacing(volume, orientation, affine, [1.5, 1.5, 2.0])).toBeNull();
+    }
   });
 });
 
