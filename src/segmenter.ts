@@ -9,7 +9,7 @@ import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
 import type { TensorRtDependencies, TensorRtPrecision } from './inference/tensorrt-native.js';
-import { loadDefaultModel, loadModel, loadSeededModel, onnxRuntimeGraph, type LoadedModel } from './model/load-model.js';
+import { loadModel, onnxRuntimeGraph, tensorRtModel, type LoadedModel } from './model/load-model.js';
 import type { ModelManifest, PipelineParameters } from './model/manifest.js';
 import { getTensorRtStatus } from './runtime-info.js';
 import { segmentVolume, type PipelineRunOptions, type SegmentResult } from './segment-volume.js';
@@ -150,15 +150,14 @@ export class Segmenter {
     const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
     const params = validatePipelineOverrides(options, model.manifest.pipeline);
 
-    // A builtin model's weights as the graph TensorRT runs best (its CPU graph differs).
-    const tensorRtModel =
-      model.source === 'builtin:default' ? loadDefaultModel('tensorrt') : model.source === 'builtin:seeded' ? loadSeededModel('tensorrt') : model;
-    const openTensorRt = (): Promise<InferenceBackend> =>
-      createTensorRtBackend(
+    const openTensorRt = (): Promise<InferenceBackend> => {
+      // A builtin model's weights as the graph TensorRT runs best (its CPU graph differs).
+      const trtModel = tensorRtModel(model);
+      return createTensorRtBackend(
         {
           ...(options.plan !== undefined
-            ? { planPath: options.plan, onnxSha256: tensorRtModel.sha256 }
-            : { model: tensorRtModel, engineCacheDir: options.engineCacheDir }),
+            ? { planPath: options.plan, onnxSha256: trtModel.sha256 }
+            : { model: trtModel, engineCacheDir: options.engineCacheDir }),
           precision: options.precision,
           device: options.device,
           // The sliding window's full batch: a partial last batch is padded to it (stable shapes).
@@ -166,6 +165,7 @@ export class Segmenter {
         },
         deps,
       );
+    };
 
     let backend: InferenceBackend | undefined;
     let fallbackReason: string | undefined;

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEngine, loadModel, type BuildEngineOptions } from '../index.js';
+import { tensorRtModel } from '../model/load-model.js';
 import { ProgressLine } from './progress.js';
 import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
 
@@ -119,7 +120,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
 
   const source: Pick<BuildEngineOptions, 'onnx' | 'onnxPath' | 'spatialShape'> = {};
   if (values.model !== undefined) {
-    const model = await loadModel(values.model);
+    const model = tensorRtModel(await loadModel(values.model));
     source.onnx = model.onnx;
     source.spatialShape = roiSize ?? model.manifest.pipeline.roiSize;
   } else {

@@ -131,6 +131,13 @@ export function onnxRuntimeGraph(model: LoadedModel): Uint8Array {
   }
 }
 
+/** The model as TensorRT should build it: a builtin model's torch-export-like graph, else as loaded. */
+export function tensorRtModel(model: LoadedModel): LoadedModel {
+  if (model.source === 'builtin:default') return loadDefaultModel('tensorrt');
+  if (model.source === 'builtin:seeded') return loadSeededModel('tensorrt');
+  return model;
+}
+
 async function readModelFile(file: string, what: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(file));
