@@ -2,18 +2,18 @@
 // Turns a model directory written by `spleen-trt import <model.pt>` into the embedded default's
 // directory (models/spleen-phantom-demo): the manifest says what the weights are and are not, and
 // keeps no paths of the machine that trained them. The ONNX file is not touched.
-//   node scripts/train/finalize-default-model.mjs <model-dir> --steps <n> --val-dice <x> --test-dice <x>
+//   node scripts/train/finalize-default-model.mjs <model-dir> --steps <n> --best-step <n> --val-dice <x> --test-dice <x>
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { steps: { type: 'string' }, 'val-dice': { type: 'string' }, 'test-dice': { type: 'string' } },
+  options: { steps: { type: 'string' }, 'best-step': { type: 'string' }, 'val-dice': { type: 'string' }, 'test-dice': { type: 'string' } },
 });
 const [dir] = positionals;
-if (!dir || !values.steps || !values['val-dice'] || !values['test-dice']) {
-  console.error('usage: finalize-default-model.mjs <model-dir> --steps <n> --val-dice <x> --test-dice <x>');
+if (!dir || !values.steps || !values['best-step'] || !values['val-dice'] || !values['test-dice']) {
+  console.error('usage: finalize-default-model.mjs <model-dir> --steps <n> --best-step <n> --val-dice <x> --test-dice <x>');
   process.exit(2);
 }
 const file = path.join(dir, 'model.json');
@@ -23,9 +23,9 @@ manifest.name = 'spleen-phantom-demo';
 manifest.version = '1.0.0';
 manifest.description =
   "The MONAI spleen_ct_segmentation bundle's UNet (same architecture and pipeline), trained on synthetic " +
-  `phantoms (spleen-trt phantom) for ${values.steps} steps by scripts/train/train_demo_model.py. ` +
-  `Mean Dice ${values['test-dice']} on 10 held-out phantoms through the full pipeline (spleen-trt evaluate), ` +
-  `${values['val-dice']} on the validation phantoms during training.`;
+  `phantoms (spleen-trt phantom) by scripts/train/train_demo_model.py: ${values.steps} steps, the weights of step ` +
+  `${values['best-step']} (best validation Dice ${values['val-dice']}). Mean Dice ${values['test-dice']} on 10 held-out ` +
+  'phantoms through the full pipeline (spleen-trt evaluate).';
 manifest.warning =
   'The embedded default model was trained on synthetic phantoms, for demonstration and testing: ' +
   'it is not for clinical CT. Run the bundle\'s real weights with --model (see spleen-trt import).';
