@@ -7,8 +7,11 @@
  * >= 0 and sum to 1). Where all of them have l1 - l0 < -SURE_MARGIN, each has p0 - p1 >=
  * tanh(SURE_MARGIN / 2) = 0.025, far above float32 rounding, so every convex combination keeps
  * p1 < p0 and argmax gives background; likewise all above +SURE_MARGIN gives spleen. Only output
- * voxels whose corner cube mixes the two (or holds a near-tie) are computed, each from its 8 taps with the same weights and the same softmax. For a trained
- * model those are a thin shell around the spleen, so almost all of the postprocessing goes away.
+ * voxels whose corner cube mixes the two (or holds a near-tie) are computed, each from its 8 taps
+ * with the same weights and the same softmax; the float64 sums run in another order than the
+ * separable kernels', so such a voxel could differ only where p0 and p1 tie to the last float32
+ * bit. For a trained model these voxels are a thin shell around the spleen, so almost all of the
+ * postprocessing goes away.
  */
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingTables, type SpacingTransform } from '../volume/spacing.js';
