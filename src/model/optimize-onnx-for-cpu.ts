@@ -1,7 +1,8 @@
 /**
  * Rewrites an ONNX model into the form onnxruntime's CPU provider runs fastest, computing the same
  * thing. Imported models (the bundle's model.pt built into the torch-export-like graph, or
- * MONAI's own ONNX export) then run as fast as the embedded default, which is built this way:
+ * MONAI's own ONNX export) and the embedded default then run as fast as the graph buildUnetOnnx
+ * writes with ONNXRUNTIME_CPU_OPTIONS:
  *
  * - PRelu with one shared slope -> LeakyRelu(alpha = slope): the same float32 product x * slope,
  *   and onnxruntime fuses LeakyRelu into the preceding Conv (it does not fuse PRelu).
