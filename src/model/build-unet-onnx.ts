@@ -8,17 +8,9 @@
  * profile can pin them (the bundle's: batch 1/4/8, 96^3).
  */
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
-import {
-  encodeModel,
-  floatTensor,
-  int64Tensor,
-  intAttribute,
-  intsAttribute,
-  type AttributeProto,
-  type NodeProto,
-  type TensorProto,
-} from './onnx-proto.js';
-import { emitFusedSubpixel, SUBPIXEL_TAPS, type GraphEmitter } from './subpixel-conv-transpose.js';
+import { GraphBuilder } from './graph-builder.js';
+import { encodeModel, intAttribute, intsAttribute } from './onnx-proto.js';
+import { emitFusedSubpixel, SUBPIXEL_TAPS } from './subpixel-conv-transpose.js';
 import {
   DEFAULT_UNET_CONFIG,
   shapeElementCount,
@@ -124,51 +116,18 @@ const ints = intsAttribute;
 const int = intAttribute;
 const triple = (v: number): number[] => [v, v, v];
 
-class GraphWriter implements GraphEmitter {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly names = new Set<string>();
-  private readonly int64Cache = new Map<string, string>();
-
+class GraphWriter extends GraphBuilder {
   constructor(
     private readonly weights: Map<string, Float32Array>,
     private readonly options: Required<Pick<BuildUnetOnnxOptions, 'batchNorm' | 'convTranspose' | 'prelu'>>,
-  ) {}
-
-  unique(name: string): string {
-    let candidate = name;
-    for (let i = 1; this.names.has(candidate); i++) candidate = `${name}_${i}`;
-    this.names.add(candidate);
-    return candidate;
+  ) {
+    super();
   }
 
   weight(key: string): Float32Array {
     const w = this.weights.get(key);
     if (!w) throw new Error(`internal: weight ${key} was validated but is absent`);
     return w;
-  }
-
-  init(name: string, dims: number[], data: Float32Array): string {
-    const unique = this.unique(name);
-    this.initializers.push(floatTensor(unique, dims, data));
-    return unique;
-  }
-
-  int64(values: number[]): string {
-    const key = values.join(',');
-    let name = this.int64Cache.get(key);
-    if (!name) {
-      name = this.unique(`const_i64_${key.replace(/-/g, 'm').replace(/,/g, '_')}`);
-      this.initializers.push(int64Tensor(name, [values.length], values));
-      this.int64Cache.set(key, name);
-    }
-    return name;
-  }
-
-  node(opType: string, name: string, inputs: string[], attributes: AttributeProto[] = []): string {
-    const output = this.unique(name);
-    this.nodes.push({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
-    return output;
   }
 
   /** MONAI Convolution: conv (+ BatchNorm + PReLU unless conv_only). */

@@ -12,19 +12,9 @@
  *
  * Anything else is left exactly as it is; a model with nothing to rewrite comes back unchanged.
  */
-import {
-  decodeModel,
-  encodeModel,
-  floatTensor,
-  int64Tensor,
-  tensorToFloat32,
-  TensorDataType,
-  type AttributeProto,
-  type ModelProto,
-  type NodeProto,
-  type TensorProto,
-} from './onnx-proto.js';
-import { emitFusedSubpixel, type GraphEmitter } from './subpixel-conv-transpose.js';
+import { GraphBuilder } from './graph-builder.js';
+import { decodeModel, encodeModel, tensorToFloat32, TensorDataType, type AttributeProto, type NodeProto, type TensorProto } from './onnx-proto.js';
+import { emitFusedSubpixel } from './subpixel-conv-transpose.js';
 
 export interface CpuRewriteReport {
   /** PRelu nodes turned into LeakyRelu. */
@@ -83,48 +73,6 @@ function subpixelCandidate(node: NodeProto, initializers: Map<string, TensorProt
   return { w: tensorToFloat32(weight), b, cin, cout };
 }
 
-/** Appends nodes and initializers to a decoded graph under names it does not use yet. */
-class GraphAppender implements GraphEmitter {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly names: Set<string>;
-
-  constructor(model: ModelProto) {
-    const g = model.graph;
-    this.names = new Set([
-      ...g.initializers.map((t) => t.name),
-      ...g.inputs.map((v) => v.name),
-      ...g.outputs.map((v) => v.name),
-      ...g.nodes.flatMap((n) => [n.name, ...n.outputs]),
-    ]);
-  }
-
-  private unique(name: string): string {
-    let candidate = name;
-    for (let i = 1; this.names.has(candidate); i++) candidate = `${name}_${i}`;
-    this.names.add(candidate);
-    return candidate;
-  }
-
-  node(opType: string, name: string, inputs: string[], attributes: AttributeProto[] = []): string {
-    const output = this.unique(name);
-    this.nodes.push({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
-    return output;
-  }
-
-  int64(values: number[]): string {
-    const name = this.unique(`cpu_rewrite_i64_${values.join('_').replace(/-/g, 'm')}`);
-    this.initializers.push(int64Tensor(name, [values.length], values));
-    return name;
-  }
-
-  init(name: string, dims: number[], data: Float32Array): string {
-    const unique = this.unique(name);
-    this.initializers.push(floatTensor(unique, dims, data));
-    return unique;
-  }
-}
-
 /**
  * The CPU form of `bytes` (an ONNX model) and what was rewritten. Throws ERR_MODEL_INVALID (from
  * the decoder) for bytes that are not an ONNX model.
@@ -139,7 +87,13 @@ export function optimizeOnnxForCpu(bytes: Uint8Array): { onnx: Uint8Array; repor
   if (g.nodes.some((n) => n.attributes.some((a) => a.type === 'OTHER'))) return { onnx: bytes, report };
   const opset = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
   const initializers = new Map(g.initializers.map((t) => [t.name, t]));
-  const appender = new GraphAppender(model);
+  // New nodes and constants get names the graph does not use yet.
+  const appender = new GraphBuilder([
+    ...g.initializers.map((t) => t.name),
+    ...g.inputs.map((v) => v.name),
+    ...g.outputs.map((v) => v.name),
+    ...g.nodes.flatMap((n) => [n.name, ...n.outputs]),
+  ]);
 
   for (const node of g.nodes) {
     if (node.domain === '' && node.opType === 'PRelu' && node.inputs.length === 2) {
