@@ -45,12 +45,49 @@ export type DefaultModelGraph = 'onnxruntime' | 'tensorrt';
 const defaultModels = new Map<DefaultModelGraph, LoadedModel>();
 const seededModels = new Map<DefaultModelGraph, LoadedModel>();
 
-function damaged(what: string, cause?: unknown): SpleenTrtError {
-  return new SpleenTrtError(
-    'ERR_MODEL_INVALID',
-    `The embedded default model in ${DEFAULT_MODEL_DIR} is damaged (${what}); reinstall the package or pass --model`,
-    cause === undefined ? undefined : { cause },
-  );
+/** The parsed model.json text; not JSON or not a valid manifest is ERR_MODEL_INVALID. */
+function parseManifestText(text: string, manifestPath: string): ModelManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SpleenTrtError('ERR_MODEL_INVALID', `Model manifest ${manifestPath} is not valid JSON`, { cause: error });
+  }
+  return parseManifest(json, manifestPath);
+}
+
+/** sha256 of a model directory's ONNX, checked against its manifest (ERR_MODEL_INVALID if it differs). */
+function checkedSha256(onnx: Uint8Array, onnxPath: string, manifest: ModelManifest, manifestPath: string): string {
+  const sha256 = sha256Hex(onnx);
+  if (manifest.onnx.sha256 && manifest.onnx.sha256 !== sha256) {
+    throw new SpleenTrtError('ERR_MODEL_INVALID', `ONNX ${onnxPath} has sha256 ${sha256} but ${manifestPath} expects ${manifest.onnx.sha256}`);
+  }
+  return sha256;
+}
+
+/**
+ * A builtin model directory (the embedded default's) as `graph`: read synchronously, checked like
+ * any model directory; a missing or damaged file is ERR_MODEL_INVALID saying so.
+ */
+export function loadBuiltinModelDirectory(dir: string, graph: DefaultModelGraph): LoadedModel {
+  const manifestPath = path.join(dir, 'model.json');
+  let stored: Uint8Array;
+  let manifest: ModelManifest;
+  try {
+    manifest = parseManifestText(readFileSync(manifestPath, 'utf8'), manifestPath);
+    const onnxPath = path.join(dir, manifest.onnx.file);
+    stored = new Uint8Array(readFileSync(onnxPath));
+    checkedSha256(stored, onnxPath, manifest, manifestPath);
+  } catch (error) {
+    throw new SpleenTrtError(
+      'ERR_MODEL_INVALID',
+      `The embedded model in ${dir} is damaged (${(error as Error).message}); reinstall the package or pass --model`,
+      { cause: error },
+    );
+  }
+  const onnx = graph === 'onnxruntime' ? optimizeOnnxForCpu(stored).onnx : stored;
+  const sha256 = sha256Hex(onnx);
+  return { manifest: { ...manifest, onnx: { ...manifest.onnx, sha256 } }, onnx, sha256, source: 'builtin:default' };
 }
 
 /**
@@ -60,27 +97,11 @@ function damaged(what: string, cause?: unknown): SpleenTrtError {
  * torch-export-like graph, which TensorRT handles best. Read once per graph, then cached.
  */
 export function loadDefaultModel(graph: DefaultModelGraph = 'onnxruntime'): LoadedModel {
-  const cached = defaultModels.get(graph);
-  if (cached) return cached;
-  const manifestPath = path.join(DEFAULT_MODEL_DIR, 'model.json');
-  let manifest: ModelManifest;
-  let stored: Uint8Array;
-  try {
-    manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath);
-    stored = new Uint8Array(readFileSync(path.join(DEFAULT_MODEL_DIR, manifest.onnx.file)));
-  } catch (error) {
-    throw damaged((error as Error).message, error);
+  let model = defaultModels.get(graph);
+  if (!model) {
+    model = loadBuiltinModelDirectory(DEFAULT_MODEL_DIR, graph);
+    defaultModels.set(graph, model);
   }
-  if (sha256Hex(stored) !== manifest.onnx.sha256) throw damaged(`${manifest.onnx.file} does not match the sha256 in model.json`);
-  const onnx = graph === 'onnxruntime' ? optimizeOnnxForCpu(stored).onnx : stored;
-  const sha256 = sha256Hex(onnx);
-  const model: LoadedModel = {
-    manifest: { ...manifest, onnx: { ...manifest.onnx, sha256 } },
-    onnx,
-    sha256,
-    source: 'builtin:default',
-  };
-  defaultModels.set(graph, model);
   return model;
 }
 
@@ -160,23 +181,10 @@ export async function loadModel(spec?: string): Promise<LoadedModel> {
   });
   if (info.isDirectory()) {
     const manifestPath = path.join(spec, 'model.json');
-    const text = new TextDecoder().decode(await readModelFile(manifestPath, 'model manifest'));
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new SpleenTrtError('ERR_MODEL_INVALID', `Model manifest ${manifestPath} is not valid JSON`, { cause: error });
-    }
-    const manifest = parseManifest(json, manifestPath);
+    const manifest = parseManifestText(new TextDecoder().decode(await readModelFile(manifestPath, 'model manifest')), manifestPath);
     const onnxPath = path.join(spec, manifest.onnx.file);
     const onnx = await readModelFile(onnxPath, 'model ONNX');
-    const sha256 = sha256Hex(onnx);
-    if (manifest.onnx.sha256 && manifest.onnx.sha256 !== sha256) {
-      throw new SpleenTrtError(
-        'ERR_MODEL_INVALID',
-        `ONNX ${onnxPath} has sha256 ${sha256} but ${manifestPath} expects ${manifest.onnx.sha256}`,
-      );
-    }
+    const sha256 = checkedSha256(onnx, onnxPath, manifest, manifestPath);
     return { manifest, onnx, sha256, source: path.resolve(spec) };
   }
   const onnx = await readModelFile(spec, 'model ONNX');
