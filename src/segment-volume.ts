@@ -92,9 +92,11 @@ export async function segmentVolume(
 
   // Orientation then spacing; where RAS is the stored order with reversed axes (LPS...), the
   // flips are folded into the resampling and the data is read where it is.
-  const { orientation, affine: rasAffine } = rasGeometry(volume);
+  const geometry = rasGeometry(volume);
+  const { orientation } = geometry;
   const { volume: resampled, resampling } =
-    resampleFlippedToSpacing(volume, orientation, rasAffine, params.pixdimMm) ?? resampleToSpacing(orientToRas(volume).volume, params.pixdimMm);
+    resampleFlippedToSpacing(volume, orientation, geometry.affine, params.pixdimMm) ??
+    resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);
   const w = params.intensity;
   const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip);
   const t1 = performance.now();

@@ -184,10 +184,14 @@ export function rasGeometry(volume: Volume): { orientation: OrientationTransform
 
 /**
  * Reorients a volume to RAS+ by flipping and permuting voxel axes (spec section 2). When the volume
- * is already RAS the returned volume shares `data` with the input.
+ * is already RAS the returned volume shares `data` with the input. `geometry`: `rasGeometry(volume)`
+ * when the caller has it already.
  */
-export function orientToRas(volume: Volume): { volume: Volume; orientation: OrientationTransform } {
-  const { orientation, affine: a1 } = rasGeometry(volume);
+export function orientToRas(
+  volume: Volume,
+  geometry: ReturnType<typeof rasGeometry> = rasGeometry(volume),
+): { volume: Volume; orientation: OrientationTransform } {
+  const { orientation, affine: a1 } = geometry;
   const { originalShape: shape, rasShape, rasAxis: axis, flipped, identity } = orientation;
   let data = volume.data;
   if (!identity) {
