@@ -144,18 +144,22 @@ class LazySoftmax {
     this.done = new Uint8Array(voxels);
   }
 
-  /** Makes sure the voxels at v, v + dk, v + dj, ..., v + di + dj + dk are computed. */
+  /** Makes sure the 8 voxels v + {0, di} + {0, dj} + {0, dk} are computed. */
   ensureCube(v: number, di: number, dj: number, dk: number): void {
-    for (const a of [0, di]) {
-      for (const b of [0, dj]) {
-        for (const c of [0, dk]) {
-          const w = v + a + b + c;
-          if (!this.done[w]) {
-            softmax2(this.logits, this.probabilities, this.voxels, w);
-            this.done[w] = 1;
-          }
-        }
-      }
+    this.ensure(v);
+    this.ensure(v + dk);
+    this.ensure(v + dj);
+    this.ensure(v + dj + dk);
+    this.ensure(v + di);
+    this.ensure(v + di + dk);
+    this.ensure(v + di + dj);
+    this.ensure(v + di + dj + dk);
+  }
+
+  private ensure(w: number): void {
+    if (!this.done[w]) {
+      softmax2(this.logits, this.probabilities, this.voxels, w);
+      this.done[w] = 1;
     }
   }
 }
