@@ -21,3 +21,14 @@ export async function anyRejection(promise: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected a rejection');
 }
+
+/** The SpleenTrtError a synchronous call throws; anything else (or no throw) fails the test. */
+export function thrownError(fn: () => unknown): SpleenTrtError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof SpleenTrtError) return error;
+    throw error;
+  }
+  throw new Error('expected a SpleenTrtError');
+}

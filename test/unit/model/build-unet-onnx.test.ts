@@ -1,22 +1,12 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { isSpleenTrtError, type SpleenTrtError } from '../../../src/errors.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS, validateUnetWeights, type BuildUnetOnnxOptions } from '../../../src/model/build-unet-onnx.js';
 import { decodeModel } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
 import { DEFAULT_UNET_CONFIG, type UnetConfig } from '../../../src/model/unet-architecture.js';
 import { MODEL_FIXTURES, maxAbsDiff, parityCases, readFloat32, stateDictFixtures, toUnetConfig } from './unet-fixtures.js';
-
-function catchError(fn: () => unknown): SpleenTrtError {
-  try {
-    fn();
-  } catch (error) {
-    if (isSpleenTrtError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
+import { thrownError as catchError } from '../../helpers/rejection.js';
 
 async function runOnnx(onnx: Uint8Array, input: Float32Array, shape: number[]): Promise<ort.Tensor> {
   const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 2 });

@@ -19,7 +19,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { isSpleenTrtError, type SpleenTrtError } from '../../../src/errors.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS, type BuildUnetOnnxOptions } from '../../../src/model/build-unet-onnx.js';
 import { convertOnnxToFp16, float16BitsToFloat32, float32ToFloat16Bits } from '../../../src/model/fp16-onnx.js';
 import {
@@ -34,18 +33,9 @@ import {
   type TensorProto,
 } from '../../../src/model/onnx-proto.js';
 import { seededUnetWeights } from '../../../src/model/seeded-weights.js';
+import { thrownError as catchError } from '../../helpers/rejection.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/tensorrt/fp16-rounding.json');
-
-function catchError(fn: () => unknown): SpleenTrtError {
-  try {
-    fn();
-  } catch (error) {
-    if (isSpleenTrtError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 /** Independent decoding of binary16 bits (sign, 5-bit exponent, 10-bit fraction). */
 function halfValue(bits: number): number {

@@ -2,9 +2,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isSpleenTrtError } from '../../../src/errors.js';
 import { DEFAULT_MODEL_DIR, loadBuiltinModelDirectory, loadDefaultModel, sha256Hex } from '../../../src/model/load-model.js';
 import { decodeModel } from '../../../src/model/onnx-proto.js';
+import { thrownError } from '../../helpers/rejection.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-load-model-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,15 +18,7 @@ function copyOfDefault(name: string, edit: (manifestText: string) => string): st
   return dir;
 }
 
-function loadError(dir: string): { code: string; message: string } {
-  try {
-    loadBuiltinModelDirectory(dir, 'tensorrt');
-  } catch (error) {
-    if (isSpleenTrtError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
+const loadError = (dir: string) => thrownError(() => loadBuiltinModelDirectory(dir, 'tensorrt'));
 
 describe('the embedded default model', () => {
   it('loads as builtin:default: the stored graph for TensorRT, its CPU form for onnxruntime', () => {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isSpleenTrtError, type SpleenTrtError } from '../../../src/errors.js';
 import { checkPlanHeader, parsePlanHeader, planVersionMismatch } from '../../../src/inference/plan-header.js';
 import { fakePlan } from './fake-tensorrt.js';
-
-function catchError(fn: () => unknown): SpleenTrtError {
-  try {
-    fn();
-  } catch (error) {
-    if (isSpleenTrtError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
+import { thrownError as catchError } from '../../helpers/rejection.js';
 
 describe('parsePlanHeader', () => {
   it('reads the magic and the four version bytes at offset 24', () => {
