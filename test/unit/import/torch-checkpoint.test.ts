@@ -1,24 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { isSpleenTrtError, SpleenTrtError } from '../../../src/errors.js';
+import { isSpleenTrtError } from '../../../src/errors.js';
 import { mulberry32 } from '../../../src/model/seeded-weights.js';
 import { findStateDicts, readTorchCheckpoint, readUnetCheckpoint, TorchTensor } from '../../../src/model/torch-checkpoint.js';
 import { unetStateDictSpec } from '../../../src/model/unet-architecture.js';
 import { fixtureBytes, reference, sum64, tinyConfig } from './import-fixtures.js';
 import { writeCheckpoint, type PickleNode, type TensorNode } from './torch-writer.js';
+import { thrownError as errorOf } from '../../helpers/rejection.js';
 
 const BARE = 'bundle-tiny/models/model.pt';
-
-function errorOf(fn: () => unknown): SpleenTrtError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SpleenTrtError) return error;
-    throw error;
-  }
-  throw new Error('expected a SpleenTrtError');
-}
 
 function tensorsOf(name: string): Map<string, TorchTensor> {
   const { root } = readTorchCheckpoint(fixtureBytes(name));
