@@ -7,6 +7,7 @@
 #include "addon_state.h"
 #include "runtime_info_js.h"
 #include "tensorrt_js.h"
+#include "volume_kernels_js.h"
 
 namespace spleen_trt {
 
@@ -45,6 +46,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getRuntimeInfoAsync",
               Napi::Function::New(env, GetRuntimeInfoAsync, "getRuntimeInfoAsync"));
   spleen_trt::RegisterTensorRt(env, exports);
+  spleen_trt::RegisterVolumeKernels(env, exports);
   return exports;
 }
 

@@ -98,7 +98,9 @@ export async function segmentVolume(
     resampleFlippedToSpacing(volume, orientation, geometry.affine, params.pixdimMm) ??
     resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);
   const w = params.intensity;
-  const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip);
+  // In place when the resampling made a new array (it passes the caller's through when skipped).
+  const target = resampled.data === volume.data ? new Float32Array(resampled.data.length) : resampled.data;
+  const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip, target);
   const t1 = performance.now();
   throwIfAborted(signal);
 

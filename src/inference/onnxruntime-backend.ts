@@ -144,16 +144,25 @@ async function mainThreadHost(bytes: Uint8Array, sessionOptions: SessionOptions,
   } catch (error) {
     throw new SpleenTrtError('ERR_MODEL_INVALID', `onnxruntime cannot load ONNX model ${source}: ${messageOf(error)}`, { cause: error });
   }
+  let queue: Promise<void> = Promise.resolve();
   return {
     inputs: signatures(session.inputMetadata),
     outputs: signatures(session.outputMetadata),
     version: ort.env.versions.node ?? ort.env.versions.common,
-    async run(inputName, outputName, input, dims) {
-      const t0 = performance.now();
-      const out = (await session.run({ [inputName]: new ort.Tensor('float32', input, dims) }))[outputName];
-      const computeMs = performance.now() - t0;
-      if (!out || !('dims' in out)) throw new Error(`output ${outputName} is missing or not a tensor`);
-      return { data: out.data as Float32Array, dims: [...out.dims], type: out.type, computeMs };
+    run(inputName, outputName, input, dims) {
+      // One run at a time, in order, as in the worker (a queued run would compete for the threads).
+      const run = queue.then(async () => {
+        const t0 = performance.now();
+        const out = (await session.run({ [inputName]: new ort.Tensor('float32', input, dims) }))[outputName];
+        const computeMs = performance.now() - t0;
+        if (!out || !('dims' in out)) throw new Error(`output ${outputName} is missing or not a tensor`);
+        return { data: out.data as Float32Array, dims: [...out.dims], type: out.type, computeMs };
+      });
+      queue = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
     },
     release: () => session.release(),
   };
@@ -186,7 +195,13 @@ ort.InferenceSession.create(workerData.model, workerData.options).then(
       outputs: signatures(session.outputMetadata),
       version: ort.env.versions.node || ort.env.versions.common,
     });
-    parentPort.on('message', async (msg) => {
+    // One message at a time, in order: a run that arrives while another computes waits here, so
+    // the caller can queue the next batch and the session never idles between the two.
+    let queue = Promise.resolve();
+    parentPort.on('message', (msg) => {
+      queue = queue.then(() => handle(msg));
+    });
+    const handle = async (msg) => {
       if (msg.type === 'close') {
         await session.release();
         parentPort.postMessage({ type: 'closed' });
@@ -207,7 +222,7 @@ ort.InferenceSession.create(workerData.model, workerData.options).then(
       } catch (e) {
         parentPort.postMessage({ type: 'runError', id: msg.id, message: messageOf(e) });
       }
-    });
+    };
   },
   (e) => parentPort.postMessage({ type: 'loadError', message: messageOf(e) }),
 );

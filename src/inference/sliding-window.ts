@@ -12,11 +12,12 @@
  * instead of padding the whole volume, and accumulators live on the unpadded grid only (padded
  * voxels are cropped away by MONAI and never influence kept voxels). In constant mode the count map
  * is the product of per-axis coverage counts (sums of ones are exact in float32, so this equals
- * MONAI's summed map) and never materialised. Batches are pipelined: the next batch is gathered
- * and submitted before the previous one is stitched, so this thread's copying overlaps the
+ * MONAI's summed map) and never materialised. Batches are pipelined: two are queued in the
+ * backend at a time, so it never waits for this thread, whose gathering and stitching overlap the
  * backend's computation (on a worker thread or the GPU); the order of the additions is unchanged.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
+import { volumeKernels } from '../native/volume-kernels.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { InferenceBackend } from './backend.js';
 import { computeImportanceMap, type BlendMode } from './importance-map.js';
@@ -166,6 +167,18 @@ function gatherWindow(
   }
 }
 
+/** A window's valid part for the native kernels: local [lo, hi) lands at local + shift. */
+function nativePlacement(axes: readonly [Axis, Axis, Axis], origin: Shape3) {
+  const ranges = [validRange(axes[0], origin[0]), validRange(axes[1], origin[1]), validRange(axes[2], origin[2])];
+  return {
+    dims: [axes[0].n, axes[1].n, axes[2].n] as const,
+    roi: [axes[0].roi, axes[1].roi, axes[2].roi] as const,
+    lo: [ranges[0][0], ranges[1][0], ranges[2][0]] as const,
+    hi: [ranges[0][1], ranges[1][1], ranges[2][1]] as const,
+    shift: [origin[0] - axes[0].before, origin[1] - axes[1].before, origin[2] - axes[2].before] as const,
+  };
+}
+
 /**
  * Adds window `slot` of `logits` (weighted by `importance`, null for constant mode) into `acc`,
  * and its weights into `weightSum` when given. Only voxels on the unpadded grid are touched.
@@ -232,6 +245,16 @@ function coverage(axis: Axis): Float64Array {
 function normalise(acc: Float32Array, channels: number, axes: readonly [Axis, Axis, Axis], weightSum: Float32Array | null): void {
   const [x0, x1, x2] = axes;
   const voxels = x0.n * x1.n * x2.n;
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    if (weightSum !== null) {
+      kernels.divideByWeights(acc, channels, weightSum);
+    } else {
+      const [c0, c1, c2] = axes.map((x) => coverage(x).subarray(x.before, x.before + x.n));
+      kernels.divideByCoverage(acc, [x0.n, x1.n, x2.n], channels, c0, c1, c2);
+    }
+    return;
+  }
   if (weightSum !== null) {
     for (let c = 0; c < channels; c++) {
       const base = c * voxels;
@@ -319,10 +342,12 @@ export async function slidingWindowInference(
     axes[2].starts[w % n2s],
   ];
 
+  const kernels = volumeKernels();
   const acc = new Float32Array(channels * voxels);
   const weightSum = importance === null ? null : new Float32Array(voxels);
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
-  // Two input buffers: batch b + 1 is gathered while the backend still owns batch b's.
+  // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
+  // reuses batch b's.
   const buffers = [new Float32Array(swBatchSize * roiVolume), new Float32Array(swBatchSize * roiVolume)];
   const batchShape = (batch: number): { first: number; count: number; sent: number } => {
     const first = batch * swBatchSize;
@@ -333,7 +358,14 @@ export async function slidingWindowInference(
     const { first, count, sent } = batchShape(batch);
     const batchInput = buffers[batch % 2];
     const t = performance.now();
-    for (let q = 0; q < count; q++) gatherWindow(image, axes, originOf(first + q), padValue, batchInput, q * roiVolume);
+    for (let q = 0; q < count; q++) {
+      if (kernels !== null) {
+        const p = nativePlacement(axes, originOf(first + q));
+        kernels.gatherWindow(image, p.dims, batchInput, q * roiVolume, p.roi, p.lo, p.hi, p.shift, padValue);
+      } else {
+        gatherWindow(image, axes, originOf(first + q), padValue, batchInput, q * roiVolume);
+      }
+    }
     if (sent > count) batchInput.fill(0, count * roiVolume);
     timings.stitchMs += performance.now() - t;
     return sent === swBatchSize ? batchInput : batchInput.subarray(0, sent * roiVolume);
@@ -348,16 +380,21 @@ export async function slidingWindowInference(
         (error: unknown) => ({ ok: false as const, error }),
       );
 
-  // A software pipeline with one batch at a time in the backend: while it computes batch b, this
-  // thread gathers batch b + 1, and once b is back, submits b + 1 and only then stitches b.
-  // Windows are still accumulated in window order, so the results are unchanged.
-  let running: Promise<Settled> | null = submit(gather(0), batchShape(0).sent);
+  // A software pipeline with two batches in the backend: while it computes batch b + 1, batch
+  // b + 2 already waits in its queue (so it starts the moment b + 1 ends) and this thread stitches
+  // batch b. Batch b + 2 is gathered into b's input buffer, free once b has settled. Windows are
+  // still accumulated in window order, so the results are unchanged.
+  const inFlight: Promise<Settled>[] = [];
+  const enqueue = (batch: number): void => {
+    inFlight.push(submit(gather(batch), batchShape(batch).sent));
+  };
   try {
+    enqueue(0);
+    if (batchCount > 1) enqueue(1);
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
-      const nextInput = batch + 1 < batchCount ? gather(batch + 1) : null;
-      const settled: Settled = await (running as Promise<Settled>);
-      running = null;
+      const settled: Settled = await inFlight[0];
+      inFlight.shift();
       if (!settled.ok) throw settled.error;
       const result = settled.value;
       const logits = result?.logits;
@@ -373,17 +410,23 @@ export async function slidingWindowInference(
       timings.d2hMs += result.timings?.d2hMs ?? 0;
       onProgress?.({ windowsDone: first + count, windowsTotal: windowCount, batchIndex: batch, batchCount });
       throwIfAborted(signal);
-      if (nextInput) running = submit(nextInput, batchShape(batch + 1).sent);
+      if (batch + 2 < batchCount) enqueue(batch + 2);
 
       const t = performance.now();
       for (let q = 0; q < count; q++) {
-        stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
+        if (kernels !== null) {
+          const p = nativePlacement(axes, originOf(first + q));
+          const offset = q * channels * roiVolume;
+          kernels.accumulateWindow(acc, p.dims, channels, logits, offset, p.roi, p.lo, p.hi, p.shift, importance, weightSum);
+        } else {
+          stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
+        }
       }
       timings.stitchMs += performance.now() - t;
     }
   } finally {
-    // After a failure, let a batch still in the backend settle before its buffer is dropped.
-    if (running) await running;
+    // After a failure, let the batches still in the backend settle before their buffers are dropped.
+    await Promise.all(inFlight);
   }
   throwIfAborted(signal);
 

@@ -6,6 +6,7 @@
  * and the strided writes stay in cache: a 512x512x100 volume converts in tens of milliseconds.
  */
 import { endianness } from 'node:os';
+import { volumeKernels } from '../native/volume-kernels.js';
 import type { NiftiDatatypeInfo, NiftiDatatypeName } from './nifti-header.js';
 
 const HOST_LITTLE_ENDIAN = endianness() === 'LE';
@@ -146,7 +147,9 @@ export function decodeVoxels(
   const count = layout.shape[0] * layout.shape[1] * layout.shape[2] * layout.channels;
   const src = rawVoxels(bytes, offset, count, dt, littleEndian);
   const out = new Float32Array(count);
-  transposeFileToC(src, out, layout, scaling);
+  const kernels = volumeKernels();
+  if (kernels !== null) kernels.fileToCOrder(src, out, layout.shape, layout.channels, scaling?.slope ?? 1, scaling?.inter ?? 0);
+  else transposeFileToC(src, out, layout, scaling);
   return out;
 }
 
@@ -169,7 +172,7 @@ function toInteger(v: number, lo: number, hi: number): number {
 }
 
 /** C order -> file order into `dst` (integer targets rounded and clamped). */
-function transposeCToFile(src: Float32Array, dst: RawArray, layout: VoxelLayout, range: [number, number] | undefined): void {
+function transposeCToFile(src: Float32Array | Uint8Array, dst: RawArray, layout: VoxelLayout, range: [number, number] | undefined): void {
   const [n0, n1, n2] = layout.shape;
   const n12 = n1 * n2;
   const n01 = n0 * n1;
@@ -202,13 +205,13 @@ function transposeCToFile(src: Float32Array, dst: RawArray, layout: VoxelLayout,
 export const WRITE_DATATYPE_BYTES: Record<NiftiWriteDatatype, number> = { uint8: 1, int16: 2, int32: 4, float32: 4, float64: 8 };
 
 /**
- * Encodes float32 C-order voxels as `datatype` in file order and the requested byte order into
+ * Encodes float32 (or uint8 label) C-order voxels as `datatype` in file order and the requested byte order into
  * `target` (which must hold count * bytes-per-voxel bytes and start at an aligned offset of a
  * fresh buffer).
  */
 export function encodeVoxelsInto(
   target: Uint8Array,
-  data: Float32Array,
+  data: Float32Array | Uint8Array,
   layout: VoxelLayout,
   datatype: NiftiWriteDatatype,
   littleEndian: boolean,
@@ -223,7 +226,10 @@ export function encodeVoxelsInto(
     case 'float32': dst = new Float32Array(buffer, byteOffset, count); break;
     case 'float64': dst = new Float64Array(buffer, byteOffset, count); break;
   }
-  transposeCToFile(data, dst, layout, INTEGER_RANGE[datatype]);
+  const range = INTEGER_RANGE[datatype];
+  const kernels = volumeKernels();
+  if (kernels !== null) kernels.cToFileOrder(data, dst, layout.shape, layout.channels, range !== undefined, range?.[0] ?? 0, range?.[1] ?? 0);
+  else transposeCToFile(data, dst, layout, range);
   const width = WRITE_DATATYPE_BYTES[datatype];
   if (width > 1 && littleEndian !== HOST_LITTLE_ENDIAN) {
     swapBytesInPlace(new Uint8Array(buffer, byteOffset, count * width), width);

@@ -15,9 +15,12 @@ import { gzipAsync, gzipSync } from './nifti-gzip.js';
 import { encodeNifti1Header, NIFTI1_HEADER_SIZE, NIFTI1_MIN_VOX_OFFSET, NIFTI_DATATYPES, type NiftiHeader } from './nifti-header.js';
 import { encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from './nifti-voxels.js';
 
-/** A Volume, or a multi-channel one (`channels` > 1, data `[c][i][j][k]` C order). */
+/**
+ * A Volume, or a multi-channel one (`channels` > 1, data `[c][i][j][k]` C order), or a label map
+ * (Uint8Array data, such as a segmentation's mask, written without a float copy).
+ */
 export interface NiftiWritableVolume {
-  data: Float32Array;
+  data: Float32Array | Uint8Array;
   shape: Shape3;
   /** Row-major 4x4 voxel -> RAS+ mm; pixdim is derived from it (spacingMm is not consulted). */
   affine: Float64Array;
@@ -81,7 +84,9 @@ function checkFinite(value: unknown, name: string, fallback: number): number {
 
 function validate(volume: NiftiWritableVolume, options: EncodeNiftiOptions): { channels: number } {
   if (typeof volume !== 'object' || volume === null) throw expectedType('a Volume', 'volume', volume);
-  if (!(volume.data instanceof Float32Array)) throw expectedType('a Float32Array', 'volume.data', volume.data);
+  if (!(volume.data instanceof Float32Array || volume.data instanceof Uint8Array)) {
+    throw expectedType('a Float32Array or Uint8Array', 'volume.data', volume.data);
+  }
   const { shape } = volume;
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((n) => Number.isInteger(n) && n >= 1 && n <= MAX_DIM)) {
     throw expectedRange(`3 integers in 1..${MAX_DIM}`, 'volume.shape', shape);
@@ -218,7 +223,7 @@ function buildHeader(volume: NiftiWritableVolume, channels: number, options: Enc
  * (value - inter) / slope per voxel: what gets stored. For integer types it is rounded (half to
  * even) in float64 here, so the float32 hand-over cannot round a x.4999... up to a tie first.
  */
-function unscale(data: Float32Array, scaling: { slope: number; inter: number }, integer: boolean): Float32Array {
+function unscale(data: Float32Array | Uint8Array, scaling: { slope: number; inter: number }, integer: boolean): Float32Array {
   const { slope, inter } = scaling;
   const out = new Float32Array(data.length);
   if (integer) for (let n = 0; n < data.length; n++) out[n] = roundHalfEven((data[n] - inter) / slope);

@@ -15,13 +15,18 @@
  * 2^-48 relative spacing). So the result is bit-identical and avoids a division per voxel.
  */
 import { expectedRange, expectedType } from '../errors.js';
+import { volumeKernels } from '../native/volume-kernels.js';
 
 function assertFinite(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number') throw expectedType('a number', name, value);
   if (!Number.isFinite(value)) throw expectedRange('a finite number', name, value);
 }
 
-/** Maps [aMin, aMax] linearly onto [bMin, bMax] in float32, clamping to [bMin, bMax] if `clip`. */
+/**
+ * Maps [aMin, aMax] linearly onto [bMin, bMax] in float32, clamping to [bMin, bMax] if `clip`,
+ * into `out` (a new array by default; `data` itself works too: each voxel is read before it is
+ * written).
+ */
 export function applyIntensityWindow(
   data: Float32Array,
   aMin = -57,
@@ -29,18 +34,28 @@ export function applyIntensityWindow(
   bMin = 0,
   bMax = 1,
   clip = true,
+  out: Float32Array = new Float32Array(data.length),
 ): Float32Array {
   if (!(data instanceof Float32Array)) throw expectedType('a Float32Array', 'data', data);
+  if (!(out instanceof Float32Array) || out.length !== data.length) {
+    throw expectedType(`a Float32Array of length ${data.length}`, 'out', out);
+  }
   assertFinite(aMin, 'aMin');
   assertFinite(aMax, 'aMax');
   assertFinite(bMin, 'bMin');
   assertFinite(bMax, 'bMax');
-  const out = new Float32Array(data.length);
   const f = Math.fround;
   const a = f(aMin);
   const b = f(bMin);
   // The differences are Python scalars (float64) that torch casts to float32 when applied.
   const range = f(aMax - aMin);
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    // The same operations in C++ (native/core/volume_kernels.cc), all three branches below.
+    const shiftOnly = range === 0;
+    kernels.applyIntensityWindow(data, out, a, b, 1 / range, f(bMax - bMin), b, f(bMax), clip, shiftOnly);
+    return out;
+  }
   if (range === 0) {
     // MONAI warns and only shifts: x - a_min + b_min, no scaling or clipping.
     for (let i = 0; i < data.length; i++) out[i] = f(data[i] - a) + b;

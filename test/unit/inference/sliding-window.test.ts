@@ -341,7 +341,8 @@ describe('slidingWindowInference errors', () => {
       },
     });
     await expect(run).rejects.toMatchObject({ name: 'SpleenTrtError', code: 'ERR_ABORTED' });
-    expect(backend.batches).toEqual([2]);
+    // 8 windows in 4 batches: batches 0 and 1 were queued before the abort, nothing after it.
+    expect(backend.batches).toEqual([2, 2]);
     const before = fakeBackend(2, roi);
     await expect(slidingWindowInference(image, shape, before, { roiSize: roi, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(SpleenTrtError);
     expect(before.batches).toEqual([]);

@@ -1,0 +1,73 @@
+// The pipeline's hottest CPU loops, in plain C++ (no Node-API): the sliding window's stitching and
+// normalisation, the NIfTI file-order <-> C-order conversions and the intensity window.
+//
+// Each is a transcription of its TypeScript twin (named beside each function) and must give the
+// same bits: the TS code fixes the order of float32 operations to match MONAI, so these use the
+// same operations in the same order, with floating-point contraction off (this file is compiled
+// with -ffp-contract=off: a fused multiply-add would round once where the reference rounds twice).
+// They are several times faster than V8's typed-array loops; the package falls back to the TS
+// versions where the addon is not built. Callers check bounds (volume_kernels_js.cc does).
+#pragma once
+
+#include <cstdint>
+
+namespace spleen_trt::core::kernels {
+
+// Where one sliding-window output lands in the accumulators: on axis d, local index
+// t in [lo[d], hi[d]) of the window (size roi[d]) adds into volume index t + shift[d].
+struct WindowPlacement {
+  std::int64_t roi[3];
+  std::int64_t lo[3];
+  std::int64_t hi[3];
+  std::int64_t shift[3];
+};
+
+// sliding-window.ts gatherWindow: copies one roi-sized window of `image` (dims, C order) into
+// `window`, writing padValue where the window leaves the image (outside [lo, hi) on any axis).
+void gatherWindow(const float* image, const std::int64_t dims[3], float* window, const WindowPlacement& placement,
+                  float padValue);
+
+// sliding-window.ts stitchWindow. `logits` points at the window's first channel (channels
+// consecutive roi volumes); acc is [channels][dims] C order. With importance (roi volume),
+// acc += fl32(logit * w) and weightSum += w; without, acc += logit.
+void accumulateWindow(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                      const WindowPlacement& placement, const float* importance, float* weightSum);
+
+// sliding-window.ts normalise, constant mode: acc[c][i][j][k] /= c0[i] * c1[j] * c2[k] (coverage
+// counts, indexed on the unpadded grid), the quotient taken in double and rounded to float32.
+void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
+                      const double* c1, const double* c2);
+
+// sliding-window.ts normalise, weighted modes: acc[c][v] /= weightSum[v].
+void divideByWeights(float* acc, std::int64_t voxels, int channels, const float* weightSum);
+
+// nifti-voxels.ts transposeFileToC: file order (i fastest) -> float32 C order (k fastest), with
+// nibabel's scaling: v * slope when slope != 1, + inter when inter != 0, in double.
+template <typename T>
+void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
+                  double slope, double inter);
+
+// nifti-voxels.ts transposeCToFile: C order (float32, or a uint8 label map) -> file order.
+// Integer targets are rounded half to even and clamped to [lo, hi], NaN -> 0 (toInteger); float
+// targets are converted.
+template <typename Source, typename Target>
+void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channels,
+                  bool integer, double lo, double hi);
+
+// intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
+// shiftOnly: out = fl32(x - a) + b (a zero input range);
+// otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when
+// scale == 1, then clamped to [lo, hi] (torch.clamp's order) when clip.
+struct IntensityWindow {
+  float a;
+  float b;
+  double reciprocal;
+  float scale;
+  float lo;
+  float hi;
+  bool clip;
+  bool shiftOnly;
+};
+void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& window);
+
+}  // namespace spleen_trt::core::kernels

@@ -1,0 +1,297 @@
+#include "volume_kernels_js.h"
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "core/volume_kernels.h"
+#include "js_args.h"
+
+namespace spleen_trt {
+
+namespace {
+
+namespace kernels = core::kernels;
+
+// Sizes are checked in double first: a product of three int64 values could overflow, while any
+// array that exists is far below 2^53 elements.
+constexpr double kMaxElements = 9007199254740992.0;  // 2^53
+
+Napi::RangeError rangeError(Napi::Env env, const std::string& message) { return Napi::RangeError::New(env, message); }
+
+struct Triple {
+  std::int64_t v[3];
+  double product() const { return static_cast<double>(v[0]) * static_cast<double>(v[1]) * static_cast<double>(v[2]); }
+};
+
+Triple Integers3(const Napi::Value& value, const char* name, double min) {
+  Napi::Env env = value.Env();
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != 3) {
+    throw Napi::TypeError::New(env, std::string("Expected an array of 3 integers for ") + name);
+  }
+  Napi::Array array = value.As<Napi::Array>();
+  Triple triple{};
+  for (std::uint32_t d = 0; d < 3; ++d) {
+    const double number = js_args::Number(array.Get(d), name);
+    if (!(number >= min && number <= kMaxElements) || number != static_cast<double>(static_cast<std::int64_t>(number))) {
+      throw rangeError(env, std::string("Expected integers >= ") + std::to_string(static_cast<long long>(min)) + " in " + name);
+    }
+    triple.v[d] = static_cast<std::int64_t>(number);
+  }
+  return triple;
+}
+
+std::int64_t Count(const Napi::Value& value, const char* name, double min) {
+  const double number = js_args::Number(value, name);
+  if (!(number >= min && number <= kMaxElements) || number != static_cast<double>(static_cast<std::int64_t>(number))) {
+    throw rangeError(value.Env(), std::string("Expected an integer >= ") + std::to_string(static_cast<long long>(min)) +
+                                      " for " + name);
+  }
+  return static_cast<std::int64_t>(number);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> Typed(const Napi::Value& value, napi_typedarray_type type, const char* what, const char* name) {
+  if (!js_args::IsTypedArrayOf(value, type)) {
+    throw Napi::TypeError::New(value.Env(), std::string("Expected a ") + what + " for " + name);
+  }
+  return value.As<Napi::TypedArrayOf<T>>();
+}
+
+Napi::Float32Array Floats(const Napi::Value& value, const char* name) {
+  return Typed<float>(value, napi_float32_array, "Float32Array", name);
+}
+
+Napi::Float64Array Doubles(const Napi::Value& value, const char* name) {
+  return Typed<double>(value, napi_float64_array, "Float64Array", name);
+}
+
+// Null, or a Float32Array of at least `needed` elements.
+float* OptionalFloats(const Napi::Value& value, double needed, const char* name) {
+  if (value.IsNull() || value.IsUndefined()) return nullptr;
+  Napi::Float32Array array = Floats(value, name);
+  if (static_cast<double>(array.ElementLength()) < needed) {
+    throw rangeError(value.Env(), std::string(name) + " is shorter than the window or volume it must cover");
+  }
+  return array.Data();
+}
+
+void NeedLength(Napi::Env env, std::size_t length, double needed, const char* name) {
+  if (static_cast<double>(length) < needed) {
+    throw rangeError(env, std::string(name) + " holds " + std::to_string(length) + " elements; the call needs " +
+                              std::to_string(static_cast<long long>(needed)));
+  }
+}
+
+// Reads roi, lo, hi and shift (arguments first .. first + 3) and checks that the window's valid part
+// lies inside the volume; `empty` when it has no valid voxel.
+kernels::WindowPlacement Placement(const Napi::CallbackInfo& info, std::size_t first, const Triple& dims, bool& empty) {
+  Napi::Env env = info.Env();
+  const Triple roi = Integers3(info[first], "roi", 1);
+  const Triple lo = Integers3(info[first + 1], "lo", 0);
+  const Triple hi = Integers3(info[first + 2], "hi", 0);
+  const Triple shift = Integers3(info[first + 3], "shift", -kMaxElements);
+  kernels::WindowPlacement placement{};
+  empty = false;
+  for (int d = 0; d < 3; ++d) {
+    if (lo.v[d] > hi.v[d] || hi.v[d] > roi.v[d]) throw rangeError(env, "Expected 0 <= lo <= hi <= roi on every axis");
+    empty = empty || lo.v[d] == hi.v[d];
+    placement.roi[d] = roi.v[d];
+    placement.lo[d] = lo.v[d];
+    placement.hi[d] = hi.v[d];
+    placement.shift[d] = shift.v[d];
+  }
+  if (empty) return placement;
+  for (int d = 0; d < 3; ++d) {
+    if (lo.v[d] + shift.v[d] < 0 || hi.v[d] + shift.v[d] > dims.v[d]) {
+      throw rangeError(env, "The window's placement leaves the volume");
+    }
+  }
+  return placement;
+}
+
+double RoiVolume(const kernels::WindowPlacement& p) {
+  return static_cast<double>(p.roi[0]) * static_cast<double>(p.roi[1]) * static_cast<double>(p.roi[2]);
+}
+
+Napi::Value GatherWindow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array image = Floats(info[0], "image");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  Napi::Float32Array window = Floats(info[2], "window");
+  const std::int64_t windowOffset = Count(info[3], "windowOffset", 0);
+  bool empty = false;
+  const kernels::WindowPlacement placement = Placement(info, 4, dims, empty);
+  const double padValue = js_args::Number(info[8], "padValue");
+  NeedLength(env, image.ElementLength(), dims.product(), "image");
+  NeedLength(env, window.ElementLength(), static_cast<double>(windowOffset) + RoiVolume(placement), "window");
+  // An empty placement reads nothing: the kernel pads the whole window.
+  kernels::gatherWindow(image.Data(), dims.v, window.Data() + windowOffset, placement, static_cast<float>(padValue));
+  return env.Undefined();
+}
+
+Napi::Value AccumulateWindow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array acc = Floats(info[0], "acc");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  const int channels = js_args::Int(info[2], "channels", 1, 1 << 20);
+  Napi::Float32Array logits = Floats(info[3], "logits");
+  const std::int64_t logitOffset = Count(info[4], "logitOffset", 0);
+  bool empty = false;
+  const kernels::WindowPlacement placement = Placement(info, 5, dims, empty);
+  const double voxels = dims.product();
+  const double roiVolume = RoiVolume(placement);
+  NeedLength(env, acc.ElementLength(), voxels * channels, "acc");
+  NeedLength(env, logits.ElementLength(), static_cast<double>(logitOffset) + roiVolume * channels, "logits");
+  const float* importance = OptionalFloats(info[9], roiVolume, "importance");
+  float* weightSum = OptionalFloats(info[10], voxels, "weightSum");
+  if (empty) return env.Undefined();
+  kernels::accumulateWindow(acc.Data(), dims.v, channels, logits.Data() + logitOffset, placement, importance, weightSum);
+  return env.Undefined();
+}
+
+Napi::Value DivideByCoverage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array acc = Floats(info[0], "acc");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  const int channels = js_args::Int(info[2], "channels", 1, 1 << 20);
+  const char* names[3] = {"c0", "c1", "c2"};
+  const double* coverage[3];
+  for (int d = 0; d < 3; ++d) {
+    Napi::Float64Array counts = Doubles(info[3 + d], names[d]);
+    NeedLength(env, counts.ElementLength(), static_cast<double>(dims.v[d]), names[d]);
+    coverage[d] = counts.Data();
+  }
+  NeedLength(env, acc.ElementLength(), dims.product() * channels, "acc");
+  kernels::divideByCoverage(acc.Data(), dims.v, channels, coverage[0], coverage[1], coverage[2]);
+  return env.Undefined();
+}
+
+Napi::Value DivideByWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array acc = Floats(info[0], "acc");
+  const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
+  Napi::Float32Array weightSum = Floats(info[2], "weightSum");
+  const auto voxels = static_cast<std::int64_t>(weightSum.ElementLength());
+  NeedLength(env, acc.ElementLength(), static_cast<double>(voxels) * channels, "acc");
+  kernels::divideByWeights(acc.Data(), voxels, channels, weightSum.Data());
+  return env.Undefined();
+}
+
+template <typename T>
+void FileToC(const Napi::Value& source, float* out, const std::int64_t* dims, std::int64_t channels, double needed,
+             double slope, double inter) {
+  Napi::TypedArray typed = source.As<Napi::TypedArray>();
+  NeedLength(source.Env(), typed.ElementLength(), needed, "src");
+  const auto* src = reinterpret_cast<const T*>(static_cast<const std::uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
+  kernels::fileToCOrder<T>(src, out, dims, channels, slope, inter);
+}
+
+Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array out = Floats(info[1], "out");
+  const Triple dims = Integers3(info[2], "dims", 1);
+  const std::int64_t channels = Count(info[3], "channels", 1);
+  const double slope = js_args::Number(info[4], "slope");
+  const double inter = js_args::Number(info[5], "inter");
+  const double needed = dims.product() * static_cast<double>(channels);
+  NeedLength(env, out.ElementLength(), needed, "out");
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a TypedArray for src");
+  switch (info[0].As<Napi::TypedArray>().TypedArrayType()) {
+    case napi_int8_array: FileToC<std::int8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_uint8_array: FileToC<std::uint8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_int16_array: FileToC<std::int16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_uint16_array: FileToC<std::uint16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_int32_array: FileToC<std::int32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_uint32_array: FileToC<std::uint32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_float32_array: FileToC<float>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_float64_array: FileToC<double>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    default: throw Napi::TypeError::New(env, "src must be an 8-, 16- or 32-bit integer or a float TypedArray");
+  }
+  return env.Undefined();
+}
+
+template <typename Source, typename Target>
+void CToFile(const Source* src, const Napi::Value& target, const std::int64_t* dims, std::int64_t channels, double needed,
+             bool integer, double lo, double hi) {
+  Napi::TypedArray typed = target.As<Napi::TypedArray>();
+  NeedLength(target.Env(), typed.ElementLength(), needed, "dst");
+  if constexpr (std::is_integral_v<Target>) {
+    // Only an in-range integer may be cast to an integer type (anything else is undefined behaviour).
+    if (!integer || !(lo >= static_cast<double>(std::numeric_limits<Target>::min()) && lo <= hi &&
+                      hi <= static_cast<double>(std::numeric_limits<Target>::max()))) {
+      throw rangeError(target.Env(), "An integer dst needs integer = true and [lo, hi] within its type's range");
+    }
+  }
+  auto* dst = reinterpret_cast<Target*>(static_cast<std::uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
+  kernels::cToFileOrder<Source, Target>(src, dst, dims, channels, integer, lo, hi);
+}
+
+template <typename Source>
+void CToFileFrom(const Source* src, const Napi::Value& target, const std::int64_t* dims, std::int64_t channels,
+                 double needed, bool integer, double lo, double hi) {
+  if (!target.IsTypedArray()) throw Napi::TypeError::New(target.Env(), "Expected a TypedArray for dst");
+  switch (target.As<Napi::TypedArray>().TypedArrayType()) {
+    case napi_uint8_array: CToFile<Source, std::uint8_t>(src, target, dims, channels, needed, integer, lo, hi); break;
+    case napi_int16_array: CToFile<Source, std::int16_t>(src, target, dims, channels, needed, integer, lo, hi); break;
+    case napi_int32_array: CToFile<Source, std::int32_t>(src, target, dims, channels, needed, integer, lo, hi); break;
+    case napi_float32_array: CToFile<Source, float>(src, target, dims, channels, needed, integer, lo, hi); break;
+    case napi_float64_array: CToFile<Source, double>(src, target, dims, channels, needed, integer, lo, hi); break;
+    default: throw Napi::TypeError::New(target.Env(), "dst must be a Uint8, Int16, Int32, Float32 or Float64 array");
+  }
+}
+
+Napi::Value CToFileOrder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Triple dims = Integers3(info[2], "dims", 1);
+  const std::int64_t channels = Count(info[3], "channels", 1);
+  const bool integer = js_args::Bool(info[4], "integer");
+  const double lo = js_args::Number(info[5], "lo");
+  const double hi = js_args::Number(info[6], "hi");
+  const double needed = dims.product() * static_cast<double>(channels);
+  if (js_args::IsTypedArrayOf(info[0], napi_uint8_array)) {
+    Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
+    NeedLength(env, src.ElementLength(), needed, "src");
+    CToFileFrom<std::uint8_t>(src.Data(), info[1], dims.v, channels, needed, integer, lo, hi);
+  } else {
+    Napi::Float32Array src = Floats(info[0], "src");
+    NeedLength(env, src.ElementLength(), needed, "src");
+    CToFileFrom<float>(src.Data(), info[1], dims.v, channels, needed, integer, lo, hi);
+  }
+  return env.Undefined();
+}
+
+Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array data = Floats(info[0], "data");
+  Napi::Float32Array out = Floats(info[1], "out");
+  NeedLength(env, out.ElementLength(), static_cast<double>(data.ElementLength()), "out");
+  kernels::IntensityWindow window{};
+  window.a = static_cast<float>(js_args::Number(info[2], "a"));
+  window.b = static_cast<float>(js_args::Number(info[3], "b"));
+  window.reciprocal = js_args::Number(info[4], "reciprocal");
+  window.scale = static_cast<float>(js_args::Number(info[5], "scale"));
+  window.lo = static_cast<float>(js_args::Number(info[6], "lo"));
+  window.hi = static_cast<float>(js_args::Number(info[7], "hi"));
+  window.clip = js_args::Bool(info[8], "clip");
+  window.shiftOnly = js_args::Bool(info[9], "shiftOnly");
+  kernels::applyIntensityWindow(data.Data(), out.Data(), static_cast<std::int64_t>(data.ElementLength()), window);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
+  Napi::Object kernels = Napi::Object::New(env);
+  kernels.Set("gatherWindow", Napi::Function::New(env, GatherWindow, "gatherWindow"));
+  kernels.Set("accumulateWindow", Napi::Function::New(env, AccumulateWindow, "accumulateWindow"));
+  kernels.Set("divideByCoverage", Napi::Function::New(env, DivideByCoverage, "divideByCoverage"));
+  kernels.Set("divideByWeights", Napi::Function::New(env, DivideByWeights, "divideByWeights"));
+  kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
+  kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
+  kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
+  exports.Set("volumeKernels", kernels);
+}
+
+}  // namespace spleen_trt

@@ -1,0 +1,75 @@
+/**
+ * The addon's CPU kernels: C++ versions of the pipeline's hottest typed-array loops (the sliding
+ * window's stitching and normalisation, the NIfTI transposes, the intensity window), bit-identical
+ * to their TS twins and several times faster than V8 runs those (measured in bench/README and
+ * the session notes). The TS modules call `volumeKernels()` and keep their own loops as the
+ * fallback, so the package behaves the same with or without the addon; only the speed differs.
+ *
+ * `SPLEEN_TRT_JS_KERNELS=1` (or setVolumeKernelsEnabled(false), for tests) forces the TS loops.
+ */
+import { loadAddon } from './addon.js';
+
+/** A typed array of voxels as a NIfTI file stores them (64-bit integers arrive as Float64Array). */
+export type FileVoxelArray =
+  | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+/** What the writer produces. */
+export type WritableVoxelArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
+type Triple = readonly [number, number, number];
+
+/** The kernels as the addon exports them; the argument checks live in native/volume_kernels_js.cc. */
+export interface VolumeKernels {
+  /** Copies a roi window of `image` into `window` at windowOffset; padValue outside [lo, hi). */
+  gatherWindow(
+    image: Float32Array, dims: Triple, window: Float32Array, windowOffset: number,
+    roi: Triple, lo: Triple, hi: Triple, shift: Triple, padValue: number,
+  ): void;
+  /** acc[c][lo + shift .. hi + shift) += logits[logitOffset + c * roi volume][lo .. hi), weighted when importance is given. */
+  accumulateWindow(
+    acc: Float32Array, dims: Triple, channels: number, logits: Float32Array, logitOffset: number,
+    roi: Triple, lo: Triple, hi: Triple, shift: Triple, importance: Float32Array | null, weightSum: Float32Array | null,
+  ): void;
+  /** acc[c][i][j][k] = fl32(acc / (c0[i] * c1[j] * c2[k])), the product and quotient in double. */
+  divideByCoverage(acc: Float32Array, dims: Triple, channels: number, c0: Float64Array, c1: Float64Array, c2: Float64Array): void;
+  /** acc[c][v] /= weightSum[v] in float32. */
+  divideByWeights(acc: Float32Array, channels: number, weightSum: Float32Array): void;
+  /** File order -> float32 C order, v * slope (if slope != 1) + inter (if inter != 0) in double. */
+  fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
+  /** Float32 (or uint8) C order -> file order; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0. */
+  cToFileOrder(src: Float32Array | Uint8Array, dst: WritableVoxelArray, dims: Triple, channels: number, integer: boolean, lo: number, hi: number): void;
+  /** intensity.ts's arithmetic; see applyIntensityWindow there. */
+  applyIntensityWindow(
+    data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
+    lo: number, hi: number, clip: boolean, shiftOnly: boolean,
+  ): void;
+}
+
+const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'applyIntensityWindow',
+];
+
+let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';
+let loaded: VolumeKernels | null | undefined;
+
+function isVolumeKernels(value: unknown): value is VolumeKernels {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return KERNEL_NAMES.every((name) => typeof record[name] === 'function');
+}
+
+/**
+ * The native kernels, or null where the addon is missing, predates them, or they are switched off.
+ * Loads the addon on first use (once per process).
+ */
+export function volumeKernels(): VolumeKernels | null {
+  if (!enabled) return null;
+  if (loaded === undefined) {
+    const exported = (loadAddon() as { volumeKernels?: unknown } | null)?.volumeKernels;
+    loaded = isVolumeKernels(exported) ? exported : null;
+  }
+  return loaded;
+}
+
+/** Turns the native kernels off (the TS loops run) or back on; for tests that compare the two. */
+export function setVolumeKernelsEnabled(on: boolean): void {
+  enabled = on;
+}

@@ -1,0 +1,195 @@
+// The addon's CPU kernels against their TS twins: every caller is run twice on the same input,
+// once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
+// same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
+import { setVolumeKernelsEnabled, volumeKernels } from '../../src/native/volume-kernels.js';
+import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
+import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
+import { mulberry32 } from '../../src/phantom/make-phantom.js';
+import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import type { Shape3 } from '../../src/volume/volume.js';
+import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
+import { ensureAddonBuilt } from './native-test-helpers.js';
+
+beforeAll(() => {
+  ensureAddonBuilt();
+});
+
+afterEach(() => {
+  setVolumeKernelsEnabled(true);
+});
+
+/** Runs `compute` with the native kernels, then with the TS loops. */
+async function bothWays<T>(compute: () => T | Promise<T>): Promise<{ native: T; typescript: T }> {
+  setVolumeKernelsEnabled(true);
+  expect(volumeKernels()).not.toBeNull();
+  const native = await compute();
+  setVolumeKernelsEnabled(false);
+  expect(volumeKernels()).toBeNull();
+  const typescript = await compute();
+  setVolumeKernelsEnabled(true);
+  return { native, typescript };
+}
+
+/** The bytes of a typed array, for bit-for-bit comparison (NaN payloads and -0 included). */
+function bytesOf(array: ArrayBufferView): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+/**
+ * Index of the first element that differs, or -1. Like Object.is (so -0 and 0 differ), except that
+ * all NaNs are equal: a signalling NaN read from a file may come out quieted on one path and not
+ * the other (V8 may copy float32 to float32 without converting); it is NaN either way.
+ */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  }
+  return -1;
+}
+
+function randomFloats(count: number, seed: number, scale: number): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: count }, () => (random() - 0.5) * scale);
+}
+
+describe('native sliding-window kernels (gather, stitch, normalise)', () => {
+  const cases: { name: string; shape: Shape3; options: SlidingWindowOptions; channels: number }[] = [
+    { name: 'constant, overlap 0.5', shape: [37, 50, 29], options: { roiSize: [16, 16, 16], overlap: 0.5, swBatchSize: 4 }, channels: 2 },
+    { name: 'constant, overlap 0.6, batch 3', shape: [21, 18, 40], options: { roiSize: [12, 10, 16], overlap: 0.6, swBatchSize: 3 }, channels: 3 },
+    { name: 'gaussian, overlap 0.25', shape: [30, 26, 33], options: { roiSize: [16, 12, 16], overlap: 0.25, mode: 'gaussian' }, channels: 2 },
+    { name: 'smaller than the ROI (padding), pad value 7', shape: [9, 20, 5], options: { roiSize: [16, 16, 8], padValue: 7 }, channels: 2 },
+    { name: 'gaussian, padding on two axes', shape: [11, 30, 6], options: { roiSize: [16, 12, 8], overlap: 0.5, mode: 'gaussian' }, channels: 2 },
+  ];
+  for (const c of cases) {
+    it(`gives the TS loops' bits: ${c.name}`, async () => {
+      const image = randomFloats(c.shape[0] * c.shape[1] * c.shape[2], 11, 4);
+      const roi = c.options.roiSize as Shape3;
+      const { native, typescript } = await bothWays(async () => {
+        const backend = fakeBackend(c.channels, roi, true);
+        const result = await slidingWindowInference(image, c.shape, backend, c.options);
+        return { logits: result.logits, windows: backend.windows };
+      });
+      expect(native.windows.length).toBeGreaterThan(1);
+      expect(native.windows.map(bytesOf)).toEqual(typescript.windows.map(bytesOf));
+      expect(bytesOf(native.logits)).toEqual(bytesOf(typescript.logits));
+    });
+  }
+});
+
+describe('native NIfTI voxel conversions', () => {
+  const shape: Shape3 = [70, 5, 35];
+  const scalings = [undefined, { slope: 2.5, inter: 0 }, { slope: 1, inter: -1024 }, { slope: 0.3, inter: 17.25 }];
+  for (const dt of NIFTI_DATATYPES) {
+    it(`decodes ${dt.name} (2 channels, both byte orders, every scaling) as the TS transpose does`, async () => {
+      const layout = { shape, channels: 2 };
+      const count = shape[0] * shape[1] * shape[2] * layout.channels;
+      const random = mulberry32(dt.code);
+      const offset = 352;
+      const bytes = Uint8Array.from({ length: offset + count * dt.bytes }, () => Math.floor(random() * 256));
+      // Float types get finite values (random bytes would be mostly NaN or huge for float64).
+      if (dt.name === 'float32') new Float32Array(bytes.buffer, offset, count).set(randomFloats(count, 3, 4000));
+      if (dt.name === 'float64') new Float64Array(bytes.buffer, offset, count).set(randomFloats(count, 4, 4000));
+      for (const littleEndian of [true, false]) {
+        for (const scaling of scalings) {
+          const { native, typescript } = await bothWays(() => decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling));
+          expect(firstDifference(native, typescript)).toBe(-1);
+        }
+      }
+    });
+  }
+
+  // Ties, NaN, infinities, -0 and values outside every integer range.
+  const special = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 254.5, 255.5, 32767.5, -32768.5, NaN, Infinity, -Infinity, -0, 1e10, -1e10, 0.49999997];
+  const floatData = new Float32Array(shape[0] * shape[1] * shape[2]);
+  floatData.set(randomFloats(floatData.length, 5, 70000));
+  floatData.set(special, 100);
+  const labelData = Uint8Array.from({ length: floatData.length }, (_, i) => (i * 7919) % 3);
+  for (const datatype of Object.keys(WRITE_DATATYPE_BYTES) as NiftiWriteDatatype[]) {
+    for (const [source, data] of [['float32', floatData], ['uint8 label', labelData]] as const) {
+      it(`encodes ${source} data as ${datatype} (both byte orders) as the TS transpose does`, async () => {
+        for (const littleEndian of [true, false]) {
+          const { native, typescript } = await bothWays(() => {
+            const target = new Uint8Array(data.length * WRITE_DATATYPE_BYTES[datatype]);
+            encodeVoxelsInto(target, data, { shape, channels: 1 }, datatype, littleEndian);
+            return target;
+          });
+          expect(native).toEqual(typescript);
+        }
+      });
+    }
+  }
+});
+
+describe('native intensity window', () => {
+  const data = randomFloats(100_003, 9, 3000);
+  data.set([NaN, Infinity, -Infinity, -0, -57, 164, 53.5, -57.00001], 17);
+  const windows: [string, number, number, number, number, boolean][] = [
+    ['the bundle (-57..164 -> 0..1, clip)', -57, 164, 0, 1, true],
+    ['a general window with clip', -1000, 1000, -1, 2, true],
+    ['a general window without clip', -160, 240, 0, 255, false],
+    ['an inverted output range with clip', -57, 164, 1, 0, true],
+    ['a zero input range (shift only)', 40, 40, 0.5, 1, true],
+  ];
+  for (const [name, aMin, aMax, bMin, bMax, clip] of windows) {
+    it(`gives the TS loop's bits: ${name}`, async () => {
+      const { native, typescript } = await bothWays(() => applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip));
+      expect(bytesOf(native)).toEqual(bytesOf(typescript));
+    });
+  }
+
+  it('works in place', () => {
+    const copy = data.slice();
+    const expected = applyIntensityWindow(data);
+    expect(applyIntensityWindow(copy, -57, 164, 0, 1, true, copy)).toBe(copy);
+    expect(bytesOf(copy)).toEqual(bytesOf(expected));
+  });
+});
+
+describe('native kernels refuse calls that would leave their arrays', () => {
+  const kernels = () => {
+    const loaded = volumeKernels();
+    if (loaded === null) throw new Error('the addon has no volume kernels');
+    return loaded;
+  };
+  const dims = [10, 10, 10] as const;
+  const roi = [4, 4, 4] as const;
+
+  it('accumulateWindow: a placement outside the volume, short arrays, wrong types', () => {
+    const acc = new Float32Array(2000);
+    const logits = new Float32Array(128);
+    expect(() => kernels().accumulateWindow(acc, dims, 2, logits, 0, roi, [0, 0, 0], [4, 4, 4], [7, 0, 0], null, null)).toThrow(RangeError);
+    expect(() => kernels().accumulateWindow(acc, dims, 2, logits, 0, roi, [0, 0, 0], [4, 4, 4], [-1, 0, 0], null, null)).toThrow(RangeError);
+    expect(() => kernels().accumulateWindow(acc, dims, 2, logits, 1, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], null, null)).toThrow(RangeError);
+    expect(() => kernels().accumulateWindow(acc, dims, 3, logits, 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], null, null)).toThrow(RangeError);
+    expect(() => kernels().accumulateWindow(acc, dims, 2, logits, 0, roi, [0, 0, 0], [5, 4, 4], [0, 0, 0], null, null)).toThrow(RangeError);
+    expect(() => kernels().accumulateWindow(acc, dims, 2, logits, 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], new Float32Array(10), null)).toThrow(RangeError);
+    const wrong = new Float64Array(2000) as unknown as Float32Array;
+    expect(() => kernels().accumulateWindow(wrong, dims, 2, logits, 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], null, null)).toThrow(TypeError);
+    // In bounds: adds the window where it says.
+    logits.fill(1.5);
+    kernels().accumulateWindow(acc, dims, 2, logits, 0, roi, [1, 0, 0], [4, 4, 2], [6, 6, 8], null, null);
+    expect(acc[(7 * 10 + 6) * 10 + 8]).toBe(1.5);
+    expect(acc[1000 + (9 * 10 + 9) * 10 + 9]).toBe(1.5);
+    expect(acc.reduce((a, b) => a + b, 0)).toBe(2 * 3 * 4 * 2 * 1.5);
+  });
+
+  it('gatherWindow, divideByCoverage, divideByWeights: short arrays', () => {
+    const image = new Float32Array(1000);
+    expect(() => kernels().gatherWindow(image, dims, new Float32Array(63), 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], 0)).toThrow(RangeError);
+    expect(() => kernels().gatherWindow(image.subarray(1), dims, new Float32Array(64), 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], 0)).toThrow(RangeError);
+    expect(() => kernels().divideByCoverage(image, dims, 1, new Float64Array(10), new Float64Array(9), new Float64Array(10))).toThrow(RangeError);
+    expect(() => kernels().divideByWeights(image, 2, new Float32Array(1000))).toThrow(RangeError);
+  });
+
+  it('fileToCOrder and cToFileOrder: short arrays, 64-bit integers, casts out of an integer range', () => {
+    const out = new Float32Array(1000);
+    expect(() => kernels().fileToCOrder(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
+    expect(() => kernels().fileToCOrder(new BigInt64Array(1000) as unknown as Int32Array, out, dims, 1, 1, 0)).toThrow(TypeError);
+    expect(() => kernels().cToFileOrder(out, new Int16Array(1000), dims, 1, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Uint8Array(1000), dims, 1, true, 0, 1000)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(999), dims, 2, false, 0, 0)).toThrow(RangeError);
+  });
+});
