@@ -262,6 +262,82 @@ Napi::Value CToFileOrder(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// One axis table {lo, hi, wLo, wHi, identity} whose source indices all lie in [0, n).
+kernels::AxisTable Table(const Napi::Value& value, std::int64_t n, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw Napi::TypeError::New(env, std::string("Expected an axis table for ") + name);
+  Napi::Object object = value.As<Napi::Object>();
+  Napi::Int32Array lo = Typed<std::int32_t>(object.Get("lo"), napi_int32_array, "Int32Array", "table.lo");
+  Napi::Int32Array hi = Typed<std::int32_t>(object.Get("hi"), napi_int32_array, "Int32Array", "table.hi");
+  Napi::Float64Array wLo = Doubles(object.Get("wLo"), "table.wLo");
+  Napi::Float64Array wHi = Doubles(object.Get("wHi"), "table.wHi");
+  const std::size_t size = lo.ElementLength();
+  if (size == 0 || hi.ElementLength() != size || wLo.ElementLength() != size || wHi.ElementLength() != size) {
+    throw rangeError(env, std::string(name) + ": lo, hi, wLo and wHi must have the same, non-zero length");
+  }
+  const bool identity = js_args::Bool(object.Get("identity"), "table.identity");
+  if (identity && static_cast<std::int64_t>(size) != n) {
+    throw rangeError(env, std::string(name) + " is marked identity but does not keep the axis length");
+  }
+  for (std::size_t q = 0; q < size; ++q) {
+    if (lo[q] < 0 || lo[q] >= n || hi[q] < 0 || hi[q] >= n) {
+      throw rangeError(env, std::string(name) + " reads outside the source axis");
+    }
+  }
+  return kernels::AxisTable{lo.Data(), hi.Data(), wLo.Data(), wHi.Data(), static_cast<std::int64_t>(size), identity};
+}
+
+Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array src = Floats(info[0], "src");
+  const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
+  const Triple inShape = Integers3(info[2], "inShape", 1);
+  if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != 3) {
+    throw Napi::TypeError::New(env, "Expected an array of 3 axis tables for tables");
+  }
+  Napi::Array tableArray = info[3].As<Napi::Array>();
+  const char* names[3] = {"tables[0]", "tables[1]", "tables[2]"};
+  kernels::AxisTable tables[3];
+  for (std::uint32_t d = 0; d < 3; ++d) tables[d] = Table(tableArray.Get(d), inShape.v[d], names[d]);
+  Napi::Float32Array out = Floats(info[4], "out");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
+  // Every output index c * outCount + base + sum q_d * strides[d] must lie inside `out`.
+  double outCount = 1;
+  double lowest = base;
+  double highest = base;
+  for (int d = 0; d < 3; ++d) {
+    outCount *= static_cast<double>(tables[d].size);
+    const double reach = static_cast<double>(tables[d].size - 1) * static_cast<double>(strides.v[d]);
+    (reach < 0 ? lowest : highest) += reach;
+  }
+  highest += (channels - 1) * outCount;
+  if (!(lowest >= 0 && highest < static_cast<double>(out.ElementLength()) && base == static_cast<double>(static_cast<std::int64_t>(base)))) {
+    throw rangeError(env, "The output layout writes outside out");
+  }
+  kernels::resampleSeparable(src.Data(), channels, inShape.v, tables, out.Data(), static_cast<std::int64_t>(base),
+                             strides.v);
+  return env.Undefined();
+}
+
+Napi::Value DecideCorners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array logits = Floats(info[0], "logits");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  const double margin = js_args::Number(info[2], "margin");
+  Napi::Uint8Array state = js_args::Bytes(info[3], "state");
+  Napi::Uint8Array rowIsBackground = js_args::Bytes(info[4], "rowIsBackground");
+  const double voxels = dims.product();
+  NeedLength(env, logits.ElementLength(), 2 * voxels, "logits");
+  NeedLength(env, state.ElementLength(), voxels, "state");
+  NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(dims.v[0]) * static_cast<double>(dims.v[1]),
+             "rowIsBackground");
+  const std::int64_t undecided =
+      kernels::decideCorners(logits.Data(), dims.v, margin, state.Data(), rowIsBackground.Data());
+  return Napi::Number::New(env, static_cast<double>(undecided));
+}
+
 Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
@@ -290,6 +366,8 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("divideByWeights", Napi::Function::New(env, DivideByWeights, "divideByWeights"));
   kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
+  kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
+  kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   exports.Set("volumeKernels", kernels);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace spleen_trt::core::kernels {
 
@@ -173,6 +174,209 @@ void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], st
       }
     }
   }
+}
+
+namespace {
+
+// trilinear.ts linearPass32/linearPass64: interpolation along the middle axis of a
+// [outer][n][inner] array into float64 [outer][m][inner]. The inner == 1 branch keeps both taps
+// even when wHi is 0 (as the TS code does: a NaN or infinite neighbour then shows).
+template <typename Source>
+void linearPass(const Source* src, double* dst, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                const AxisTable& t) {
+  const std::int64_t m = t.size;
+  if (inner == 1) {
+    for (std::int64_t o = 0; o < outer; ++o) {
+      const Source* s = src + o * n;
+      double* d = dst + o * m;
+      for (std::int64_t q = 0; q < m; ++q) {
+        d[q] = static_cast<double>(s[t.lo[q]]) * t.wLo[q] + static_cast<double>(s[t.hi[q]]) * t.wHi[q];
+      }
+    }
+    return;
+  }
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (std::int64_t q = 0; q < m; ++q) {
+      const Source* s0 = src + (o * n + t.lo[q]) * inner;
+      const Source* s1 = src + (o * n + t.hi[q]) * inner;
+      double* d = dst + (o * m + q) * inner;
+      const double w0 = t.wLo[q];
+      const double w1 = t.wHi[q];
+      if (w1 == 0) {
+        for (std::int64_t x = 0; x < inner; ++x) d[x] = static_cast<double>(s0[x]) * w0;
+      } else {
+        for (std::int64_t x = 0; x < inner; ++x) {
+          d[x] = static_cast<double>(s0[x]) * w0 + static_cast<double>(s1[x]) * w1;
+        }
+      }
+    }
+  }
+}
+
+// trilinear.ts resampleSlice: one [n1][n2] slice onto float64 [m1][m2], the cheaper axis first.
+template <typename Source>
+void resampleSlice(const Source* src, double* dst, std::int64_t n1, std::int64_t n2, const AxisTable& t1,
+                   const AxisTable& t2, double* tmp) {
+  const std::int64_t m1 = t1.size;
+  const std::int64_t m2 = t2.size;
+  if (t1.identity && t2.identity) {
+    for (std::int64_t x = 0; x < m1 * m2; ++x) dst[x] = static_cast<double>(src[x]);
+  } else if (t1.identity) {
+    linearPass(src, dst, n1, n2, 1, t2);
+  } else if (t2.identity) {
+    linearPass(src, dst, 1, n1, n2, t1);
+  } else if (m1 * n2 <= n1 * m2) {
+    linearPass(src, tmp, 1, n1, n2, t1);
+    linearPass(tmp, dst, m1, n2, 1, t2);
+  } else {
+    linearPass(src, tmp, n1, n2, 1, t2);
+    linearPass(tmp, dst, 1, n1, m2, t1);
+  }
+}
+
+// trilinear.ts blendSlabs: out slab = r0 * w0 (+ r1 * w1), rounded to float32.
+void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t m2, std::int64_t s1, std::int64_t s2,
+                bool contiguous, const double* r0, double w0, const double* r1, double w1) {
+  if (contiguous) {
+    float* o = out + rowBase;
+    const std::int64_t n = m1 * m2;
+    if (r1 != nullptr) {
+      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0 + r1[x] * w1);
+    } else {
+      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0);
+    }
+    return;
+  }
+  std::int64_t x = 0;
+  for (std::int64_t b = 0; b < m1; ++b) {
+    std::int64_t o = rowBase + b * s1;
+    for (std::int64_t k = 0; k < m2; ++k, o += s2, ++x) {
+      out[o] = static_cast<float>(r1 != nullptr ? r0[x] * w0 + r1[x] * w1 : r0[x] * w0);
+    }
+  }
+}
+
+}  // namespace
+
+void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                       float* out, std::int64_t base, const std::int64_t strides[3]) {
+  const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
+  const AxisTable& t0 = tables[0];
+  const AxisTable& t1 = tables[1];
+  const AxisTable& t2 = tables[2];
+  const std::int64_t m0 = t0.size, m1 = t1.size, m2 = t2.size;
+  const std::int64_t inSlab = n1 * n2;
+  const std::int64_t outSlab = m1 * m2;
+  const std::int64_t inCount = n0 * inSlab;
+  const std::int64_t outCount = m0 * outSlab;
+  std::vector<double> tmp(static_cast<std::size_t>(std::max(m1 * n2, n1 * m2)));
+  // trilinear.ts sliceCost and the blend-first choice, in double as there.
+  const double perSlice = static_cast<double>((t1.identity || t2.identity) ? 0 : std::min(m1 * n2, n1 * m2)) +
+                          static_cast<double>(m1 * m2);
+  double used = 0;
+  for (std::int64_t q = 0; q < m0; ++q) used += t0.wHi[q] == 0 ? 1 : 2;
+  const bool blendFirst =
+      t0.identity || static_cast<double>(m0) * (static_cast<double>(inSlab) + perSlice) <=
+                         std::min(used, static_cast<double>(n0)) * perSlice + static_cast<double>(m0 * outSlab);
+  const bool contiguous = base == 0 && strides[0] == outSlab && strides[1] == m2 && strides[2] == 1;
+
+  if (blendFirst) {
+    std::vector<double> slab(static_cast<std::size_t>(inSlab));
+    std::vector<double> finished(static_cast<std::size_t>(outSlab));
+    for (int c = 0; c < channels; ++c) {
+      const float* channelIn = src + c * inCount;
+      for (std::int64_t q = 0; q < m0; ++q) {
+        const float* s0 = channelIn + t0.lo[q] * inSlab;
+        const double w1 = t0.wHi[q];
+        if (w1 == 0) {
+          resampleSlice(s0, finished.data(), n1, n2, t1, t2, tmp.data());
+        } else {
+          // trilinear.ts blendSource.
+          const float* s1 = channelIn + t0.hi[q] * inSlab;
+          const double w0 = t0.wLo[q];
+          for (std::int64_t x = 0; x < inSlab; ++x) {
+            slab[x] = static_cast<double>(s0[x]) * w0 + static_cast<double>(s1[x]) * w1;
+          }
+          resampleSlice(slab.data(), finished.data(), n1, n2, t1, t2, tmp.data());
+        }
+        blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous,
+                   finished.data(), 1, nullptr, 0);
+      }
+    }
+    return;
+  }
+
+  // trilinear.ts SlabCache: the last two source slabs resampled in 2-D, least recently used out.
+  std::vector<double> slabs[2] = {std::vector<double>(static_cast<std::size_t>(outSlab)),
+                                  std::vector<double>(static_cast<std::size_t>(outSlab))};
+  std::int64_t keys[2];
+  std::int64_t lastUse[2] = {0, 0};
+  std::int64_t clock = 0;
+  auto get = [&](std::int64_t offset, std::int64_t i) -> const double* {
+    const std::int64_t key = offset + i * inSlab;
+    int slot = keys[0] == key ? 0 : keys[1] == key ? 1 : -1;
+    if (slot < 0) {
+      slot = lastUse[0] <= lastUse[1] ? 0 : 1;
+      keys[slot] = key;
+      resampleSlice(src + key, slabs[slot].data(), n1, n2, t1, t2, tmp.data());
+    }
+    lastUse[slot] = ++clock;
+    return slabs[slot].data();
+  };
+  for (int c = 0; c < channels; ++c) {
+    const std::int64_t channelIn = c * inCount;
+    keys[0] = keys[1] = -1;
+    for (std::int64_t q = 0; q < m0; ++q) {
+      const double w1 = t0.wHi[q];
+      const double* r0 = get(channelIn, t0.lo[q]);
+      const double* r1 = w1 == 0 ? nullptr : get(channelIn, t0.hi[q]);
+      blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous, r0,
+                 t0.wLo[q], r1, w1);
+    }
+  }
+}
+
+std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], double margin, std::uint8_t* state,
+                           std::uint8_t* rowIsBackground) {
+  constexpr std::uint8_t kBackground = 1, kForeground = 2, kUndecided = 3;
+  const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
+  const std::int64_t voxels = n0 * n1 * n2;
+  bool finite = true;
+  for (std::int64_t v = 0; v < voxels; ++v) {
+    const double d = static_cast<double>(logits[voxels + v]) - static_cast<double>(logits[v]);
+    state[v] = d < -margin ? kBackground : d > margin ? kForeground : kUndecided;
+    finite = finite && d > -HUGE_VAL && d < HUGE_VAL;
+  }
+  if (!finite) return -1;
+  for (std::int64_t row = 0; row < n0 * n1; ++row) {
+    std::uint8_t* s = state + row * n2;
+    for (std::int64_t k = 0; k < n2 - 1; ++k) s[k] |= s[k + 1];
+  }
+  for (std::int64_t i = 0; i < n0; ++i) {
+    for (std::int64_t j = 0; j < n1 - 1; ++j) {
+      std::uint8_t* s = state + (i * n1 + j) * n2;
+      for (std::int64_t k = 0; k < n2; ++k) s[k] |= s[n2 + k];
+    }
+  }
+  const std::int64_t slab = n1 * n2;
+  std::int64_t undecided = 0;
+  for (std::int64_t i = 0; i < n0; ++i) {
+    const std::int64_t next = i < n0 - 1 ? slab : 0;
+    for (std::int64_t j = 0; j < n1; ++j) {
+      std::uint8_t* s = state + i * slab + j * n2;
+      std::uint8_t any = 0;
+      std::int64_t rowUndecided = 0;
+      for (std::int64_t k = 0; k < n2; ++k) {
+        const std::uint8_t value = static_cast<std::uint8_t>(s[k] | s[next + k]);
+        s[k] = value;
+        any |= value;
+        rowUndecided += value == kUndecided;
+      }
+      undecided += rowUndecided;
+      rowIsBackground[i * n1 + j] = any == kBackground ? 1 : 0;
+    }
+  }
+  return undecided;
 }
 
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {

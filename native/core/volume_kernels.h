@@ -54,6 +54,33 @@ template <typename Source, typename Target>
 void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channels,
                   bool integer, double lo, double hi);
 
+// One axis of trilinear.ts's separable resampling: output index q blends source indices lo[q] and
+// hi[q] with weights wLo[q] and wHi[q]; `identity` when the axis maps every index onto itself.
+struct AxisTable {
+  const std::int32_t* lo;
+  const std::int32_t* hi;
+  const double* wLo;
+  const double* wHi;
+  std::int64_t size;
+  bool identity;
+};
+
+// trilinear.ts resampleSeparable, the same passes in the same order (the order of the float64
+// operations decides the last bit): `channels` float32 C-order volumes of inShape onto outShape,
+// output voxel (q0, q1, q2) of channel c stored at
+// out[c * outCount + base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]].
+void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                       float* out, std::int64_t base, const std::int64_t strides[3]);
+
+// decided-region.ts decideVoxels + combineCorners: the state of each voxel of 2-channel float32
+// logits on a dims grid (1 background, 2 foreground, 3 undecided: l1 - l0 in double against
+// +-margin), then each voxel ORed with its +1 neighbours on every axis (clamped at the far border),
+// so state[v] says what the whole 2x2x2 cube at v decides. rowIsBackground[i * n1 + j] = 1 iff
+// every cube of row (i, j) is background. Returns the number of undecided cubes, or -1 (and
+// leaves the outputs unfinished) when a logit is NaN or infinite.
+std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], double margin, std::uint8_t* state,
+                           std::uint8_t* rowIsBackground);
+
 // intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
 // shiftOnly: out = fl32(x - a) + b (a zero input range);
 // otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when

@@ -13,6 +13,7 @@
  * bit. For a trained model these voxels are a thin shell around the spleen, so almost all of the
  * postprocessing goes away.
  */
+import { volumeKernels } from '../native/volume-kernels.js';
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingTables, type SpacingTransform } from '../volume/spacing.js';
 import type { AxisTable } from '../volume/trilinear.js';
@@ -131,6 +132,24 @@ function combineCornersByWord(state: Uint8Array, shape: Shape3): { undecided: nu
   return { undecided, rowIsBackground };
 }
 
+/**
+ * decideVoxels then combineCorners (in the addon's kernel when it is there): what each 2x2x2 cube
+ * decides, or null when a logit is NaN or infinite.
+ */
+function decideCubes(logits: Float32Array, shape: Shape3): { cube: Uint8Array; undecided: number; rowIsBackground: Uint8Array } | null {
+  const voxels = shape[0] * shape[1] * shape[2];
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    const cube = new Uint8Array(voxels);
+    const rowIsBackground = new Uint8Array(shape[0] * shape[1]);
+    const undecided = kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground);
+    return undecided < 0 ? null : { cube, undecided, rowIsBackground };
+  }
+  const { state: cube, nonFinite } = decideVoxels(logits, voxels);
+  if (nonFinite) return null;
+  return { cube, ...combineCorners(cube, shape) };
+}
+
 /** Softmax probabilities computed on first use (most voxels are never read). */
 class LazySoftmax {
   readonly probabilities: Float32Array;
@@ -180,11 +199,11 @@ export function decidedRegionLabels(
   const gridShape = resampling.outputShape;
   const [n0, n1, n2] = gridShape;
   const voxels = n0 * n1 * n2;
-  const { state: cube, nonFinite } = decideVoxels(logits, voxels);
+  const corners = decideCubes(logits, gridShape);
   // NaN propagation depends on which taps a kernel multiplies by a zero weight; leave it to the
   // full path rather than reproduce its kernels' choices here.
-  if (nonFinite) return null;
-  const { undecided, rowIsBackground } = combineCorners(cube, gridShape);
+  if (corners === null) return null;
+  const { cube, undecided, rowIsBackground } = corners;
   if (undecided > MAX_UNDECIDED_SHARE * voxels) return null;
 
   const original = orientation.originalShape;

@@ -1,12 +1,14 @@
 /**
  * The addon's CPU kernels: C++ versions of the pipeline's hottest typed-array loops (the sliding
- * window's stitching and normalisation, the NIfTI transposes, the intensity window), bit-identical
- * to their TS twins and several times faster than V8 runs those (measured in bench/README and
- * the session notes). The TS modules call `volumeKernels()` and keep their own loops as the
- * fallback, so the package behaves the same with or without the addon; only the speed differs.
+ * window's gathering, stitching and normalisation, the NIfTI transposes, the separable trilinear
+ * resampling, the intensity window, the decided-region scan), bit-identical to their TS twins
+ * and several times faster than V8 runs those on this project's 2-core machines. The TS modules
+ * call `volumeKernels()` and keep their own loops as the fallback, so the package behaves the
+ * same with or without the addon; only the speed differs.
  *
  * `SPLEEN_TRT_JS_KERNELS=1` (or setVolumeKernelsEnabled(false), for tests) forces the TS loops.
  */
+import type { AxisTable } from '../volume/trilinear.js';
 import { loadAddon } from './addon.js';
 
 /** A typed array of voxels as a NIfTI file stores them (64-bit integers arrive as Float64Array). */
@@ -36,6 +38,16 @@ export interface VolumeKernels {
   fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
   /** Float32 (or uint8) C order -> file order; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0. */
   cToFileOrder(src: Float32Array | Uint8Array, dst: WritableVoxelArray, dims: Triple, channels: number, integer: boolean, lo: number, hi: number): void;
+  /** trilinear.ts resampleSeparable into `out` (channel c at c * out volume + base + q . strides). */
+  resampleSeparable(
+    src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
+    out: Float32Array, base: number, strides: Triple,
+  ): void;
+  /**
+   * decided-region.ts decideVoxels + combineCorners into `state` and `rowIsBackground`: returns the
+   * number of undecided cubes, or -1 when a logit is NaN or infinite.
+   */
+  decideCorners(logits: Float32Array, dims: Triple, margin: number, state: Uint8Array, rowIsBackground: Uint8Array): number;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -44,7 +56,7 @@ export interface VolumeKernels {
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'applyIntensityWindow',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'decideCorners', 'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -8,6 +8,7 @@
  * interpolation factors into 1-D passes driven by per-axis index/weight tables, run one output
  * slab at a time; otherwise every output voxel computes its own eight taps.
  */
+import { volumeKernels } from '../native/volume-kernels.js';
 import type { Shape3 } from './volume.js';
 
 /** One axis of a separable resampling: output index q blends source indices lo[q] and hi[q]. */
@@ -292,13 +293,19 @@ export function resampleSeparable(
   const inCount = n0 * inSlab;
   const outCount = m0 * outSlab;
   const out = new Float32Array(channels * outCount);
+  const base = layout?.base ?? 0;
+  const [o0, o1, o2] = layout?.strides ?? [outSlab, m2, 1];
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    // The same passes in C++ (native/core/volume_kernels.cc).
+    kernels.resampleSeparable(src, channels, inShape, tables, out, base, [o0, o1, o2]);
+    return out;
+  }
   const tmp = new Float64Array(Math.max(m1 * n2, n1 * m2));
   const perSlice = sliceCost(n1, n2, t1, t2);
   let used = 0;
   for (let q = 0; q < m0; q++) used += t0.wHi[q] === 0 ? 1 : 2;
   const blendFirst = t0.identity || m0 * (inSlab + perSlice) <= Math.min(used, n0) * perSlice + m0 * outSlab;
-  const base = layout?.base ?? 0;
-  const [o0, o1, o2] = layout?.strides ?? [outSlab, m2, 1];
   const target: SlabTarget = { out, rowBase: 0, contiguous: isCOrder(layout, outShape), m1, m2, s1: o1, s2: o2 };
 
   if (blendFirst) {

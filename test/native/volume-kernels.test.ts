@@ -2,12 +2,14 @@
 // once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
 // same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { combineCorners, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels } from '../../src/native/volume-kernels.js';
 import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import { axisTable, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
@@ -123,6 +125,67 @@ describe('native NIfTI voxel conversions', () => {
   }
 });
 
+describe('native separable trilinear resampling', () => {
+  const inShape: Shape3 = [23, 17, 31];
+  const src = randomFloats(2 * inShape[0] * inShape[1] * inShape[2], 21, 500);
+  src.set([NaN, Infinity, -0], 3000);
+  const identity = (n: number): AxisTable => axisTable(1, 0, n, n);
+  // Shrinking, growing, shifted and clamped axes, identity axes: both slab strategies and every
+  // axis order of the 2-D passes.
+  const cases: { name: string; tables: [AxisTable, AxisTable, AxisTable] }[] = [
+    { name: 'all axes resampled (shrink, grow, grow)', tables: [axisTable(1.7, 0.35, 14, 23), axisTable(0.45, -0.2, 40, 17), axisTable(0.8, 0.1, 38, 31)] },
+    { name: 'axis 0 grows (resample-first slabs)', tables: [axisTable(0.3, 0.2, 70, 23), axisTable(1.3, 0, 13, 17), axisTable(2.1, 0.5, 15, 31)] },
+    { name: 'axis 0 identity, axis 2 identity', tables: [identity(23), axisTable(0.6, 0.4, 28, 17), identity(31)] },
+    { name: 'axes 1 and 2 identity', tables: [axisTable(0.9, 0.05, 26, 23), identity(17), identity(31)] },
+    { name: 'reversed index map (a flip folded into the tables)', tables: [axisTable(-1.5, 22, 15, 23), axisTable(-0.5, 16, 33, 17), axisTable(1, 0, 31, 31)] },
+  ];
+  for (const c of cases) {
+    it(`gives the TS passes' bits: ${c.name}, C order and a flipped output layout`, async () => {
+      const out: Shape3 = [c.tables[0].lo.length, c.tables[1].lo.length, c.tables[2].lo.length];
+      // Axis 0 reversed and axes 1, 2 swapped in memory: (m0 - 1 - q0) * slab + q2 * m1 + q1.
+      const slab = out[1] * out[2];
+      const flipped = { base: (out[0] - 1) * slab, strides: [-slab, 1, out[1]] as [number, number, number] };
+      for (const layout of [undefined, flipped]) {
+        const { native, typescript } = await bothWays(() => resampleSeparable(src, 2, inShape, out, c.tables, layout));
+        expect(firstDifference(native, typescript)).toBe(-1);
+      }
+    });
+  }
+});
+
+describe('native decided-region scan', () => {
+  const shapes: Shape3[] = [[19, 23, 148], [7, 5, 13], [4, 9, 1], [1, 1, 6]];
+  for (const shape of shapes) {
+    it(`decideCorners equals decideVoxels + combineCorners on ${shape.join('x')}`, () => {
+      const voxels = shape[0] * shape[1] * shape[2];
+      const random = mulberry32(voxels);
+      // Mostly clear background, a blob of clear foreground, near-ties at the margin.
+      const logits = new Float32Array(2 * voxels);
+      for (let v = 0; v < voxels; v++) {
+        const r = random();
+        logits[v] = 2;
+        logits[voxels + v] = r < 0.8 ? -3 : r < 0.9 ? 6 : 2 + (random() - 0.5) * 4 * SURE_MARGIN;
+      }
+      const kernels = volumeKernels();
+      if (kernels === null) throw new Error('the addon has no volume kernels');
+      const state = new Uint8Array(voxels);
+      const rowIsBackground = new Uint8Array(shape[0] * shape[1]);
+      const undecided = kernels.decideCorners(logits, shape, SURE_MARGIN, state, rowIsBackground);
+      const reference = decideVoxels(logits, voxels);
+      expect(reference.nonFinite).toBe(false);
+      const combined = combineCorners(reference.state, shape);
+      expect(undecided).toBe(combined.undecided);
+      expect(state).toEqual(reference.state);
+      expect(rowIsBackground).toEqual(combined.rowIsBackground);
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const copy = logits.slice();
+        copy[voxels + voxels - 1] = bad;
+        expect(kernels.decideCorners(copy, shape, SURE_MARGIN, state, rowIsBackground)).toBe(-1);
+      }
+    });
+  }
+});
+
 describe('native intensity window', () => {
   const data = randomFloats(100_003, 9, 3000);
   data.set([NaN, Infinity, -Infinity, -0, -57, 164, 53.5, -57.00001], 17);
@@ -182,6 +245,21 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     expect(() => kernels().gatherWindow(image.subarray(1), dims, new Float32Array(64), 0, roi, [0, 0, 0], [4, 4, 4], [0, 0, 0], 0)).toThrow(RangeError);
     expect(() => kernels().divideByCoverage(image, dims, 1, new Float64Array(10), new Float64Array(9), new Float64Array(10))).toThrow(RangeError);
     expect(() => kernels().divideByWeights(image, 2, new Float32Array(1000))).toThrow(RangeError);
+  });
+
+  it('resampleSeparable: tables reading outside the source, a false identity, a layout outside out', () => {
+    const src = new Float32Array(1000);
+    const table = (n: number): AxisTable => axisTable(0.5, 0, 2 * n, n);
+    const tables = [table(10), table(10), table(10)] as const;
+    const out = new Float32Array(8000);
+    expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 0, [400, 20, 1])).not.toThrow();
+    const outside = { ...table(10), hi: Int32Array.from(table(10).hi, (v) => v + 1) };
+    expect(() => kernels().resampleSeparable(src, 1, dims, [tables[0], outside, tables[2]], out, 0, [400, 20, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleSeparable(src, 1, dims, [{ ...table(10), identity: true }, tables[1], tables[2]], out, 0, [400, 20, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleSeparable(src, 2, dims, tables, out, 0, [400, 20, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 1, [400, 20, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 0, [-400, 20, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleSeparable(src, 1, dims, tables, new Float32Array(7999), 0, [400, 20, 1])).toThrow(RangeError);
   });
 
   it('fileToCOrder and cToFileOrder: short arrays, 64-bit integers, casts out of an integer range', () => {
