@@ -6,6 +6,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
 import { getNativeRuntimeInfo, type NativeRuntimeInfo } from './native/addon.js';
+import { volumeKernelsStatus } from './native/volume-kernels.js';
 
 export interface RuntimeInfo {
   packageVersion: string;
@@ -14,6 +15,8 @@ export interface RuntimeInfo {
   cpu: { model: string; cores: number };
   onnxruntime: { available: boolean; version?: string; reason?: string };
   native: NativeRuntimeInfo | { available: false; reason: string };
+  /** Whether the CPU stages (transposes, resampling, stitching...) run the addon's C++ kernels. */
+  cpuKernels: { native: boolean; reason: string };
   tensorrt: TensorRtStatus;
 }
 
@@ -74,6 +77,7 @@ export async function getRuntimeInfo(): Promise<RuntimeInfo> {
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism() },
     onnxruntime: await onnxRuntimeInfo(),
     native,
+    cpuKernels: volumeKernelsStatus(),
     tensorrt: await getTensorRtStatus(native),
   };
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../model/load-model.js';
+import { volumeKernelsStatus } from '../native/volume-kernels.js';
 import { getRuntimeInfo, type RuntimeInfo } from '../runtime-info.js';
 import {
   benchChartSpec,
@@ -273,6 +274,8 @@ async function measureAll(options: RunBenchOptions, log: (line: string) => void)
       'model computation':
         'the backend\'s compute time per call divided by the batch (onnxruntime CPU: session.run; TensorRT: CUDA events around the enqueue on device-resident buffers), random input in [0, 1)',
       'end2end': 'read .nii.gz -> Segmenter.segment -> write the float32 mask .nii.gz, on a generated LPS int16 phantom (256x256x60 at 0.8x0.8x5 mm, 12 windows)',
+      // The measuring processes inherit this process's addon and environment.
+      'cpu stages': volumeKernelsStatus().reason,
       'runs (CPU)': `warm-up >= ${plans['model-b4'].warmupIterations} runs and ${plans['model-b4'].warmupMs} ms (excluded, reported); model rows >= ${plans['model-b1'].minIterations} (batch 1) / ${plans['model-b4'].minIterations} (batch 4) runs and ${plans['model-b4'].minDurationMs / 1000} s; end2end >= ${plans.end2end.minIterations} runs and ${plans.end2end.minDurationMs / 1000} s`,
       isolation: 'each scenario in a fresh Node process',
     },

@@ -81,6 +81,17 @@ export function volumeKernels(): VolumeKernels | null {
   return loaded;
 }
 
+/** Which loops the CPU stages run, and why, for `spleen-trt info` and the bench's stamp. */
+export function volumeKernelsStatus(): { native: boolean; reason: string } {
+  if (volumeKernels() !== null) return { native: true, reason: "the native addon's C++ kernels" };
+  if (!enabled) {
+    const why = process.env.SPLEEN_TRT_JS_KERNELS === '1' ? 'SPLEEN_TRT_JS_KERNELS=1' : 'switched off';
+    return { native: false, reason: `TypeScript loops (${why})` };
+  }
+  const addonLoaded = loadAddon() !== null;
+  return { native: false, reason: `TypeScript loops (${addonLoaded ? 'the loaded addon predates the kernels: rebuild it with npm run build:addon' : 'the native addon is not loaded'})` };
+}
+
 /** Turns the native kernels off (the TS loops run) or back on; for tests that compare the two. */
 export function setVolumeKernelsEnabled(on: boolean): void {
   enabled = on;

@@ -4,7 +4,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { combineCorners, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
-import { setVolumeKernelsEnabled, volumeKernels } from '../../src/native/volume-kernels.js';
+import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
+import { getRuntimeInfo } from '../../src/runtime-info.js';
 import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
@@ -56,6 +57,15 @@ function randomFloats(count: number, seed: number, scale: number): Float32Array 
   const random = mulberry32(seed);
   return Float32Array.from({ length: count }, () => (random() - 0.5) * scale);
 }
+
+describe('volumeKernelsStatus', () => {
+  it('says which loops run, in getRuntimeInfo too', async () => {
+    expect(volumeKernelsStatus()).toEqual({ native: true, reason: "the native addon's C++ kernels" });
+    expect((await getRuntimeInfo()).cpuKernels.native).toBe(true);
+    setVolumeKernelsEnabled(false);
+    expect(volumeKernelsStatus()).toEqual({ native: false, reason: 'TypeScript loops (switched off)' });
+  });
+});
 
 describe('native sliding-window kernels (gather, stitch, normalise)', () => {
   const cases: { name: string; shape: Shape3; options: SlidingWindowOptions; channels: number }[] = [
