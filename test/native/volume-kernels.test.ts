@@ -1,7 +1,7 @@
 // The addon's CPU kernels against their TS twins: every caller is run twice on the same input,
 // once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
 // same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { combineCorners, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
@@ -17,6 +17,11 @@ import { ensureAddonBuilt } from './native-test-helpers.js';
 
 beforeAll(() => {
   ensureAddonBuilt();
+});
+
+// On for every test, whatever SPLEEN_TRT_JS_KERNELS says: the tests switch the kernels themselves.
+beforeEach(() => {
+  setVolumeKernelsEnabled(true);
 });
 
 afterEach(() => {
