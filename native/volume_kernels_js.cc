@@ -212,11 +212,19 @@ Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Slices [kBegin, kEnd) of one channel, as cToFileOrder reads and writes them.
+struct SliceRange {
+  std::int64_t channel;
+  std::int64_t kBegin;
+  std::int64_t kEnd;
+};
+
 template <typename Source, typename Target>
-void CToFile(const Source* src, const Napi::Value& target, const std::int64_t* dims, std::int64_t channels, double needed,
+void CToFile(const Source* src, const Napi::Value& target, const std::int64_t* dims, const SliceRange& range,
              bool integer, double lo, double hi) {
   Napi::TypedArray typed = target.As<Napi::TypedArray>();
-  NeedLength(target.Env(), typed.ElementLength(), needed, "dst");
+  const double planes = static_cast<double>(range.kEnd - range.kBegin);
+  NeedLength(target.Env(), typed.ElementLength(), planes * static_cast<double>(dims[0]) * static_cast<double>(dims[1]), "dst");
   if constexpr (std::is_integral_v<Target>) {
     // Only an in-range integer may be cast to an integer type (anything else is undefined behaviour).
     if (!integer || !(lo >= static_cast<double>(std::numeric_limits<Target>::min()) && lo <= hi &&
@@ -225,19 +233,19 @@ void CToFile(const Source* src, const Napi::Value& target, const std::int64_t* d
     }
   }
   auto* dst = reinterpret_cast<Target*>(static_cast<std::uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
-  kernels::cToFileOrder<Source, Target>(src, dst, dims, channels, integer, lo, hi);
+  kernels::cToFileOrder<Source, Target>(src, dst, dims, range.channel, range.kBegin, range.kEnd, integer, lo, hi);
 }
 
 template <typename Source>
-void CToFileFrom(const Source* src, const Napi::Value& target, const std::int64_t* dims, std::int64_t channels,
-                 double needed, bool integer, double lo, double hi) {
+void CToFileFrom(const Source* src, const Napi::Value& target, const std::int64_t* dims, const SliceRange& range,
+                 bool integer, double lo, double hi) {
   if (!target.IsTypedArray()) throw Napi::TypeError::New(target.Env(), "Expected a TypedArray for dst");
   switch (target.As<Napi::TypedArray>().TypedArrayType()) {
-    case napi_uint8_array: CToFile<Source, std::uint8_t>(src, target, dims, channels, needed, integer, lo, hi); break;
-    case napi_int16_array: CToFile<Source, std::int16_t>(src, target, dims, channels, needed, integer, lo, hi); break;
-    case napi_int32_array: CToFile<Source, std::int32_t>(src, target, dims, channels, needed, integer, lo, hi); break;
-    case napi_float32_array: CToFile<Source, float>(src, target, dims, channels, needed, integer, lo, hi); break;
-    case napi_float64_array: CToFile<Source, double>(src, target, dims, channels, needed, integer, lo, hi); break;
+    case napi_uint8_array: CToFile<Source, std::uint8_t>(src, target, dims, range, integer, lo, hi); break;
+    case napi_int16_array: CToFile<Source, std::int16_t>(src, target, dims, range, integer, lo, hi); break;
+    case napi_int32_array: CToFile<Source, std::int32_t>(src, target, dims, range, integer, lo, hi); break;
+    case napi_float32_array: CToFile<Source, float>(src, target, dims, range, integer, lo, hi); break;
+    case napi_float64_array: CToFile<Source, double>(src, target, dims, range, integer, lo, hi); break;
     default: throw Napi::TypeError::New(target.Env(), "dst must be a Uint8, Int16, Int32, Float32 or Float64 array");
   }
 }
@@ -245,19 +253,24 @@ void CToFileFrom(const Source* src, const Napi::Value& target, const std::int64_
 Napi::Value CToFileOrder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Triple dims = Integers3(info[2], "dims", 1);
-  const std::int64_t channels = Count(info[3], "channels", 1);
-  const bool integer = js_args::Bool(info[4], "integer");
-  const double lo = js_args::Number(info[5], "lo");
-  const double hi = js_args::Number(info[6], "hi");
-  const double needed = dims.product() * static_cast<double>(channels);
+  SliceRange range{};
+  range.channel = Count(info[3], "channel", 0);
+  range.kBegin = Count(info[4], "kBegin", 0);
+  range.kEnd = Count(info[5], "kEnd", 0);
+  const bool integer = js_args::Bool(info[6], "integer");
+  const double lo = js_args::Number(info[7], "lo");
+  const double hi = js_args::Number(info[8], "hi");
+  if (range.kBegin > range.kEnd || range.kEnd > dims.v[2]) throw rangeError(env, "Expected 0 <= kBegin <= kEnd <= dims[2]");
+  // The source must hold the whole channel.
+  const double needed = dims.product() * static_cast<double>(range.channel + 1);
   if (js_args::IsTypedArrayOf(info[0], napi_uint8_array)) {
     Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
     NeedLength(env, src.ElementLength(), needed, "src");
-    CToFileFrom<std::uint8_t>(src.Data(), info[1], dims.v, channels, needed, integer, lo, hi);
+    CToFileFrom<std::uint8_t>(src.Data(), info[1], dims.v, range, integer, lo, hi);
   } else {
     Napi::Float32Array src = Floats(info[0], "src");
     NeedLength(env, src.ElementLength(), needed, "src");
-    CToFileFrom<float>(src.Data(), info[1], dims.v, channels, needed, integer, lo, hi);
+    CToFileFrom<float>(src.Data(), info[1], dims.v, range, integer, lo, hi);
   }
   return env.Undefined();
 }

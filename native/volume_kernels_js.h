@@ -4,7 +4,7 @@
 //   divideByCoverage(acc, dims, channels, c0, c1, c2)         (Float64Array coverages)
 //   divideByWeights(acc, channels, weightSum)
 //   fileToCOrder(src, out, dims, channels, slope, inter)      (src: any numeric TypedArray but 64-bit ints)
-//   cToFileOrder(src, dst, dims, channels, integer, lo, hi)   (dst: Uint8/Int16/Int32/Float32/Float64Array)
+//   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)   (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
 // dims, roi, lo, hi and shift are arrays of 3 integers. TS validates; the checks here (types,
 // lengths, every index in bounds) keep a wrong call from reading or writing outside an array.

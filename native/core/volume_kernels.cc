@@ -148,27 +148,23 @@ void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int
 }
 
 template <typename Source, typename Target>
-void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channels,
-                  bool integer, double lo, double hi) {
+void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channel,
+                  std::int64_t kBegin, std::int64_t kEnd, bool integer, double lo, double hi) {
   const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
   const std::int64_t n12 = n1 * n2;
   const std::int64_t n01 = n0 * n1;
-  const std::int64_t volume = n01 * n2;
-  for (std::int64_t c = 0; c < channels; ++c) {
-    const Source* in = src + c * volume;
-    Target* out = dst + c * volume;
-    for (std::int64_t k0 = 0; k0 < n2; k0 += kTileK) {
-      const std::int64_t k1 = std::min(k0 + kTileK, n2);
-      for (std::int64_t i0 = 0; i0 < n0; i0 += kTileI) {
-        const std::int64_t i1 = std::min(i0 + kTileI, n0);
-        for (std::int64_t j = 0; j < n1; ++j) {
-          for (std::int64_t k = k0; k < k1; ++k) {
-            Target* d = out + k * n01 + j * n0;
-            const Source* s = in + j * n2 + k;
-            for (std::int64_t i = i0; i < i1; ++i) {
-              const double v = static_cast<double>(s[i * n12]);
-              d[i] = static_cast<Target>(integer ? toInteger(v, lo, hi) : v);
-            }
+  const Source* in = src + channel * n01 * n2;
+  for (std::int64_t k0 = kBegin; k0 < kEnd; k0 += kTileK) {
+    const std::int64_t k1 = std::min(k0 + kTileK, kEnd);
+    for (std::int64_t i0 = 0; i0 < n0; i0 += kTileI) {
+      const std::int64_t i1 = std::min(i0 + kTileI, n0);
+      for (std::int64_t j = 0; j < n1; ++j) {
+        for (std::int64_t k = k0; k < k1; ++k) {
+          Target* d = dst + (k - kBegin) * n01 + j * n0;
+          const Source* s = in + j * n2 + k;
+          for (std::int64_t i = i0; i < i1; ++i) {
+            const double v = static_cast<double>(s[i * n12]);
+            d[i] = static_cast<Target>(integer ? toInteger(v, lo, hi) : v);
           }
         }
       }
@@ -414,8 +410,8 @@ template void fileToCOrder<float>(const float*, float*, const std::int64_t*, std
 template void fileToCOrder<double>(const double*, float*, const std::int64_t*, std::int64_t, double, double);
 
 #define SPLEEN_TRT_C_TO_FILE(Source, Target)                                                      \
-  template void cToFileOrder<Source, Target>(const Source*, Target*, const std::int64_t*, std::int64_t, bool, \
-                                             double, double);
+  template void cToFileOrder<Source, Target>(const Source*, Target*, const std::int64_t*, std::int64_t, \
+                                             std::int64_t, std::int64_t, bool, double, double);
 #define SPLEEN_TRT_C_TO_FILE_ALL(Source)        \
   SPLEEN_TRT_C_TO_FILE(Source, std::uint8_t)    \
   SPLEEN_TRT_C_TO_FILE(Source, std::int16_t)    \

@@ -47,12 +47,13 @@ template <typename T>
 void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
                   double slope, double inter);
 
-// nifti-voxels.ts transposeCToFile: C order (float32, or a uint8 label map) -> file order.
+// nifti-voxels.ts transposeCToFile: slices [kBegin, kEnd) of channel `channel` of a C-order
+// volume (float32, or a uint8 label map) into file order, dst[((k - kBegin) * n1 + j) * n0 + i].
 // Integer targets are rounded half to even and clamped to [lo, hi], NaN -> 0 (toInteger); float
 // targets are converted.
 template <typename Source, typename Target>
-void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channels,
-                  bool integer, double lo, double hi);
+void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channel,
+                  std::int64_t kBegin, std::int64_t kEnd, bool integer, double lo, double hi);
 
 // One axis of trilinear.ts's separable resampling: output index q blends source indices lo[q] and
 // hi[q] with weights wLo[q] and wHi[q]; `identity` when the axis maps every index onto itself.

@@ -36,8 +36,14 @@ export interface VolumeKernels {
   divideByWeights(acc: Float32Array, channels: number, weightSum: Float32Array): void;
   /** File order -> float32 C order, v * slope (if slope != 1) + inter (if inter != 0) in double. */
   fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
-  /** Float32 (or uint8) C order -> file order; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0. */
-  cToFileOrder(src: Float32Array | Uint8Array, dst: WritableVoxelArray, dims: Triple, channels: number, integer: boolean, lo: number, hi: number): void;
+  /**
+   * Slices [kBegin, kEnd) of channel `channel` of float32 (or uint8) C-order data into file order
+   * at the start of dst; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0.
+   */
+  cToFileOrder(
+    src: Float32Array | Uint8Array, dst: WritableVoxelArray, dims: Triple, channel: number, kBegin: number, kEnd: number,
+    integer: boolean, lo: number, hi: number,
+  ): void;
   /** trilinear.ts resampleSeparable into `out` (channel c at c * out volume + base + q . strides). */
   resampleSeparable(
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],

@@ -99,13 +99,6 @@ export function gunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promise<Uin
   });
 }
 
-/** gzip-compresses on the thread pool. */
-export function gzipAsync(bytes: Uint8Array, level: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    zlib.gzip(bytes, { level }, (error, result) => (error ? reject(error) : resolve(result)));
-  });
-}
-
 /** gzip-compresses synchronously. */
 export function gzipSync(bytes: Uint8Array, level: number): Uint8Array {
   return zlib.gzipSync(bytes, { level });

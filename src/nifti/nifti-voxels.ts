@@ -171,29 +171,37 @@ function toInteger(v: number, lo: number, hi: number): number {
   return r;
 }
 
-/** C order -> file order into `dst` (integer targets rounded and clamped). */
-function transposeCToFile(src: Float32Array | Uint8Array, dst: RawArray, layout: VoxelLayout, range: [number, number] | undefined): void {
-  const [n0, n1, n2] = layout.shape;
+/**
+ * Slices [kBegin, kEnd) of channel `c` of a C-order volume into file order at the start of `dst`
+ * (integer targets rounded and clamped).
+ */
+function transposeCToFile(
+  src: Float32Array | Uint8Array,
+  dst: RawArray,
+  shape: readonly [number, number, number],
+  c: number,
+  kBegin: number,
+  kEnd: number,
+  range: [number, number] | undefined,
+): void {
+  const [n0, n1, n2] = shape;
   const n12 = n1 * n2;
   const n01 = n0 * n1;
-  const volume = n01 * n2;
+  const base = c * n01 * n2;
   const lo = range?.[0] ?? 0;
   const hi = range?.[1] ?? 0;
-  for (let c = 0; c < layout.channels; c++) {
-    const base = c * volume;
-    for (let k0 = 0; k0 < n2; k0 += TILE_K) {
-      const k1 = Math.min(k0 + TILE_K, n2);
-      for (let i0 = 0; i0 < n0; i0 += TILE_I) {
-        const i1 = Math.min(i0 + TILE_I, n0);
-        for (let j = 0; j < n1; j++) {
-          for (let k = k0; k < k1; k++) {
-            let d = base + k * n01 + j * n0 + i0;
-            let s = base + i0 * n12 + j * n2 + k;
-            if (range) {
-              for (let i = i0; i < i1; i++, d++, s += n12) dst[d] = toInteger(src[s], lo, hi);
-            } else {
-              for (let i = i0; i < i1; i++, d++, s += n12) dst[d] = src[s];
-            }
+  for (let k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
+    const k1 = Math.min(k0 + TILE_K, kEnd);
+    for (let i0 = 0; i0 < n0; i0 += TILE_I) {
+      const i1 = Math.min(i0 + TILE_I, n0);
+      for (let j = 0; j < n1; j++) {
+        for (let k = k0; k < k1; k++) {
+          let d = (k - kBegin) * n01 + j * n0 + i0;
+          let s = base + i0 * n12 + j * n2 + k;
+          if (range) {
+            for (let i = i0; i < i1; i++, d++, s += n12) dst[d] = toInteger(src[s], lo, hi);
+          } else {
+            for (let i = i0; i < i1; i++, d++, s += n12) dst[d] = src[s];
           }
         }
       }
@@ -204,10 +212,17 @@ function transposeCToFile(src: Float32Array | Uint8Array, dst: RawArray, layout:
 /** Bytes per voxel of a writable datatype. */
 export const WRITE_DATATYPE_BYTES: Record<NiftiWriteDatatype, number> = { uint8: 1, int16: 2, int32: 4, float32: 4, float64: 8 };
 
+/** A run of whole file-order planes: plane p is slice p % n2 of channel floor(p / n2). */
+export interface PlaneRange {
+  first: number;
+  count: number;
+}
+
 /**
- * Encodes float32 (or uint8 label) C-order voxels as `datatype` in file order and the requested byte order into
- * `target` (which must hold count * bytes-per-voxel bytes and start at an aligned offset of a
- * fresh buffer).
+ * Encodes float32 (or uint8 label) C-order voxels as `datatype` in file order and the requested
+ * byte order into `target`, which must start at an aligned offset of its buffer and hold the
+ * planes asked for (default all: count * bytes-per-voxel bytes). A plane range lets a writer
+ * encode and compress a large image a piece at a time.
  */
 export function encodeVoxelsInto(
   target: Uint8Array,
@@ -215,8 +230,11 @@ export function encodeVoxelsInto(
   layout: VoxelLayout,
   datatype: NiftiWriteDatatype,
   littleEndian: boolean,
+  planes?: PlaneRange,
 ): void {
-  const count = data.length;
+  const [n0, n1, n2] = layout.shape;
+  const { first, count: planeCount } = planes ?? { first: 0, count: layout.channels * n2 };
+  const count = planeCount * n0 * n1;
   const { buffer, byteOffset } = target;
   let dst: RawArray;
   switch (datatype) {
@@ -228,8 +246,16 @@ export function encodeVoxelsInto(
   }
   const range = INTEGER_RANGE[datatype];
   const kernels = volumeKernels();
-  if (kernels !== null) kernels.cToFileOrder(data, dst, layout.shape, layout.channels, range !== undefined, range?.[0] ?? 0, range?.[1] ?? 0);
-  else transposeCToFile(data, dst, layout, range);
+  // One channel's run of slices at a time (a range may cross from one channel into the next).
+  for (let p = first; p < first + planeCount; ) {
+    const c = Math.floor(p / n2);
+    const kBegin = p - c * n2;
+    const kEnd = Math.min(n2, kBegin + first + planeCount - p);
+    const into = dst.subarray((p - first) * n0 * n1);
+    if (kernels !== null) kernels.cToFileOrder(data, into, layout.shape, c, kBegin, kEnd, range !== undefined, range?.[0] ?? 0, range?.[1] ?? 0);
+    else transposeCToFile(data, into, layout.shape, c, kBegin, kEnd, range);
+    p += kEnd - kBegin;
+  }
   const width = WRITE_DATATYPE_BYTES[datatype];
   if (width > 1 && littleEndian !== HOST_LITTLE_ENDIAN) {
     swapBytesInPlace(new Uint8Array(buffer, byteOffset, count * width), width);

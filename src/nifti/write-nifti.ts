@@ -11,7 +11,8 @@ import { writeFileAtomic } from '../write-file-atomic.js';
 import { roundHalfEven } from '../volume/numpy-linalg.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
 import { affineToQform } from './nifti-affine.js';
-import { gzipAsync, gzipSync } from './nifti-gzip.js';
+import { gzipPieces, type PieceSource } from './gzip-pieces.js';
+import { gzipSync } from './nifti-gzip.js';
 import { encodeNifti1Header, NIFTI1_HEADER_SIZE, NIFTI1_MIN_VOX_OFFSET, NIFTI_DATATYPES, type NiftiHeader } from './nifti-header.js';
 import { encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from './nifti-voxels.js';
 
@@ -243,9 +244,47 @@ export function encodeNifti(volume: NiftiWritableVolume, options: EncodeNiftiOpt
   const dataBytes = volume.data.length * WRITE_DATATYPE_BYTES[datatype];
   const out = new Uint8Array(NIFTI1_MIN_VOX_OFFSET + dataBytes);
   out.set(encodeNifti1Header(header), 0);
-  const stored = options.scaling ? unscale(volume.data, options.scaling, datatype !== 'float32' && datatype !== 'float64') : volume.data;
-  encodeVoxelsInto(out.subarray(NIFTI1_MIN_VOX_OFFSET), stored, { shape: volume.shape, channels }, datatype, header.littleEndian);
+  encodeVoxelsInto(out.subarray(NIFTI1_MIN_VOX_OFFSET), storedValues(volume, options), { shape: volume.shape, channels }, datatype, header.littleEndian);
   return out;
+}
+
+/** The values to encode: the volume's own, or unscaled for options.scaling. */
+function storedValues(volume: NiftiWritableVolume, options: EncodeNiftiOptions): Float32Array | Uint8Array {
+  const datatype = options.datatype ?? 'float32';
+  return options.scaling ? unscale(volume.data, options.scaling, datatype !== 'float32' && datatype !== 'float64') : volume.data;
+}
+
+/** Bytes of image data per piece when a .nii.gz is encoded and compressed piece by piece. */
+const PIECE_BYTES = 4 << 20;
+
+/**
+ * encodeNifti's bytes as pieces: the header (with the 4 zero extension bytes), then runs of
+ * whole planes of about PIECE_BYTES (`pieceBytes` in tests), each encoded when its turn comes.
+ */
+export function niftiPieces(volume: NiftiWritableVolume, options: EncodeNiftiOptions = {}, pieceBytes = PIECE_BYTES): PieceSource {
+  const { channels } = validate(volume, options);
+  const header = buildHeader(volume, channels, options);
+  const headerBytes = new Uint8Array(NIFTI1_MIN_VOX_OFFSET);
+  headerBytes.set(encodeNifti1Header(header), 0);
+  const datatype = options.datatype ?? 'float32';
+  const stored = storedValues(volume, options);
+  const [n0, n1, n2] = volume.shape;
+  const planeBytes = n0 * n1 * WRITE_DATATYPE_BYTES[datatype];
+  const planes = channels * n2;
+  const perPiece = Math.max(1, Math.floor(pieceBytes / planeBytes));
+  const planeCount = (index: number): number => Math.min(perPiece, planes - (index - 1) * perPiece);
+  return {
+    count: 1 + Math.ceil(planes / perPiece),
+    length: (index) => (index === 0 ? headerBytes.length : planeCount(index) * planeBytes),
+    fill(index, into) {
+      if (index === 0) {
+        into.set(headerBytes);
+        return;
+      }
+      const planeRange = { first: (index - 1) * perPiece, count: planeCount(index) };
+      encodeVoxelsInto(into, stored, { shape: volume.shape, channels }, datatype, header.littleEndian, planeRange);
+    },
+  };
 }
 
 function checkLevel(level: unknown): number {
@@ -272,8 +311,8 @@ export function gzipNifti(volume: NiftiWritableVolume, options: WriteNiftiOption
 export async function writeNifti(path: string, volume: NiftiWritableVolume, options: WriteNiftiOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw expectedType('a file path', 'path', path);
   const level = checkLevel(options.gzipLevel);
-  const plain = encodeNifti(volume, options);
-  const bytes = /\.gz$/i.test(path) ? await gzipAsync(plain, level) : plain;
+  // A .gz is encoded and compressed piece by piece, on the thread pool (gzip-pieces.ts).
+  const bytes = /\.gz$/i.test(path) ? await gzipPieces(niftiPieces(volume, options), level) : encodeNifti(volume, options);
   // Like fs.writeFile, a missing directory is the caller's to create.
   await writeFileAtomic(path, bytes, { createDirectory: false });
 }

@@ -140,6 +140,21 @@ describe('native NIfTI voxel conversions', () => {
   }
 });
 
+describe('native encoding of a plane range', () => {
+  it('gives the TS bits for runs of planes that cross channels', async () => {
+    const shape: Shape3 = [19, 6, 13];
+    const data = randomFloats(3 * shape[0] * shape[1] * shape[2], 8, 300);
+    for (const planes of [{ first: 0, count: 39 }, { first: 5, count: 17 }, { first: 12, count: 1 }, { first: 25, count: 14 }]) {
+      const { native, typescript } = await bothWays(() => {
+        const target = new Uint8Array(planes.count * shape[0] * shape[1] * 2);
+        encodeVoxelsInto(target, data, { shape, channels: 3 }, 'int16', true, planes);
+        return target;
+      });
+      expect(native).toEqual(typescript);
+    }
+  });
+});
+
 describe('native separable trilinear resampling', () => {
   const inShape: Shape3 = [23, 17, 31];
   const src = randomFloats(2 * inShape[0] * inShape[1] * inShape[2], 21, 500);
@@ -281,8 +296,12 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     const out = new Float32Array(1000);
     expect(() => kernels().fileToCOrder(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
     expect(() => kernels().fileToCOrder(new BigInt64Array(1000) as unknown as Int32Array, out, dims, 1, 1, 0)).toThrow(TypeError);
-    expect(() => kernels().cToFileOrder(out, new Int16Array(1000), dims, 1, false, 0, 0)).toThrow(RangeError);
-    expect(() => kernels().cToFileOrder(out, new Uint8Array(1000), dims, 1, true, 0, 1000)).toThrow(RangeError);
-    expect(() => kernels().cToFileOrder(out, new Float32Array(999), dims, 2, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Int16Array(1000), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Uint8Array(1000), dims, 0, 0, 10, true, 0, 1000)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(999), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(1000), dims, 1, 0, 10, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(1000), dims, 0, 5, 11, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(1000), dims, 0, 6, 5, false, 0, 0)).toThrow(RangeError);
+    expect(() => kernels().cToFileOrder(out, new Float32Array(500), dims, 0, 5, 10, false, 0, 0)).not.toThrow();
   });
 });

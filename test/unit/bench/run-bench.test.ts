@@ -35,6 +35,7 @@ function runtime(overrides: { driver?: boolean; devices?: number; trt?: boolean;
       },
       compiledWith: { cudaToolkit: null, tensorrtHeaders: null },
     },
+    cpuKernels: { native: true, reason: "the native addon's C++ kernels" },
     tensorrt: { usable: overrides.usable ?? false, reason: overrides.usable ? 'ok' : 'no CUDA driver: libcuda.so.1 missing' },
   };
 }
