@@ -131,11 +131,20 @@ Napi::Value GatherWindow(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The (acc, dims, channels) arguments the stitching and normalising kernels start with.
+struct Accumulators {
+  Napi::Float32Array acc;
+  Triple dims;
+  int channels;
+};
+
+Accumulators AccumulatorArgs(const Napi::CallbackInfo& info) {
+  return Accumulators{Floats(info[0], "acc"), Integers3(info[1], "dims", 1), js_args::Int(info[2], "channels", 1, 1 << 20)};
+}
+
 Napi::Value AccumulateWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Float32Array acc = Floats(info[0], "acc");
-  const Triple dims = Integers3(info[1], "dims", 1);
-  const int channels = js_args::Int(info[2], "channels", 1, 1 << 20);
+  auto [acc, dims, channels] = AccumulatorArgs(info);
   Napi::Float32Array logits = Floats(info[3], "logits");
   const std::int64_t logitOffset = Count(info[4], "logitOffset", 0);
   bool empty = false;
@@ -153,9 +162,7 @@ Napi::Value AccumulateWindow(const Napi::CallbackInfo& info) {
 
 Napi::Value DivideByCoverage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Float32Array acc = Floats(info[0], "acc");
-  const Triple dims = Integers3(info[1], "dims", 1);
-  const int channels = js_args::Int(info[2], "channels", 1, 1 << 20);
+  auto [acc, dims, channels] = AccumulatorArgs(info);
   const char* names[3] = {"c0", "c1", "c2"};
   const double* coverage[3];
   for (int d = 0; d < 3; ++d) {

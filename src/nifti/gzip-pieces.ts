@@ -71,12 +71,5 @@ export async function gzipPieces(source: PieceSource, level: number, inFlight = 
   view.setUint32(0, crc >>> 0, true);
   // ISIZE is the length modulo 2^32 (RFC 1952).
   view.setUint32(4, size % 2 ** 32, true);
-  const parts = [gzipHeader(level), ...compressed, trailer];
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return Buffer.concat([gzipHeader(level), ...compressed, trailer]);
 }
