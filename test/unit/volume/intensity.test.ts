@@ -33,7 +33,18 @@ describe('applyIntensityWindow', () => {
     expect(Array.from(input)).toEqual([10, 20]);
   });
 
-  it('rejects a non-Float32Array input', () => {
+  it('rejects a non-Float32Array input, and an out array of another length', () => {
     expect(() => applyIntensityWindow([1, 2] as unknown as Float32Array)).toThrow(TypeError);
+    expect(() => applyIntensityWindow(Float32Array.of(1, 2), -57, 164, 0, 1, true, new Float32Array(1))).toThrow(TypeError);
+  });
+
+  it('writes into the given out array, which may be the input itself', () => {
+    const input = Float32Array.of(-57, 53.5, 164);
+    const expected = applyIntensityWindow(input);
+    const out = new Float32Array(3);
+    expect(applyIntensityWindow(input, -57, 164, 0, 1, true, out)).toBe(out);
+    expect(Array.from(out)).toEqual(Array.from(expected));
+    expect(applyIntensityWindow(input, -57, 164, 0, 1, true, input)).toBe(input);
+    expect(Array.from(input)).toEqual(Array.from(expected));
   });
 });
