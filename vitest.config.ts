@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, as in the architecture guide: `unit` runs anywhere, `native` needs the built
-// addon (no GPU), `gpu` skips itself where no GPU and TensorRT are present. Anything that loads a
-// native module (the addon, onnxruntime-node) runs in forked processes: worker threads and native
-// addons with process-wide state do not mix.
+// Projects as in the architecture guide: `unit` runs anywhere, `native` needs the built addon (no
+// GPU), `gpu` skips itself where no GPU and TensorRT are present; `unit-ts-kernels` repeats the
+// pipeline's unit tests without the addon's CPU kernels. Anything that loads a native module (the
+// addon, onnxruntime-node) runs in forked processes: worker threads and native addons with
+// process-wide state do not mix.
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -12,6 +13,16 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'native', include: ['test/native/**/*.test.ts'] } },
+      // The pipeline's tests once more on the TypeScript loops the addon's CPU kernels replace, so
+      // the fallback is checked against the MONAI fixtures too, not only against the kernels.
+      {
+        extends: true,
+        test: {
+          name: 'unit-ts-kernels',
+          include: ['test/unit/{volume,inference,nifti,parity}/**/*.test.ts'],
+          env: { SPLEEN_TRT_JS_KERNELS: '1' },
+        },
+      },
       { extends: true, test: { name: 'gpu', include: ['test/gpu/**/*.test.ts'] } },
     ],
   },
