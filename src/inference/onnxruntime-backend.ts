@@ -195,12 +195,6 @@ ort.InferenceSession.create(workerData.model, workerData.options).then(
       outputs: signatures(session.outputMetadata),
       version: ort.env.versions.node || ort.env.versions.common,
     });
-    // One message at a time, in order: a run that arrives while another computes waits here, so
-    // the caller can queue the next batch and the session never idles between the two.
-    let queue = Promise.resolve();
-    parentPort.on('message', (msg) => {
-      queue = queue.then(() => handle(msg));
-    });
     const handle = async (msg) => {
       if (msg.type === 'close') {
         await session.release();
@@ -223,6 +217,12 @@ ort.InferenceSession.create(workerData.model, workerData.options).then(
         parentPort.postMessage({ type: 'runError', id: msg.id, message: messageOf(e) });
       }
     };
+    // One message at a time, in order: a run that arrives while another computes waits here, so
+    // the caller can queue the next batch and the session never idles between the two.
+    let queue = Promise.resolve();
+    parentPort.on('message', (msg) => {
+      queue = queue.then(() => handle(msg));
+    });
   },
   (e) => parentPort.postMessage({ type: 'loadError', message: messageOf(e) }),
 );
