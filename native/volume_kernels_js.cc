@@ -1,5 +1,6 @@
 #include "volume_kernels_js.h"
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -307,6 +308,44 @@ kernels::AxisTable Table(const Napi::Value& value, std::int64_t n, const char* n
   return kernels::AxisTable{lo.Data(), hi.Data(), wLo.Data(), wHi.Data(), static_cast<std::int64_t>(size), identity};
 }
 
+// Every output index c * outCount + base + sum q_d * strides[d] (q_d < outShape[d]) must lie
+// inside an array of `length` elements, and base must be an integer.
+void CheckOutputLayout(Napi::Env env, std::size_t length, const Triple& outShape, int channels, double base,
+                       const Triple& strides) {
+  double lowest = base;
+  double highest = base;
+  for (int d = 0; d < 3; ++d) {
+    const double reach = static_cast<double>(outShape.v[d] - 1) * static_cast<double>(strides.v[d]);
+    (reach < 0 ? lowest : highest) += reach;
+  }
+  highest += (channels - 1) * outShape.product();
+  if (!(lowest >= 0 && highest < static_cast<double>(length) && base == static_cast<double>(static_cast<std::int64_t>(base)))) {
+    throw rangeError(env, "The output layout writes outside out");
+  }
+}
+
+Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array src = Floats(info[0], "src");
+  const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
+  const Triple inShape = Integers3(info[2], "inShape", 1);
+  const Triple outShape = Integers3(info[3], "outShape", 1);
+  Napi::Float64Array xform = Doubles(info[4], "xform");
+  Napi::Float32Array out = Floats(info[5], "out");
+  const double base = js_args::Number(info[6], "base");
+  const Triple strides = Integers3(info[7], "strides", -kMaxElements);
+  NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
+  NeedLength(env, xform.ElementLength(), 16, "xform");
+  // A NaN or infinite coefficient would make a NaN index: refused (the clamp only bounds numbers).
+  for (std::size_t i = 0; i < 16; ++i) {
+    if (!std::isfinite(xform[i])) throw rangeError(env, "xform must be finite");
+  }
+  CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
+  kernels::resampleAffine(src.Data(), channels, inShape.v, outShape.v, xform.Data(), out.Data(),
+                          static_cast<std::int64_t>(base), strides.v);
+  return env.Undefined();
+}
+
 Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
@@ -323,19 +362,8 @@ Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
   const double base = js_args::Number(info[5], "base");
   const Triple strides = Integers3(info[6], "strides", -kMaxElements);
   NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
-  // Every output index c * outCount + base + sum q_d * strides[d] must lie inside `out`.
-  double outCount = 1;
-  double lowest = base;
-  double highest = base;
-  for (int d = 0; d < 3; ++d) {
-    outCount *= static_cast<double>(tables[d].size);
-    const double reach = static_cast<double>(tables[d].size - 1) * static_cast<double>(strides.v[d]);
-    (reach < 0 ? lowest : highest) += reach;
-  }
-  highest += (channels - 1) * outCount;
-  if (!(lowest >= 0 && highest < static_cast<double>(out.ElementLength()) && base == static_cast<double>(static_cast<std::int64_t>(base)))) {
-    throw rangeError(env, "The output layout writes outside out");
-  }
+  const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
+  CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
   kernels::resampleSeparable(src.Data(), channels, inShape.v, tables, out.Data(), static_cast<std::int64_t>(base),
                              strides.v);
   return env.Undefined();
@@ -387,6 +415,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
+  kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   exports.Set("volumeKernels", kernels);

@@ -1,13 +1,19 @@
 // The CPU kernels' exports (typed and wrapped by src/native/volume-kernels.ts), all synchronous
 // on the calling thread, on the callers' own typed arrays (no copies):
+//   gatherWindow(image, dims, window, windowOffset, roi, lo, hi, shift, padValue)
 //   accumulateWindow(acc, dims, channels, logits, logitOffset, roi, lo, hi, shift, importance|null, weightSum|null)
 //   divideByCoverage(acc, dims, channels, c0, c1, c2)         (Float64Array coverages)
 //   divideByWeights(acc, channels, weightSum)
 //   fileToCOrder(src, out, dims, channels, slope, inter)      (src: any numeric TypedArray but 64-bit ints)
-//   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)   (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
+//   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)
+//                                                             (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
+//   resampleSeparable(src, channels, inShape, tables, out, base, strides)   (tables: {lo, hi, wLo, wHi, identity} x 3)
+//   resampleAffine(src, channels, inShape, outShape, xform, out, base, strides)   (xform: Float64Array(16), finite)
+//   decideCorners(logits, dims, margin, state, rowIsBackground) -> undecided cubes, -1 for a NaN/infinite logit
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
-// dims, roi, lo, hi and shift are arrays of 3 integers. TS validates; the checks here (types,
-// lengths, every index in bounds) keep a wrong call from reading or writing outside an array.
+// dims, roi, lo, hi, shift, shapes and strides are arrays of 3 integers. TS validates; the checks
+// here (types, lengths, every index in bounds) keep a wrong call from reading or writing outside
+// an array.
 #pragma once
 
 #include <napi.h>

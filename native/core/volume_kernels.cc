@@ -335,6 +335,59 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
   }
 }
 
+void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]) {
+  const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
+  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t inCount = n0 * n1 * n2;
+  const std::int64_t outCount = m0 * m1 * m2;
+  const std::int64_t s0 = n1 * n2;
+  const std::int64_t s1 = n2;
+  const double* x = xform;
+  // trilinear.ts clampIndex.
+  const auto clamp = [](double p, std::int64_t n) {
+    const double last = static_cast<double>(n - 1);
+    return p < 0 ? 0.0 : p > last ? last : p;
+  };
+  for (std::int64_t a = 0; a < m0; ++a) {
+    const double da = static_cast<double>(a);
+    for (std::int64_t b = 0; b < m1; ++b) {
+      const double db = static_cast<double>(b);
+      std::int64_t o = base + a * strides[0] + b * strides[1];
+      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
+        const double dk = static_cast<double>(k);
+        const double p0 = clamp(x[0] * da + x[1] * db + x[2] * dk + x[3], n0);
+        const double p1 = clamp(x[4] * da + x[5] * db + x[6] * dk + x[7], n1);
+        const double p2 = clamp(x[8] * da + x[9] * db + x[10] * dk + x[11], n2);
+        const double f0 = std::floor(p0);
+        const double f1 = std::floor(p1);
+        const double f2 = std::floor(p2);
+        const auto i0 = static_cast<std::int64_t>(f0);
+        const auto j0 = static_cast<std::int64_t>(f1);
+        const auto k0 = static_cast<std::int64_t>(f2);
+        const std::int64_t di = i0 < n0 - 1 ? s0 : 0;
+        const std::int64_t dj = j0 < n1 - 1 ? s1 : 0;
+        const std::int64_t dk0 = k0 < n2 - 1 ? 1 : 0;
+        const double wi1 = p0 - f0;
+        const double wi0 = f0 + 1 - p0;
+        const double wj1 = p1 - f1;
+        const double wj0 = f1 + 1 - p1;
+        const double wk1 = p2 - f2;
+        const double wk0 = f2 + 1 - p2;
+        const std::int64_t tap = i0 * s0 + j0 * s1 + k0;
+        for (int c = 0; c < channels; ++c) {
+          const float* v = src + c * inCount + tap;
+          const double v00 = static_cast<double>(v[0]) * wk0 + static_cast<double>(v[dk0]) * wk1;
+          const double v01 = static_cast<double>(v[dj]) * wk0 + static_cast<double>(v[dj + dk0]) * wk1;
+          const double v10 = static_cast<double>(v[di]) * wk0 + static_cast<double>(v[di + dk0]) * wk1;
+          const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
+          out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+        }
+      }
+    }
+  }
+}
+
 std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], double margin, std::uint8_t* state,
                            std::uint8_t* rowIsBackground) {
   constexpr std::uint8_t kBackground = 1, kForeground = 2, kUndecided = 3;

@@ -73,6 +73,12 @@ struct AxisTable {
 void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
                        float* out, std::int64_t base, const std::int64_t strides[3]);
 
+// trilinear.ts resampleAffine: every output voxel q reads continuous index p = M q + t (xform,
+// row-major 4x4), each p_d clamped to [0, n_d - 1], and blends its 8 taps in float64 in the TS
+// order; stored as resampleSeparable stores (layout base and strides).
+void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]);
+
 // decided-region.ts decideVoxels + combineCorners: the state of each voxel of 2-channel float32
 // logits on a dims grid (1 background, 2 foreground, 3 undecided: l1 - l0 in double against
 // +-margin), then each voxel ORed with its +1 neighbours on every axis (clamped at the far border),

@@ -1,6 +1,6 @@
 /**
  * The addon's CPU kernels: C++ versions of the pipeline's hottest typed-array loops (the sliding
- * window's gathering, stitching and normalisation, the NIfTI transposes, the separable trilinear
+ * window's gathering, stitching and normalisation, the NIfTI transposes, the trilinear
  * resampling, the intensity window, the decided-region scan), bit-identical to their TS twins
  * and several times faster than V8 runs those on this project's 2-core machines. The TS modules
  * call `volumeKernels()` and keep their own loops as the fallback, so the package behaves the
@@ -49,6 +49,11 @@ export interface VolumeKernels {
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
+  resampleAffine(
+    src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
+    out: Float32Array, base: number, strides: Triple,
+  ): void;
   /**
    * decided-region.ts decideVoxels + combineCorners into `state` and `rowIsBackground`: returns the
    * number of undecided cubes, or -1 when a logit is NaN or infinite.
@@ -62,7 +67,7 @@ export interface VolumeKernels {
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'decideCorners', 'applyIntensityWindow',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'resampleAffine', 'decideCorners', 'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

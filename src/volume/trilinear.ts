@@ -362,11 +362,17 @@ export function resampleAffine(
   const inCount = n0 * n1 * n2;
   const outCount = m0 * m1 * m2;
   const out = new Float32Array(channels * outCount);
+  const base = layout?.base ?? 0;
+  const [o0, o1, o2] = layout?.strides ?? [m1 * m2, m2, 1];
+  const kernels = volumeKernels();
+  if (kernels !== null && xform.every(Number.isFinite)) {
+    // The same arithmetic in C++ (native/core/volume_kernels.cc).
+    kernels.resampleAffine(src, channels, inShape, outShape, xform, out, base, [o0, o1, o2]);
+    return out;
+  }
   const s0 = n1 * n2;
   const s1 = n2;
   const x = xform;
-  const base = layout?.base ?? 0;
-  const [o0, o1, o2] = layout?.strides ?? [m1 * m2, m2, 1];
   for (let a = 0; a < m0; a++) {
     for (let b = 0; b < m1; b++) {
       for (let k = 0, o = base + a * o0 + b * o1; k < m2; k++, o += o2) {

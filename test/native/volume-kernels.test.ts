@@ -10,7 +10,7 @@ import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
-import { axisTable, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
+import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
@@ -216,6 +216,29 @@ describe('native decided-region scan', () => {
   }
 });
 
+describe('native affine trilinear resampling', () => {
+  const inShape: Shape3 = [21, 18, 25];
+  const src = randomFloats(2 * inShape[0] * inShape[1] * inShape[2], 31, 800);
+  src.set([NaN, Infinity], 500);
+  // Rotations, shears and a map reaching past the borders (clamped taps).
+  const xforms = [
+    Float64Array.from([0.9, 0.2, 0, 0.3, -0.15, 1.1, 0.05, 1.2, 0.02, 0, 0.7, -0.4, 0, 0, 0, 1]),
+    Float64Array.from([0, 1.3, 0.1, -2, 0.8, 0, 0, 3.5, 0, -0.2, 1.6, 30, 0, 0, 0, 1]),
+    Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+  ];
+  for (const [index, xform] of xforms.entries()) {
+    it(`gives the TS arithmetic's bits for map ${index}, C order and a flipped output layout`, async () => {
+      const out: Shape3 = [17, 23, 19];
+      const slab = out[1] * out[2];
+      const flipped = { base: (out[0] - 1) * slab, strides: [-slab, 1, out[1]] as [number, number, number] };
+      for (const layout of [undefined, flipped]) {
+        const { native, typescript } = await bothWays(() => resampleAffine(src, 2, inShape, out, xform, layout));
+        expect(firstDifference(native, typescript)).toBe(-1);
+      }
+    });
+  }
+});
+
 describe('native intensity window', () => {
   const data = randomFloats(100_003, 9, 3000);
   data.set([NaN, Infinity, -Infinity, -0, -57, 164, 53.5, -57.00001], 17);
@@ -290,6 +313,18 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 1, [400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 0, [-400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, new Float32Array(7999), 0, [400, 20, 1])).toThrow(RangeError);
+  });
+
+  it('resampleAffine: a non-finite map, short arrays, a layout outside out', () => {
+    const src = new Float32Array(1000);
+    const identity = Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+    const out = new Float32Array(1000);
+    expect(() => kernels().resampleAffine(src, 1, dims, dims, identity, out, 0, [100, 10, 1])).not.toThrow();
+    expect(() => kernels().resampleAffine(src, 1, dims, dims, Float64Array.from(identity, (v, i) => (i === 3 ? NaN : v)), out, 0, [100, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleAffine(src, 1, dims, dims, identity.subarray(0, 12), out, 0, [100, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleAffine(src.subarray(1), 1, dims, dims, identity, out, 0, [100, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleAffine(src, 1, dims, dims, identity, out, 1, [100, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().resampleAffine(src, 2, dims, dims, identity, out, 0, [100, 10, 1])).toThrow(RangeError);
   });
 
   it('fileToCOrder and cToFileOrder: short arrays, 64-bit integers, casts out of an integer range', () => {

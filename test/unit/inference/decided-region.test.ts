@@ -201,13 +201,38 @@ describe('decidedRegionLabels', () => {
     expect(fullPathLabels(logits, volume).decided).toBeNull();
   });
 
-  it('declines (null) where the spacing inverse is skipped or does not separate into the axes', () => {
+  it('declines (null) where the spacing inverse is skipped', () => {
     const atTarget = storedVolume([12, 11, 10], [0, 1, 2], 0, [1.5, 1.5, 2.0]);
-    const sheared = storedVolume([12, 11, 10], [0, 1, 2], 0, [0.8, 0.9, 3.0], 0.4);
-    for (const volume of [atTarget, sheared]) {
+    const grid = gridShapeOf(atTarget);
+    const logits = logitsWithBlob(grid, [[0, 3], [0, 3], [0, 3]], 4);
+    expect(fullPathLabels(logits, atTarget).decided).toBeNull();
+  });
+
+  it('gives the same labels where the inverse does not separate into the axes (oblique, sheared)', () => {
+    let seed = 40;
+    const volumes = [
+      storedVolume([31, 27, 17], [0, 1, 2], 0, [0.8, 0.9, 3.0], 0.4),
+      storedVolume([29, 33, 15], [1, 2, 0], 5, [0.7, 2.6, 1.1], -0.9),
+      storedVolume([26, 24, 21], [2, 1, 0], 6, [1.2, 0.8, 2.5], 1.7),
+    ];
+    for (const volume of volumes) {
       const grid = gridShapeOf(volume);
-      const logits = logitsWithBlob(grid, [[0, 3], [0, 3], [0, 3]], 4);
-      expect(fullPathLabels(logits, volume).decided).toBeNull();
+      const blobs: [[number, number], [number, number], [number, number]][] = [
+        [[0, 2], [0, 2], [0, 1]],
+        [[Math.floor(grid[0] / 3), Math.floor(grid[0] / 2)], [2, Math.floor(grid[1] / 2)], [1, Math.max(1, grid[2] - 4)]],
+        [[grid[0] - 3, grid[0] - 1], [grid[1] - 4, grid[1] - 1], [grid[2] - 2, grid[2] - 1]],
+      ];
+      let foreground = 0;
+      for (const blob of blobs) {
+        const logits = logitsWithBlob(grid, blob, seed++);
+        const { labels, decided } = fullPathLabels(logits, volume);
+        const where = `shape ${volume.shape} blob ${JSON.stringify(blob)}`;
+        expect(decided, where).not.toBeNull();
+        foreground += labels.filter((x) => x === 1).length;
+        expect(Buffer.from(decided as Uint8Array).equals(Buffer.from(labels)), where).toBe(true);
+      }
+      // (A corner blob of the rotated grid can fall outside the stored volume.)
+      expect(foreground, `shape ${volume.shape}`).toBeGreaterThan(0);
     }
   });
 });
