@@ -311,7 +311,7 @@ kernels::AxisTable Table(const Napi::Value& value, std::int64_t n, const char* n
 // Every output index c * outCount + base + sum q_d * strides[d] (q_d < outShape[d]) must lie
 // inside an array of `length` elements, and base must be an integer.
 void CheckOutputLayout(Napi::Env env, std::size_t length, const Triple& outShape, int channels, double base,
-                       const Triple& strides) {
+                       const Triple& strides, const char* name = "out") {
   double lowest = base;
   double highest = base;
   for (int d = 0; d < 3; ++d) {
@@ -320,8 +320,23 @@ void CheckOutputLayout(Napi::Env env, std::size_t length, const Triple& outShape
   }
   highest += (channels - 1) * outShape.product();
   if (!(lowest >= 0 && highest < static_cast<double>(length) && base == static_cast<double>(static_cast<std::int64_t>(base)))) {
-    throw rangeError(env, "The output layout writes outside out");
+    throw rangeError(env, std::string("The layout reaches outside ") + name);
   }
+}
+
+Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array src = Floats(info[0], "src");
+  const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
+  const Triple outShape = Integers3(info[2], "outShape", 1);
+  const Triple strides = Integers3(info[3], "strides", -kMaxElements);
+  const double base = js_args::Number(info[4], "base");
+  Napi::Float32Array dst = Floats(info[5], "dst");
+  NeedLength(env, dst.ElementLength(), outShape.product() * channels, "dst");
+  // The reads, like a layout's writes, must stay inside src (channel c reads at c * count + ...).
+  CheckOutputLayout(env, src.ElementLength(), outShape, channels, base, strides, "src");
+  kernels::gatherStrided(src.Data(), channels, outShape.v, strides.v, static_cast<std::int64_t>(base), dst.Data());
+  return env.Undefined();
 }
 
 Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
@@ -415,6 +430,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
+  kernels.Set("gatherStrided", Napi::Function::New(env, GatherStrided, "gatherStrided"));
   kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));

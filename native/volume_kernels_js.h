@@ -8,6 +8,7 @@
 //   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)
 //                                                             (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
 //   resampleSeparable(src, channels, inShape, tables, out, base, strides)   (tables: {lo, hi, wLo, wHi, identity} x 3)
+//   gatherStrided(src, channels, outShape, strides, base, dst)   (orientation flips and permutations)
 //   resampleAffine(src, channels, inShape, outShape, xform, out, base, strides)   (xform: Float64Array(16), finite)
 //   decideCorners(logits, dims, margin, state, rowIsBackground) -> undecided cubes, -1 for a NaN/infinite logit
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)

@@ -388,6 +388,35 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
   }
 }
 
+void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
+                   std::int64_t base, float* dst) {
+  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t count = m0 * m1 * m2;
+  // 16^3 blocks: whichever output axis the source runs along contiguously, a block's reads stay
+  // within a few hundred cache lines (a permutation makes the innermost source stride large).
+  constexpr std::int64_t kBlock = 16;
+  for (int c = 0; c < channels; ++c) {
+    const float* in = src + c * count + base;
+    float* out = dst + c * count;
+    for (std::int64_t a0 = 0; a0 < m0; a0 += kBlock) {
+      const std::int64_t a1 = std::min(a0 + kBlock, m0);
+      for (std::int64_t b0 = 0; b0 < m1; b0 += kBlock) {
+        const std::int64_t b1 = std::min(b0 + kBlock, m1);
+        for (std::int64_t k0 = 0; k0 < m2; k0 += kBlock) {
+          const std::int64_t k1 = std::min(k0 + kBlock, m2);
+          for (std::int64_t a = a0; a < a1; ++a) {
+            for (std::int64_t b = b0; b < b1; ++b) {
+              const float* row = in + a * strides[0] + b * strides[1];
+              float* o = out + (a * m1 + b) * m2;
+              for (std::int64_t k = k0; k < k1; ++k) o[k] = row[k * strides[2]];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], double margin, std::uint8_t* state,
                            std::uint8_t* rowIsBackground) {
   constexpr std::uint8_t kBackground = 1, kForeground = 2, kUndecided = 3;

@@ -79,6 +79,11 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
 void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
                     const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]);
 
+// orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o0 * s0 + o1 * s1 + o2 * s2]
+// (count = o0 * o1 * o2 extent), the strided copy that flips and permutes a volume's axes.
+void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
+                   std::int64_t base, float* dst);
+
 // decided-region.ts decideVoxels + combineCorners: the state of each voxel of 2-channel float32
 // logits on a dims grid (1 background, 2 foreground, 3 undecided: l1 - l0 in double against
 // +-margin), then each voxel ORed with its +1 neighbours on every axis (clamped at the far border),

@@ -1,10 +1,10 @@
 /**
  * The addon's CPU kernels: C++ versions of the pipeline's hottest typed-array loops (the sliding
- * window's gathering, stitching and normalisation, the NIfTI transposes, the trilinear
- * resampling, the intensity window, the decided-region scan), bit-identical to their TS twins
- * and several times faster than V8 runs those on this project's 2-core machines. The TS modules
- * call `volumeKernels()` and keep their own loops as the fallback, so the package behaves the
- * same with or without the addon; only the speed differs.
+ * window's gathering, stitching and normalisation, the NIfTI transposes, the orientation gather,
+ * the trilinear resampling, the intensity window, the decided-region scan), bit-identical to
+ * their TS twins and several times faster than V8 runs those on this project's 2-core machines.
+ * The TS modules call `volumeKernels()` and keep their own loops as the fallback, so the package
+ * behaves the same with or without the addon; only the speed differs.
  *
  * `SPLEEN_TRT_JS_KERNELS=1` (or setVolumeKernelsEnabled(false), for tests) forces the TS loops.
  */
@@ -49,6 +49,8 @@ export interface VolumeKernels {
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o . strides]. */
+  gatherStrided(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): void;
   /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
   resampleAffine(
     src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
@@ -67,7 +69,7 @@ export interface VolumeKernels {
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'resampleAffine', 'decideCorners', 'applyIntensityWindow',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'resampleAffine', 'gatherStrided', 'decideCorners', 'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

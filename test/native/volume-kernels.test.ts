@@ -10,6 +10,7 @@ import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import { invertOrientation, orientToRas } from '../../src/volume/orientation.js';
 import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
@@ -216,6 +217,33 @@ describe('native decided-region scan', () => {
   }
 });
 
+describe('native orientation gather', () => {
+  const permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+  it('orientToRas and invertOrientation give the TS bits for every permutation and flip', async () => {
+    const shape: Shape3 = [19, 37, 23];
+    const data = randomFloats(shape[0] * shape[1] * shape[2], 12, 100);
+    const spacing = [0.7, 1.1, 2.5];
+    for (const perm of permutations) {
+      for (let signs = 0; signs < 8; signs++) {
+        const affine = new Float64Array(16);
+        affine[15] = 1;
+        perm.forEach((world, i) => (affine[world * 4 + i] = (signs >> i) & 1 ? -spacing[i] : spacing[i]));
+        const volume = { data, shape, spacingMm: [0.7, 1.1, 2.5] as [number, number, number], affine };
+        const { native, typescript } = await bothWays(() => {
+          const { volume: ras, orientation } = orientToRas(volume);
+          const twoChannels = new Float32Array(2 * ras.data.length);
+          twoChannels.set(ras.data);
+          twoChannels.set(ras.data.map((v) => -v), ras.data.length);
+          return { ras: ras.data, back: invertOrientation(twoChannels, 2, ras.shape, orientation) };
+        });
+        expect(firstDifference(native.ras, typescript.ras), `perm ${perm} signs ${signs}`).toBe(-1);
+        expect(firstDifference(native.back, typescript.back), `perm ${perm} signs ${signs}`).toBe(-1);
+        expect(firstDifference(native.back.subarray(0, data.length), data)).toBe(-1);
+      }
+    }
+  });
+});
+
 describe('native affine trilinear resampling', () => {
   const inShape: Shape3 = [21, 18, 25];
   const src = randomFloats(2 * inShape[0] * inShape[1] * inShape[2], 31, 800);
@@ -313,6 +341,15 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 1, [400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 0, [-400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, new Float32Array(7999), 0, [400, 20, 1])).toThrow(RangeError);
+  });
+
+  it('gatherStrided: reads outside src, a short dst', () => {
+    const src = new Float32Array(1000);
+    expect(() => kernels().gatherStrided(src, 1, dims, [1, 10, 100], 0, new Float32Array(1000))).not.toThrow();
+    expect(() => kernels().gatherStrided(src, 1, dims, [-1, 10, 100], 0, new Float32Array(1000))).toThrow(RangeError);
+    expect(() => kernels().gatherStrided(src, 1, dims, [1, 10, 100], 1, new Float32Array(1000))).toThrow(RangeError);
+    expect(() => kernels().gatherStrided(src, 2, dims, [1, 10, 100], 0, new Float32Array(2000))).toThrow(RangeError);
+    expect(() => kernels().gatherStrided(src, 1, dims, [1, 10, 100], 0, new Float32Array(999))).toThrow(RangeError);
   });
 
   it('resampleAffine: a non-finite map, short arrays, a layout outside out', () => {
