@@ -18,7 +18,7 @@
 import { volumeKernels } from '../native/volume-kernels.js';
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingTables, inverseSpacingXform, type SpacingTransform } from '../volume/spacing.js';
-import type { AxisTable } from '../volume/trilinear.js';
+import { clampIndex, type AxisTable } from '../volume/trilinear.js';
 import type { Shape3 } from '../volume/volume.js';
 import { softmax2 } from './postprocess.js';
 
@@ -259,15 +259,11 @@ function labelThroughTables(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, Axis
   }
 }
 
-/** trilinear.ts clampIndex. */
-function clampIndex(p: number, n: number): number {
-  return p < 0 ? 0 : p > n - 1 ? n - 1 : p;
-}
-
 /**
  * An oblique inverse: each output voxel computes its continuous spacing-grid index exactly as
- * resampleAffine does (same expression, same clamp), so the blend of an undecided one is that
- * kernel's value to the bit.
+ * resampleAffine does (the same expression, written out again on purpose: a shared helper would
+ * cost a call per voxel in both loops), so the blend of an undecided one is that kernel's value
+ * to the bit.
  */
 function labelThroughAffine(r: Region, x: Float64Array): void {
   const [n0, n1, n2] = r.gridShape;

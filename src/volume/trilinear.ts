@@ -44,7 +44,8 @@ function isCOrder(layout: OutputLayout | undefined, shape: Shape3): boolean {
  */
 const SNAP = 1e-9;
 
-function clampIndex(p: number, n: number): number {
+/** Border clamp of a continuous index to [0, n - 1] (grid_sample's padding_mode="border"). */
+export function clampIndex(p: number, n: number): number {
   return p < 0 ? 0 : p > n - 1 ? n - 1 : p;
 }
 
