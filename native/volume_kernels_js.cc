@@ -384,6 +384,17 @@ Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array mask = js_args::Bytes(info[0], "mask");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  Napi::Float64Array stats = Doubles(info[2], "stats");
+  NeedLength(env, mask.ElementLength(), dims.product(), "mask");
+  NeedLength(env, stats.ElementLength(), 10, "stats");
+  kernels::summarizeLabels(mask.Data(), dims.v, stats.Data());
+  return env.Undefined();
+}
+
 Napi::Value DecideCorners(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array logits = Floats(info[0], "logits");
@@ -432,6 +443,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
   kernels.Set("gatherStrided", Napi::Function::New(env, GatherStrided, "gatherStrided"));
   kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
+  kernels.Set("summarizeLabels", Napi::Function::New(env, SummarizeLabels, "summarizeLabels"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   exports.Set("volumeKernels", kernels);

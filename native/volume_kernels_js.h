@@ -10,6 +10,7 @@
 //   resampleSeparable(src, channels, inShape, tables, out, base, strides)   (tables: {lo, hi, wLo, wHi, identity} x 3)
 //   gatherStrided(src, channels, outShape, strides, base, dst)   (orientation flips and permutations)
 //   resampleAffine(src, channels, inShape, outShape, xform, out, base, strides)   (xform: Float64Array(16), finite)
+//   summarizeLabels(mask, dims, stats)   (stats: Float64Array(10): count, min ijk, max ijk, sum ijk)
 //   decideCorners(logits, dims, margin, state, rowIsBackground) -> undecided cubes, -1 for a NaN/infinite logit
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
 // dims, roi, lo, hi, shift, shapes and strides are arrays of 3 integers. TS validates; the checks

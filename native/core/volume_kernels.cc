@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace spleen_trt::core::kernels {
@@ -414,6 +415,60 @@ void gatherStrided(const float* src, int channels, const std::int64_t outShape[3
         }
       }
     }
+  }
+}
+
+void summarizeLabels(const std::uint8_t* mask, const std::int64_t dims[3], double stats[10]) {
+  const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
+  std::int64_t count = 0;
+  std::int64_t lo[3] = {n0, n1, n2};
+  std::int64_t hi[3] = {-1, -1, -1};
+  std::int64_t sum[3] = {0, 0, 0};
+  for (std::int64_t i = 0; i < n0; ++i) {
+    for (std::int64_t j = 0; j < n1; ++j) {
+      const std::uint8_t* row = mask + (i * n1 + j) * n2;
+      std::int64_t rowCount = 0;
+      std::int64_t rowSum = 0;
+      std::int64_t first = -1;
+      std::int64_t last = -1;
+      std::int64_t k = 0;
+      while (k < n2) {
+        // Masks are mostly background: skip it eight voxels at a time.
+        if (k + 8 <= n2) {
+          std::uint64_t word;
+          std::memcpy(&word, row + k, sizeof word);
+          if (word == 0) {
+            k += 8;
+            continue;
+          }
+        }
+        const std::int64_t end = std::min(k + 8, n2);
+        for (; k < end; ++k) {
+          if (row[k] == 0) continue;
+          if (first < 0) first = k;
+          last = k;
+          ++rowCount;
+          rowSum += k;
+        }
+      }
+      if (rowCount == 0) continue;
+      count += rowCount;
+      sum[0] += i * rowCount;
+      sum[1] += j * rowCount;
+      sum[2] += rowSum;
+      lo[0] = std::min(lo[0], i);
+      hi[0] = std::max(hi[0], i);
+      lo[1] = std::min(lo[1], j);
+      hi[1] = std::max(hi[1], j);
+      lo[2] = std::min(lo[2], first);
+      hi[2] = std::max(hi[2], last);
+    }
+  }
+  stats[0] = static_cast<double>(count);
+  for (int d = 0; d < 3; ++d) {
+    stats[1 + d] = static_cast<double>(lo[d]);
+    stats[4 + d] = static_cast<double>(hi[d]);
+    stats[7 + d] = static_cast<double>(sum[d]);
   }
 }
 

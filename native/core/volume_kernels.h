@@ -84,6 +84,11 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
 void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
                    std::int64_t base, float* dst);
 
+// mask-summary.ts summarizeMask's scan of a C-order uint8 label map (any non-zero voxel counts):
+// into stats = [count, min i, min j, min k, max i, max j, max k, sum i, sum j, sum k] (mins n and
+// maxes -1 when empty; the sums are exact integers below 2^53, as the TS doubles are).
+void summarizeLabels(const std::uint8_t* mask, const std::int64_t dims[3], double stats[10]);
+
 // decided-region.ts decideVoxels + combineCorners: the state of each voxel of 2-channel float32
 // logits on a dims grid (1 background, 2 foreground, 3 undecided: l1 - l0 in double against
 // +-margin), then each voxel ORed with its +1 neighbours on every axis (clamped at the far border),

@@ -1,10 +1,10 @@
 /**
  * The addon's CPU kernels: C++ versions of the pipeline's hottest typed-array loops (the sliding
  * window's gathering, stitching and normalisation, the NIfTI transposes, the orientation gather,
- * the trilinear resampling, the intensity window, the decided-region scan), bit-identical to
- * their TS twins and several times faster than V8 runs those on this project's 2-core machines.
- * The TS modules call `volumeKernels()` and keep their own loops as the fallback, so the package
- * behaves the same with or without the addon; only the speed differs.
+ * the trilinear resampling, the intensity window, the decided-region scan, the mask summary),
+ * bit-identical to their TS twins and several times faster than V8 runs those on this project's
+ * 2-core machines. The TS modules call `volumeKernels()` and keep their own loops as the
+ * fallback, so the package behaves the same with or without the addon; only the speed differs.
  *
  * `SPLEEN_TRT_JS_KERNELS=1` (or setVolumeKernelsEnabled(false), for tests) forces the TS loops.
  */
@@ -56,6 +56,8 @@ export interface VolumeKernels {
     src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** mask-summary.ts's scan into stats: [count, min i, j, k, max i, j, k, sum i, j, k]. */
+  summarizeLabels(mask: Uint8Array, dims: Triple, stats: Float64Array): void;
   /**
    * decided-region.ts decideVoxels + combineCorners into `state` and `rowIsBackground`: returns the
    * number of undecided cubes, or -1 when a logit is NaN or infinite.
@@ -69,7 +71,8 @@ export interface VolumeKernels {
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder', 'resampleSeparable', 'resampleAffine', 'gatherStrided', 'decideCorners', 'applyIntensityWindow',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder',
+  'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -1,6 +1,7 @@
 /**
  * What a user wants to know about a mask at a glance: how many voxels, how many mL, where.
  */
+import { volumeKernels } from '../native/volume-kernels.js';
 import { transformPoint } from './affine.js';
 import type { Shape3, Vec3 } from './volume.js';
 
@@ -24,8 +25,35 @@ function determinant3(a: Float64Array): number {
   );
 }
 
+/** The scan's totals: foreground count, bounding box and index sums. */
+interface MaskScan {
+  count: number;
+  min: Shape3;
+  max: Shape3;
+  sum: Vec3;
+}
+
 /** Summarises a C-order (i, j, k) label map; any non-zero voxel is foreground. */
 export function summarizeMask(mask: Uint8Array, shape: Shape3, affine: Float64Array): MaskSummary {
+  const { count, min, max, sum } = scanMask(mask, shape);
+  if (count === 0) return { voxelCount: 0, volumeMl: 0, boundingBox: null, centroidMm: null, empty: true };
+  return {
+    voxelCount: count,
+    volumeMl: (count * Math.abs(determinant3(affine))) / 1000,
+    boundingBox: { min, max },
+    centroidMm: transformPoint(affine, [sum[0] / count, sum[1] / count, sum[2] / count]),
+    empty: false,
+  };
+}
+
+function scanMask(mask: Uint8Array, shape: Shape3): MaskScan {
+  const kernels = volumeKernels();
+  if (kernels !== null && mask.length === shape[0] * shape[1] * shape[2]) {
+    // The same totals from the addon's kernel (integer sums, exact as the doubles below are).
+    const s = new Float64Array(10);
+    kernels.summarizeLabels(mask, shape, s);
+    return { count: s[0], min: [s[1], s[2], s[3]], max: [s[4], s[5], s[6]], sum: [s[7], s[8], s[9]] };
+  }
   const [n0, n1, n2] = shape;
   const n12 = n1 * n2;
   let count = 0;
@@ -61,13 +89,5 @@ export function summarizeMask(mask: Uint8Array, shape: Shape3, affine: Float64Ar
     for (let v = base; v < base + 4; v++) if (mask[v] !== 0) visit(v);
   }
   for (let v = head + 4 * words.length; v < mask.length; v++) if (mask[v] !== 0) visit(v);
-  const sum = [sum0, sum1, sum2];
-  if (count === 0) return { voxelCount: 0, volumeMl: 0, boundingBox: null, centroidMm: null, empty: true };
-  return {
-    voxelCount: count,
-    volumeMl: (count * Math.abs(determinant3(affine))) / 1000,
-    boundingBox: { min, max },
-    centroidMm: transformPoint(affine, [sum[0] / count, sum[1] / count, sum[2] / count]),
-    empty: false,
-  };
+  return { count, min, max, sum: [sum0, sum1, sum2] };
 }

@@ -10,6 +10,7 @@ import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import { summarizeMask } from '../../src/volume/mask-summary.js';
 import { invertOrientation, orientToRas } from '../../src/volume/orientation.js';
 import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
@@ -267,6 +268,27 @@ describe('native affine trilinear resampling', () => {
   }
 });
 
+describe('native mask summary', () => {
+  it('gives the TS summary (count, box, centroid) for sparse, dense, edge and empty masks', async () => {
+    const shape: Shape3 = [23, 31, 17];
+    const affine = Float64Array.from([-0.8, 0.1, 0, 12, 0, 0.75, 0.2, -30, 0, 0, 2.5, 7, 0, 0, 0, 1]);
+    const random = mulberry32(77);
+    const masks = [
+      Uint8Array.from({ length: 23 * 31 * 17 }, () => (random() < 0.02 ? 1 : 0)),
+      Uint8Array.from({ length: 23 * 31 * 17 }, () => (random() < 0.7 ? 255 : 0)),
+      new Uint8Array(23 * 31 * 17),
+      new Uint8Array(23 * 31 * 17),
+    ];
+    masks[2][0] = 1;
+    masks[2][masks[2].length - 1] = 7;
+    for (const [index, mask] of masks.entries()) {
+      const { native, typescript } = await bothWays(() => summarizeMask(mask, shape, affine));
+      expect(native, `mask ${index}`).toEqual(typescript);
+    }
+    expect(summarizeMask(masks[3], shape, affine).empty).toBe(true);
+  });
+});
+
 describe('native intensity window', () => {
   const data = randomFloats(100_003, 9, 3000);
   data.set([NaN, Infinity, -Infinity, -0, -57, 164, 53.5, -57.00001], 17);
@@ -341,6 +363,12 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 1, [400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, out, 0, [-400, 20, 1])).toThrow(RangeError);
     expect(() => kernels().resampleSeparable(src, 1, dims, tables, new Float32Array(7999), 0, [400, 20, 1])).toThrow(RangeError);
+  });
+
+  it('summarizeLabels: a short mask or stats array', () => {
+    expect(() => kernels().summarizeLabels(new Uint8Array(999), dims, new Float64Array(10))).toThrow(RangeError);
+    expect(() => kernels().summarizeLabels(new Uint8Array(1000), dims, new Float64Array(9))).toThrow(RangeError);
+    expect(() => kernels().summarizeLabels(new Float32Array(1000) as unknown as Uint8Array, dims, new Float64Array(10))).toThrow(TypeError);
   });
 
   it('gatherStrided: reads outside src, a short dst', () => {
