@@ -412,6 +412,30 @@ Napi::Value DecideCorners(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(undecided));
 }
 
+Napi::Value AffineCubeLabels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
+  const Triple gridDims = Integers3(info[1], "gridDims", 1);
+  Napi::Float64Array xform = Doubles(info[2], "xform");
+  const Triple outShape = Integers3(info[3], "outShape", 1);
+  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
+  NeedLength(env, xform.ElementLength(), 16, "xform");
+  for (std::size_t i = 0; i < 16; ++i) {
+    if (!std::isfinite(xform[i])) throw rangeError(env, "xform must be finite");
+  }
+  // The linear output index must fit an Int32Array entry.
+  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "outShape has more voxels than an Int32Array index holds");
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  const std::int64_t count = kernels::affineCubeLabels(cube.Data(), gridDims.v, xform.Data(), outShape.v, labels.Data(),
+                                                       static_cast<std::int64_t>(base), strides.v, undecided.Data(),
+                                                       static_cast<std::int64_t>(undecided.ElementLength()));
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
 Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
@@ -445,6 +469,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
   kernels.Set("summarizeLabels", Napi::Function::New(env, SummarizeLabels, "summarizeLabels"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
+  kernels.Set("affineCubeLabels", Napi::Function::New(env, AffineCubeLabels, "affineCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   exports.Set("volumeKernels", kernels);
 }

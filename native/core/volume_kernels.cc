@@ -360,12 +360,14 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
         const double p0 = clamp(x[0] * da + x[1] * db + x[2] * dk + x[3], n0);
         const double p1 = clamp(x[4] * da + x[5] * db + x[6] * dk + x[7], n1);
         const double p2 = clamp(x[8] * da + x[9] * db + x[10] * dk + x[11], n2);
-        const double f0 = std::floor(p0);
-        const double f1 = std::floor(p1);
-        const double f2 = std::floor(p2);
-        const auto i0 = static_cast<std::int64_t>(f0);
-        const auto j0 = static_cast<std::int64_t>(f1);
-        const auto k0 = static_cast<std::int64_t>(f2);
+        // floor of a clamped (non-negative) index without a libm call: truncation, with the sign
+        // of a -0.0 kept as Math.floor keeps it (it reaches the weights below).
+        const auto i0 = static_cast<std::int64_t>(p0);
+        const auto j0 = static_cast<std::int64_t>(p1);
+        const auto k0 = static_cast<std::int64_t>(p2);
+        const double f0 = std::copysign(static_cast<double>(i0), p0);
+        const double f1 = std::copysign(static_cast<double>(j0), p1);
+        const double f2 = std::copysign(static_cast<double>(k0), p2);
         const std::int64_t di = i0 < n0 - 1 ? s0 : 0;
         const std::int64_t dj = j0 < n1 - 1 ? s1 : 0;
         const std::int64_t dk0 = k0 < n2 - 1 ? 1 : 0;
@@ -513,6 +515,44 @@ std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], doub
     }
   }
   return undecided;
+}
+
+std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const double xform[16],
+                              const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
+                              const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity) {
+  constexpr std::uint8_t kBackground = 1, kForeground = 2;
+  const std::int64_t n0 = gridDims[0], n1 = gridDims[1], n2 = gridDims[2];
+  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
+  const double* x = xform;
+  const auto clamp = [](double p, std::int64_t n) {
+    const double last = static_cast<double>(n - 1);
+    return p < 0 ? 0.0 : p > last ? last : p;
+  };
+  std::int64_t count = 0;
+  for (std::int64_t a = 0; a < m0; ++a) {
+    const double da = static_cast<double>(a);
+    for (std::int64_t b = 0; b < m1; ++b) {
+      const double db = static_cast<double>(b);
+      std::int64_t o = base + a * strides[0] + b * strides[1];
+      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
+        const double dk = static_cast<double>(k);
+        // resampleAffine's expression and clamp, so the cube is the one whose taps it reads (the
+        // clamped index is non-negative: truncation is its floor).
+        const auto i0 = static_cast<std::int64_t>(clamp(x[0] * da + x[1] * db + x[2] * dk + x[3], n0));
+        const auto j0 = static_cast<std::int64_t>(clamp(x[4] * da + x[5] * db + x[6] * dk + x[7], n1));
+        const auto k0 = static_cast<std::int64_t>(clamp(x[8] * da + x[9] * db + x[10] * dk + x[11], n2));
+        const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
+        if (state == kBackground) continue;
+        if (state == kForeground) {
+          labels[o] = 1;
+          continue;
+        }
+        if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
+        ++count;
+      }
+    }
+  }
+  return count;
 }
 
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {

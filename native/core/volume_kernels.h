@@ -98,6 +98,15 @@ void summarizeLabels(const std::uint8_t* mask, const std::int64_t dims[3], doubl
 std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], double margin, std::uint8_t* state,
                            std::uint8_t* rowIsBackground);
 
+// decided-region.ts labelThroughAffine's scan: every output voxel q = (a, b, k) of outShape
+// computes its spacing-grid index as resampleAffine does and reads the state of the cube there
+// (cube: decideCorners' output on gridDims); foreground cubes set labels[base + q . strides] = 1,
+// undecided ones have their linear index (a * m1 + b) * m2 + k appended to `undecided` (up to
+// `capacity`). Returns how many were undecided (more than capacity: call again with room).
+std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const double xform[16],
+                              const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
+                              const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity);
+
 // intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
 // shiftOnly: out = fl32(x - a) + b (a zero input range);
 // otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when

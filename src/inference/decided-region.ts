@@ -270,7 +270,25 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
   const [m0, m1, m2] = r.outShape;
-  const { cube, labels, softmax } = r;
+  const { cube, labels } = r;
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    // The addon scans every output voxel and lists the undecided ones; they are blended here.
+    let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
+    let count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+    if (count > undecided.length) {
+      undecided = new Int32Array(count);
+      count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+    }
+    for (let u = 0; u < count; u++) {
+      const q = undecided[u];
+      const a = Math.floor(q / (m1 * m2));
+      const b = Math.floor(q / m2) - a * m1;
+      const k = q - (a * m1 + b) * m2;
+      labelUndecidedAffine(r, x, a, b, k, r.base + a * s0 + b * s1 + k * s2);
+    }
+    return;
+  }
   for (let a = 0; a < m0; a++) {
     for (let b = 0; b < m1; b++) {
       for (let k = 0, o = r.base + a * s0 + b * s1; k < m2; k++, o += s2) {
@@ -283,21 +301,32 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
         const v = i0 * sI + j0 * n2 + k0;
         const state = cube[v];
         if (state === Decided.Background) continue;
-        if (state === Decided.Foreground) {
-          labels[o] = 1;
-          continue;
-        }
-        const di = i0 < n0 - 1 ? sI : 0;
-        const dj = j0 < n1 - 1 ? n2 : 0;
-        const dk = k0 < n2 - 1 ? 1 : 0;
-        softmax.ensureCube(v, di, dj, dk);
-        const foreground = blendIsForeground(
-          softmax.probabilities, v, r.voxels, di, dj, dk, i0 + 1 - p0, p0 - i0, j0 + 1 - p1, p1 - j0, k0 + 1 - p2, p2 - k0,
-        );
-        if (foreground) labels[o] = 1;
+        if (state === Decided.Foreground) labels[o] = 1;
+        else labelUndecidedAffine(r, x, a, b, k, o);
       }
     }
   }
+}
+
+/** labelThroughAffine's blend for one undecided output voxel (a, b, k), label at labels[o]. */
+function labelUndecidedAffine(r: Region, x: Float64Array, a: number, b: number, k: number, o: number): void {
+  const [n0, n1, n2] = r.gridShape;
+  const sI = n1 * n2;
+  const p0 = clampIndex(x[0] * a + x[1] * b + x[2] * k + x[3], n0);
+  const p1 = clampIndex(x[4] * a + x[5] * b + x[6] * k + x[7], n1);
+  const p2 = clampIndex(x[8] * a + x[9] * b + x[10] * k + x[11], n2);
+  const i0 = Math.floor(p0);
+  const j0 = Math.floor(p1);
+  const k0 = Math.floor(p2);
+  const v = i0 * sI + j0 * n2 + k0;
+  const di = i0 < n0 - 1 ? sI : 0;
+  const dj = j0 < n1 - 1 ? n2 : 0;
+  const dk = k0 < n2 - 1 ? 1 : 0;
+  r.softmax.ensureCube(v, di, dj, dk);
+  const foreground = blendIsForeground(
+    r.softmax.probabilities, v, r.voxels, di, dj, dk, i0 + 1 - p0, p0 - i0, j0 + 1 - p1, p1 - j0, k0 + 1 - p2, p2 - k0,
+  );
+  if (foreground) r.labels[o] = 1;
 }
 
 /**

@@ -63,6 +63,14 @@ export interface VolumeKernels {
    * number of undecided cubes, or -1 when a logit is NaN or infinite.
    */
   decideCorners(logits: Float32Array, dims: Triple, margin: number, state: Uint8Array, rowIsBackground: Uint8Array): number;
+  /**
+   * decided-region.ts labelThroughAffine's scan: sets labels[o] = 1 under foreground cubes and
+   * lists undecided output voxels (linear RAS-grid index) in `undecided`; returns their count.
+   */
+  affineCubeLabels(
+    cube: Uint8Array, gridDims: Triple, xform: Float64Array, outShape: Triple, labels: Uint8Array,
+    base: number, strides: Triple, undecided: Int32Array,
+  ): number;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -72,7 +80,8 @@ export interface VolumeKernels {
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder',
-  'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'applyIntensityWindow',
+  'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
+  'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -254,7 +254,11 @@ describe('native affine trilinear resampling', () => {
     Float64Array.from([0.9, 0.2, 0, 0.3, -0.15, 1.1, 0.05, 1.2, 0.02, 0, 0.7, -0.4, 0, 0, 0, 1]),
     Float64Array.from([0, 1.3, 0.1, -2, 0.8, 0, 0, 3.5, 0, -0.2, 1.6, 30, 0, 0, 0, 1]),
     Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+    // Row 0 gives p0 = -0 at a = 0: Math.floor keeps the sign, and it reaches the weights.
+    Float64Array.from([-0.5, -0, -0, -0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
   ];
+  // A slab of -0 at i = 0 makes the sign of that zero weight visible in the result.
+  src.fill(-0, 0, inShape[1] * inShape[2]);
   for (const [index, xform] of xforms.entries()) {
     it(`gives the TS arithmetic's bits for map ${index}, C order and a flipped output layout`, async () => {
       const out: Shape3 = [17, 23, 19];
@@ -266,6 +270,47 @@ describe('native affine trilinear resampling', () => {
       }
     });
   }
+});
+
+describe('native affine cube scan', () => {
+  it('labels decided cubes, lists undecided voxels, and reports the count past its capacity', () => {
+    const kernels = volumeKernels();
+    if (kernels === null) throw new Error('the addon has no volume kernels');
+    const grid: Shape3 = [9, 8, 7];
+    const out: Shape3 = [13, 11, 10];
+    const random = mulberry32(5);
+    const cube = Uint8Array.from({ length: 9 * 8 * 7 }, () => 1 + Math.floor(random() * 3));
+    const x = Float64Array.from([0.6, 0.1, 0, 0.2, -0.05, 0.7, 0.03, 0.4, 0.02, 0, 0.65, -0.3, 0, 0, 0, 1]);
+    // The reference: resampleAffine's index expression and clamp, in TS.
+    const clamp = (p: number, n: number): number => (p < 0 ? 0 : p > n - 1 ? n - 1 : p);
+    const expectedLabels = new Uint8Array(13 * 11 * 10);
+    const expectedList: number[] = [];
+    for (let a = 0; a < out[0]; a++) {
+      for (let b = 0; b < out[1]; b++) {
+        for (let k = 0; k < out[2]; k++) {
+          const i0 = Math.floor(clamp(x[0] * a + x[1] * b + x[2] * k + x[3], grid[0]));
+          const j0 = Math.floor(clamp(x[4] * a + x[5] * b + x[6] * k + x[7], grid[1]));
+          const k0 = Math.floor(clamp(x[8] * a + x[9] * b + x[10] * k + x[11], grid[2]));
+          const state = cube[(i0 * grid[1] + j0) * grid[2] + k0];
+          const q = (a * out[1] + b) * out[2] + k;
+          if (state === 2) expectedLabels[q] = 1;
+          if (state === 3) expectedList.push(q);
+        }
+      }
+    }
+    expect(expectedList.length).toBeGreaterThan(10);
+    const labels = new Uint8Array(13 * 11 * 10);
+    const list = new Int32Array(expectedList.length);
+    expect(kernels.affineCubeLabels(cube, grid, x, out, labels, 0, [110, 10, 1], list)).toBe(expectedList.length);
+    expect(labels).toEqual(expectedLabels);
+    expect(Array.from(list)).toEqual(expectedList);
+    const short = new Int32Array(5);
+    expect(kernels.affineCubeLabels(cube, grid, x, out, new Uint8Array(13 * 11 * 10), 0, [110, 10, 1], short)).toBe(expectedList.length);
+    expect(Array.from(short)).toEqual(expectedList.slice(0, 5));
+    expect(() => kernels.affineCubeLabels(cube.subarray(1), grid, x, out, labels, 0, [110, 10, 1], list)).toThrow(RangeError);
+    expect(() => kernels.affineCubeLabels(cube, grid, x, out, labels.subarray(1), 0, [110, 10, 1], list)).toThrow(RangeError);
+    expect(() => kernels.affineCubeLabels(cube, grid, Float64Array.from(x, (v, i) => (i === 0 ? Infinity : v)), out, labels, 0, [110, 10, 1], list)).toThrow(RangeError);
+  });
 });
 
 describe('native mask summary', () => {
