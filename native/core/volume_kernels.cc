@@ -23,6 +23,30 @@ inline double toInteger(double v, double lo, double hi) {
   return std::nearbyint(v);
 }
 
+// trilinear.ts resampleAffine's continuous index along `axis`: row `axis` of the row-major 4x4
+// map at output voxel (a, b, k), in its order of operations, clamped to [0, n - 1] (clampIndex).
+inline double affineIndex(const double* x, int axis, double a, double b, double k, std::int64_t n) {
+  const double* r = x + 4 * axis;
+  const double p = r[0] * a + r[1] * b + r[2] * k + r[3];
+  const double last = static_cast<double>(n - 1);
+  return p < 0 ? 0.0 : p > last ? last : p;
+}
+
+// Visits every voxel (a, b, k) of outShape in C order with its place o = base + (a, b, k) . strides
+// in an output layout (the coordinates as doubles, as the TS loops use them).
+template <typename Visit>
+inline void forEachLaidOutVoxel(const std::int64_t outShape[3], std::int64_t base, const std::int64_t strides[3],
+                                Visit visit) {
+  for (std::int64_t a = 0; a < outShape[0]; ++a) {
+    for (std::int64_t b = 0; b < outShape[1]; ++b) {
+      std::int64_t o = base + a * strides[0] + b * strides[1];
+      for (std::int64_t k = 0; k < outShape[2]; ++k, o += strides[2]) {
+        visit(a, b, k, static_cast<double>(a), static_cast<double>(b), static_cast<double>(k), o);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void gatherWindow(const float* image, const std::int64_t dims[3], float* window, const WindowPlacement& p,
@@ -339,56 +363,42 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
 void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
                     const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]) {
   const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
-  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
   const std::int64_t inCount = n0 * n1 * n2;
-  const std::int64_t outCount = m0 * m1 * m2;
+  const std::int64_t outCount = outShape[0] * outShape[1] * outShape[2];
   const std::int64_t s0 = n1 * n2;
   const std::int64_t s1 = n2;
-  const double* x = xform;
-  // trilinear.ts clampIndex.
-  const auto clamp = [](double p, std::int64_t n) {
-    const double last = static_cast<double>(n - 1);
-    return p < 0 ? 0.0 : p > last ? last : p;
-  };
-  for (std::int64_t a = 0; a < m0; ++a) {
-    const double da = static_cast<double>(a);
-    for (std::int64_t b = 0; b < m1; ++b) {
-      const double db = static_cast<double>(b);
-      std::int64_t o = base + a * strides[0] + b * strides[1];
-      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
-        const double dk = static_cast<double>(k);
-        const double p0 = clamp(x[0] * da + x[1] * db + x[2] * dk + x[3], n0);
-        const double p1 = clamp(x[4] * da + x[5] * db + x[6] * dk + x[7], n1);
-        const double p2 = clamp(x[8] * da + x[9] * db + x[10] * dk + x[11], n2);
-        // floor of a clamped (non-negative) index without a libm call: truncation, with the sign
-        // of a -0.0 kept as Math.floor keeps it (it reaches the weights below).
-        const auto i0 = static_cast<std::int64_t>(p0);
-        const auto j0 = static_cast<std::int64_t>(p1);
-        const auto k0 = static_cast<std::int64_t>(p2);
-        const double f0 = std::copysign(static_cast<double>(i0), p0);
-        const double f1 = std::copysign(static_cast<double>(j0), p1);
-        const double f2 = std::copysign(static_cast<double>(k0), p2);
-        const std::int64_t di = i0 < n0 - 1 ? s0 : 0;
-        const std::int64_t dj = j0 < n1 - 1 ? s1 : 0;
-        const std::int64_t dk0 = k0 < n2 - 1 ? 1 : 0;
-        const double wi1 = p0 - f0;
-        const double wi0 = f0 + 1 - p0;
-        const double wj1 = p1 - f1;
-        const double wj0 = f1 + 1 - p1;
-        const double wk1 = p2 - f2;
-        const double wk0 = f2 + 1 - p2;
-        const std::int64_t tap = i0 * s0 + j0 * s1 + k0;
-        for (int c = 0; c < channels; ++c) {
-          const float* v = src + c * inCount + tap;
-          const double v00 = static_cast<double>(v[0]) * wk0 + static_cast<double>(v[dk0]) * wk1;
-          const double v01 = static_cast<double>(v[dj]) * wk0 + static_cast<double>(v[dj + dk0]) * wk1;
-          const double v10 = static_cast<double>(v[di]) * wk0 + static_cast<double>(v[di + dk0]) * wk1;
-          const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
-          out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
-        }
-      }
+  forEachLaidOutVoxel(outShape, base, strides, [&](std::int64_t, std::int64_t, std::int64_t, double da, double db,
+                                                   double dk, std::int64_t o) {
+    const double p0 = affineIndex(xform, 0, da, db, dk, n0);
+    const double p1 = affineIndex(xform, 1, da, db, dk, n1);
+    const double p2 = affineIndex(xform, 2, da, db, dk, n2);
+    // floor of a clamped (non-negative) index without a libm call: truncation, with the sign of a
+    // -0.0 kept as Math.floor keeps it (it reaches the weights below).
+    const auto i0 = static_cast<std::int64_t>(p0);
+    const auto j0 = static_cast<std::int64_t>(p1);
+    const auto k0 = static_cast<std::int64_t>(p2);
+    const double f0 = std::copysign(static_cast<double>(i0), p0);
+    const double f1 = std::copysign(static_cast<double>(j0), p1);
+    const double f2 = std::copysign(static_cast<double>(k0), p2);
+    const std::int64_t di = i0 < n0 - 1 ? s0 : 0;
+    const std::int64_t dj = j0 < n1 - 1 ? s1 : 0;
+    const std::int64_t dk0 = k0 < n2 - 1 ? 1 : 0;
+    const double wi1 = p0 - f0;
+    const double wi0 = f0 + 1 - p0;
+    const double wj1 = p1 - f1;
+    const double wj0 = f1 + 1 - p1;
+    const double wk1 = p2 - f2;
+    const double wk0 = f2 + 1 - p2;
+    const std::int64_t tap = i0 * s0 + j0 * s1 + k0;
+    for (int c = 0; c < channels; ++c) {
+      const float* v = src + c * inCount + tap;
+      const double v00 = static_cast<double>(v[0]) * wk0 + static_cast<double>(v[dk0]) * wk1;
+      const double v01 = static_cast<double>(v[dj]) * wk0 + static_cast<double>(v[dj + dk0]) * wk1;
+      const double v10 = static_cast<double>(v[di]) * wk0 + static_cast<double>(v[di + dk0]) * wk1;
+      const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
+      out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
     }
-  }
+  });
 }
 
 void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
@@ -522,36 +532,24 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
                               const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity) {
   constexpr std::uint8_t kBackground = 1, kForeground = 2;
   const std::int64_t n0 = gridDims[0], n1 = gridDims[1], n2 = gridDims[2];
-  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
-  const double* x = xform;
-  const auto clamp = [](double p, std::int64_t n) {
-    const double last = static_cast<double>(n - 1);
-    return p < 0 ? 0.0 : p > last ? last : p;
-  };
+  const std::int64_t m1 = outShape[1], m2 = outShape[2];
   std::int64_t count = 0;
-  for (std::int64_t a = 0; a < m0; ++a) {
-    const double da = static_cast<double>(a);
-    for (std::int64_t b = 0; b < m1; ++b) {
-      const double db = static_cast<double>(b);
-      std::int64_t o = base + a * strides[0] + b * strides[1];
-      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
-        const double dk = static_cast<double>(k);
-        // resampleAffine's expression and clamp, so the cube is the one whose taps it reads (the
-        // clamped index is non-negative: truncation is its floor).
-        const auto i0 = static_cast<std::int64_t>(clamp(x[0] * da + x[1] * db + x[2] * dk + x[3], n0));
-        const auto j0 = static_cast<std::int64_t>(clamp(x[4] * da + x[5] * db + x[6] * dk + x[7], n1));
-        const auto k0 = static_cast<std::int64_t>(clamp(x[8] * da + x[9] * db + x[10] * dk + x[11], n2));
-        const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
-        if (state == kBackground) continue;
-        if (state == kForeground) {
-          labels[o] = 1;
-          continue;
-        }
-        if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
-        ++count;
-      }
+  forEachLaidOutVoxel(outShape, base, strides, [&](std::int64_t a, std::int64_t b, std::int64_t k, double da,
+                                                   double db, double dk, std::int64_t o) {
+    // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the clamped
+    // index is non-negative: truncation is its floor).
+    const auto i0 = static_cast<std::int64_t>(affineIndex(xform, 0, da, db, dk, n0));
+    const auto j0 = static_cast<std::int64_t>(affineIndex(xform, 1, da, db, dk, n1));
+    const auto k0 = static_cast<std::int64_t>(affineIndex(xform, 2, da, db, dk, n2));
+    const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
+    if (state == kBackground) return;
+    if (state == kForeground) {
+      labels[o] = 1;
+      return;
     }
-  }
+    if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
+    ++count;
+  });
   return count;
 }
 
