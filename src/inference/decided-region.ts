@@ -261,12 +261,11 @@ function labelThroughTables(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, Axis
 
 /**
  * An oblique inverse: each output voxel computes its continuous spacing-grid index exactly as
- * resampleAffine does (the same expression, written out again on purpose: a shared helper would
- * cost a call per voxel in both loops), so the blend of an undecided one is that kernel's value
- * to the bit.
+ * resampleAffine does (affinePoint), so the blend of an undecided one is that kernel's value to
+ * the bit.
  */
 function labelThroughAffine(r: Region, x: Float64Array): void {
-  const [n0, n1, n2] = r.gridShape;
+  const [, n1, n2] = r.gridShape;
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
   const [m0, m1, m2] = r.outShape;
@@ -289,17 +288,12 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
     }
     return;
   }
+  const p = new Float64Array(3);
   for (let a = 0; a < m0; a++) {
     for (let b = 0; b < m1; b++) {
       for (let k = 0, o = r.base + a * s0 + b * s1; k < m2; k++, o += s2) {
-        const p0 = clampIndex(x[0] * a + x[1] * b + x[2] * k + x[3], n0);
-        const p1 = clampIndex(x[4] * a + x[5] * b + x[6] * k + x[7], n1);
-        const p2 = clampIndex(x[8] * a + x[9] * b + x[10] * k + x[11], n2);
-        const i0 = Math.floor(p0);
-        const j0 = Math.floor(p1);
-        const k0 = Math.floor(p2);
-        const v = i0 * sI + j0 * n2 + k0;
-        const state = cube[v];
+        affinePoint(x, a, b, k, r.gridShape, p);
+        const state = cube[Math.floor(p[0]) * sI + Math.floor(p[1]) * n2 + Math.floor(p[2])];
         if (state === Decided.Background) continue;
         if (state === Decided.Foreground) labels[o] = 1;
         else labelUndecidedAffine(r, x, a, b, k, o);
@@ -308,13 +302,23 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
   }
 }
 
+/**
+ * resampleAffine's continuous spacing-grid index of output voxel (a, b, k), clamped, into `p`:
+ * the same expression in the same order, so the cube and the weights are the ones it uses.
+ */
+function affinePoint(x: Float64Array, a: number, b: number, k: number, [n0, n1, n2]: Shape3, p: Float64Array): void {
+  p[0] = clampIndex(x[0] * a + x[1] * b + x[2] * k + x[3], n0);
+  p[1] = clampIndex(x[4] * a + x[5] * b + x[6] * k + x[7], n1);
+  p[2] = clampIndex(x[8] * a + x[9] * b + x[10] * k + x[11], n2);
+}
+
 /** labelThroughAffine's blend for one undecided output voxel (a, b, k), label at labels[o]. */
 function labelUndecidedAffine(r: Region, x: Float64Array, a: number, b: number, k: number, o: number): void {
   const [n0, n1, n2] = r.gridShape;
   const sI = n1 * n2;
-  const p0 = clampIndex(x[0] * a + x[1] * b + x[2] * k + x[3], n0);
-  const p1 = clampIndex(x[4] * a + x[5] * b + x[6] * k + x[7], n1);
-  const p2 = clampIndex(x[8] * a + x[9] * b + x[10] * k + x[11], n2);
+  const point = new Float64Array(3);
+  affinePoint(x, a, b, k, r.gridShape, point);
+  const [p0, p1, p2] = point;
   const i0 = Math.floor(p0);
   const j0 = Math.floor(p1);
   const k0 = Math.floor(p2);
