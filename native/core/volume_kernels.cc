@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace spleen_trt::core::kernels {
@@ -13,6 +17,9 @@ namespace {
 // The transposes work in tiles of up to 64 (i) x 32 (k) so that the strided side of each copy
 // stays in cache (the loop order only changes which side is strided: the values are the same).
 constexpr std::int64_t kTileI = 64;
+// Work (output voxels) below which a kernel stays on one thread: a thread costs tens of
+// microseconds to start, a million voxels take milliseconds.
+constexpr std::int64_t kParallelVoxels = std::int64_t{1} << 20;
 constexpr std::int64_t kTileK = 32;
 
 // nifti-voxels.ts toInteger: round half to even (nearbyint in the default rounding mode), clamp,
@@ -32,12 +39,52 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
   return p < 0 ? 0.0 : p > last ? last : p;
 }
 
-// Visits every voxel (a, b, k) of outShape in C order with its place o = base + (a, b, k) . strides
-// in an output layout (the coordinates as doubles, as the TS loops use them).
+// Runs body(begin, end) over [0, count) in contiguous ranges, on up to 4 threads (this one
+// included) when there is at least `minPerThread` work for each: the stages around the network
+// run while the inference backend is idle, so the other cores are free. The split never changes
+// a value (every output element is computed by one thread, the same way). A thread that cannot be
+// started leaves its range to this one; an exception in any range is rethrown here after all end.
+template <typename Body>
+void parallelRanges(std::int64_t count, std::int64_t minPerThread, const Body& body) {
+  const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::int64_t threads = std::min<std::int64_t>(std::min<std::int64_t>(cores, 4), count / std::max<std::int64_t>(minPerThread, 1));
+  if (threads <= 1) {
+    body(std::int64_t{0}, count);
+    return;
+  }
+  const std::int64_t step = (count + threads - 1) / threads;
+  std::exception_ptr failure;
+  std::mutex failureLock;
+  const auto guarded = [&](std::int64_t begin, std::int64_t end) {
+    try {
+      body(begin, end);
+    } catch (...) {
+      const std::lock_guard<std::mutex> hold(failureLock);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  std::vector<std::thread> helpers;
+  std::vector<std::pair<std::int64_t, std::int64_t>> here{{0, std::min(step, count)}};
+  for (std::int64_t begin = step; begin < count; begin += step) {
+    const std::int64_t end = std::min(begin + step, count);
+    try {
+      helpers.emplace_back(guarded, begin, end);
+    } catch (const std::system_error&) {
+      here.emplace_back(begin, end);
+    }
+  }
+  for (const auto& [begin, end] : here) guarded(begin, end);
+  for (std::thread& helper : helpers) helper.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// Visits the voxels (a, b, k) of outShape with a in [aBegin, aEnd), in C order, with their place
+// o = base + (a, b, k) . strides in an output layout (the coordinates as doubles too, as the TS
+// loops use them).
 template <typename Visit>
-inline void forEachLaidOutVoxel(const std::int64_t outShape[3], std::int64_t base, const std::int64_t strides[3],
-                                Visit visit) {
-  for (std::int64_t a = 0; a < outShape[0]; ++a) {
+inline void forEachLaidOutVoxel(std::int64_t aBegin, std::int64_t aEnd, const std::int64_t outShape[3],
+                                std::int64_t base, const std::int64_t strides[3], Visit visit) {
+  for (std::int64_t a = aBegin; a < aEnd; ++a) {
     for (std::int64_t b = 0; b < outShape[1]; ++b) {
       std::int64_t o = base + a * strides[0] + b * strides[1];
       for (std::int64_t k = 0; k < outShape[2]; ++k, o += strides[2]) {
@@ -154,24 +201,28 @@ void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int
   for (std::int64_t c = 0; c < channels; ++c) {
     const T* in = src + c * volume;
     float* dst = out + c * volume;
-    for (std::int64_t j = 0; j < n1; ++j) {
-      for (std::int64_t i0 = 0; i0 < n0; i0 += kRowTileI) {
-        const std::int64_t i1 = std::min(i0 + kRowTileI, n0);
-        for (std::int64_t k0 = 0; k0 < n2; k0 += kTileK) {
-          const std::int64_t k1 = std::min(k0 + kTileK, n2);
-          for (std::int64_t i = i0; i < i1; ++i) {
-            const T* s = in + j * n0 + i;
-            float* o = dst + i * n12 + j * n2;
-            for (std::int64_t k = k0; k < k1; ++k) {
-              double v = static_cast<double>(s[k * n01]);
-              if (multiply) v *= slope;
-              if (add) v += inter;
-              o[k] = static_cast<float>(v);
+    // Rows j are independent: split them over the idle cores for large images.
+    const std::int64_t rowVoxels = std::max<std::int64_t>(n0 * n2, 1);
+    parallelRanges(n1, kParallelVoxels / rowVoxels, [&](std::int64_t jBegin, std::int64_t jEnd) {
+      for (std::int64_t j = jBegin; j < jEnd; ++j) {
+        for (std::int64_t i0 = 0; i0 < n0; i0 += kRowTileI) {
+          const std::int64_t i1 = std::min(i0 + kRowTileI, n0);
+          for (std::int64_t k0 = 0; k0 < n2; k0 += kTileK) {
+            const std::int64_t k1 = std::min(k0 + kTileK, n2);
+            for (std::int64_t i = i0; i < i1; ++i) {
+              const T* s = in + j * n0 + i;
+              float* o = dst + i * n12 + j * n2;
+              for (std::int64_t k = k0; k < k1; ++k) {
+                double v = static_cast<double>(s[k * n01]);
+                if (multiply) v *= slope;
+                if (add) v += inter;
+                o[k] = static_cast<float>(v);
+              }
             }
           }
         }
       }
-    }
+    });
   }
 }
 
@@ -293,7 +344,7 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
   const std::int64_t outSlab = m1 * m2;
   const std::int64_t inCount = n0 * inSlab;
   const std::int64_t outCount = m0 * outSlab;
-  std::vector<double> tmp(static_cast<std::size_t>(std::max(m1 * n2, n1 * m2)));
+  const auto tmpSize = static_cast<std::size_t>(std::max(m1 * n2, n1 * m2));
   // trilinear.ts sliceCost and the blend-first choice, in double as there.
   const double perSlice = static_cast<double>((t1.identity || t2.identity) ? 0 : std::min(m1 * n2, n1 * m2)) +
                           static_cast<double>(m1 * m2);
@@ -303,61 +354,70 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
       t0.identity || static_cast<double>(m0) * (static_cast<double>(inSlab) + perSlice) <=
                          std::min(used, static_cast<double>(n0)) * perSlice + static_cast<double>(m0 * outSlab);
   const bool contiguous = base == 0 && strides[0] == outSlab && strides[1] == m2 && strides[2] == 1;
+  // Output slabs q are independent: ranges of them go to the idle cores, each range with its own
+  // scratch (and its own slab cache, which only saves work: a slab computed twice is the same).
+  const std::int64_t minSlabs = kParallelVoxels / std::max<std::int64_t>(outSlab * channels, 1);
 
   if (blendFirst) {
-    std::vector<double> slab(static_cast<std::size_t>(inSlab));
-    std::vector<double> finished(static_cast<std::size_t>(outSlab));
-    for (int c = 0; c < channels; ++c) {
-      const float* channelIn = src + c * inCount;
-      for (std::int64_t q = 0; q < m0; ++q) {
-        const float* s0 = channelIn + t0.lo[q] * inSlab;
-        const double w1 = t0.wHi[q];
-        if (w1 == 0) {
-          resampleSlice(s0, finished.data(), n1, n2, t1, t2, tmp.data());
-        } else {
-          // trilinear.ts blendSource.
-          const float* s1 = channelIn + t0.hi[q] * inSlab;
-          const double w0 = t0.wLo[q];
-          for (std::int64_t x = 0; x < inSlab; ++x) {
-            slab[x] = static_cast<double>(s0[x]) * w0 + static_cast<double>(s1[x]) * w1;
+    parallelRanges(m0, minSlabs, [&](std::int64_t qBegin, std::int64_t qEnd) {
+      std::vector<double> tmp(tmpSize);
+      std::vector<double> slab(static_cast<std::size_t>(inSlab));
+      std::vector<double> finished(static_cast<std::size_t>(outSlab));
+      for (int c = 0; c < channels; ++c) {
+        const float* channelIn = src + c * inCount;
+        for (std::int64_t q = qBegin; q < qEnd; ++q) {
+          const float* s0 = channelIn + t0.lo[q] * inSlab;
+          const double w1 = t0.wHi[q];
+          if (w1 == 0) {
+            resampleSlice(s0, finished.data(), n1, n2, t1, t2, tmp.data());
+          } else {
+            // trilinear.ts blendSource.
+            const float* s1 = channelIn + t0.hi[q] * inSlab;
+            const double w0 = t0.wLo[q];
+            for (std::int64_t x = 0; x < inSlab; ++x) {
+              slab[x] = static_cast<double>(s0[x]) * w0 + static_cast<double>(s1[x]) * w1;
+            }
+            resampleSlice(slab.data(), finished.data(), n1, n2, t1, t2, tmp.data());
           }
-          resampleSlice(slab.data(), finished.data(), n1, n2, t1, t2, tmp.data());
+          blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous,
+                     finished.data(), 1, nullptr, 0);
         }
-        blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous,
-                   finished.data(), 1, nullptr, 0);
       }
-    }
+    });
     return;
   }
 
-  // trilinear.ts SlabCache: the last two source slabs resampled in 2-D, least recently used out.
-  std::vector<double> slabs[2] = {std::vector<double>(static_cast<std::size_t>(outSlab)),
-                                  std::vector<double>(static_cast<std::size_t>(outSlab))};
-  std::int64_t keys[2];
-  std::int64_t lastUse[2] = {0, 0};
-  std::int64_t clock = 0;
-  auto get = [&](std::int64_t offset, std::int64_t i) -> const double* {
-    const std::int64_t key = offset + i * inSlab;
-    int slot = keys[0] == key ? 0 : keys[1] == key ? 1 : -1;
-    if (slot < 0) {
-      slot = lastUse[0] <= lastUse[1] ? 0 : 1;
-      keys[slot] = key;
-      resampleSlice(src + key, slabs[slot].data(), n1, n2, t1, t2, tmp.data());
+  parallelRanges(m0, minSlabs, [&](std::int64_t qBegin, std::int64_t qEnd) {
+    std::vector<double> tmp(tmpSize);
+    // trilinear.ts SlabCache: the last two source slabs resampled in 2-D, least recently used out.
+    std::vector<double> slabs[2] = {std::vector<double>(static_cast<std::size_t>(outSlab)),
+                                    std::vector<double>(static_cast<std::size_t>(outSlab))};
+    std::int64_t keys[2];
+    std::int64_t lastUse[2] = {0, 0};
+    std::int64_t clock = 0;
+    auto get = [&](std::int64_t offset, std::int64_t i) -> const double* {
+      const std::int64_t key = offset + i * inSlab;
+      int slot = keys[0] == key ? 0 : keys[1] == key ? 1 : -1;
+      if (slot < 0) {
+        slot = lastUse[0] <= lastUse[1] ? 0 : 1;
+        keys[slot] = key;
+        resampleSlice(src + key, slabs[slot].data(), n1, n2, t1, t2, tmp.data());
+      }
+      lastUse[slot] = ++clock;
+      return slabs[slot].data();
+    };
+    for (int c = 0; c < channels; ++c) {
+      const std::int64_t channelIn = c * inCount;
+      keys[0] = keys[1] = -1;
+      for (std::int64_t q = qBegin; q < qEnd; ++q) {
+        const double w1 = t0.wHi[q];
+        const double* r0 = get(channelIn, t0.lo[q]);
+        const double* r1 = w1 == 0 ? nullptr : get(channelIn, t0.hi[q]);
+        blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous, r0,
+                   t0.wLo[q], r1, w1);
+      }
     }
-    lastUse[slot] = ++clock;
-    return slabs[slot].data();
-  };
-  for (int c = 0; c < channels; ++c) {
-    const std::int64_t channelIn = c * inCount;
-    keys[0] = keys[1] = -1;
-    for (std::int64_t q = 0; q < m0; ++q) {
-      const double w1 = t0.wHi[q];
-      const double* r0 = get(channelIn, t0.lo[q]);
-      const double* r1 = w1 == 0 ? nullptr : get(channelIn, t0.hi[q]);
-      blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous, r0,
-                 t0.wLo[q], r1, w1);
-    }
-  }
+  });
 }
 
 void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
@@ -367,8 +427,7 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
   const std::int64_t outCount = outShape[0] * outShape[1] * outShape[2];
   const std::int64_t s0 = n1 * n2;
   const std::int64_t s1 = n2;
-  forEachLaidOutVoxel(outShape, base, strides, [&](std::int64_t, std::int64_t, std::int64_t, double da, double db,
-                                                   double dk, std::int64_t o) {
+  const auto visit = [&](std::int64_t, std::int64_t, std::int64_t, double da, double db, double dk, std::int64_t o) {
     const double p0 = affineIndex(xform, 0, da, db, dk, n0);
     const double p1 = affineIndex(xform, 1, da, db, dk, n1);
     const double p2 = affineIndex(xform, 2, da, db, dk, n2);
@@ -398,6 +457,11 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
       const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
       out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
     }
+  };
+  // Slabs a are independent: ranges of them go to the idle cores.
+  const std::int64_t slab = std::max<std::int64_t>(outShape[1] * outShape[2] * channels, 1);
+  parallelRanges(outShape[0], kParallelVoxels / slab, [&](std::int64_t aBegin, std::int64_t aEnd) {
+    forEachLaidOutVoxel(aBegin, aEnd, outShape, base, strides, visit);
   });
 }
 
@@ -534,8 +598,9 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
   const std::int64_t n0 = gridDims[0], n1 = gridDims[1], n2 = gridDims[2];
   const std::int64_t m1 = outShape[1], m2 = outShape[2];
   std::int64_t count = 0;
-  forEachLaidOutVoxel(outShape, base, strides, [&](std::int64_t a, std::int64_t b, std::int64_t k, double da,
-                                                   double db, double dk, std::int64_t o) {
+  // One thread: the count and the list are shared (the undecided voxels are few anyway).
+  const auto visit = [&](std::int64_t a, std::int64_t b, std::int64_t k, double da, double db, double dk,
+                         std::int64_t o) {
     // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the clamped
     // index is non-negative: truncation is its floor).
     const auto i0 = static_cast<std::int64_t>(affineIndex(xform, 0, da, db, dk, n0));
@@ -549,7 +614,8 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
     }
     if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
     ++count;
-  });
+  };
+  forEachLaidOutVoxel(0, outShape[0], outShape, base, strides, visit);
   return count;
 }
 

@@ -334,6 +334,35 @@ describe('native mask summary', () => {
   });
 });
 
+describe('native kernels split over threads (images past the one-thread size)', () => {
+  // Above 2^21 output voxels the decode and both resamplings run on two threads or more wherever
+  // there are two cores; every element must still be the TS value.
+  const shape: Shape3 = [128, 128, 130];
+  const count = shape[0] * shape[1] * shape[2];
+
+  it('decodes a 128x128x130 int16 image with scaling to the TS bits', async () => {
+    const random = mulberry32(91);
+    const bytes = Uint8Array.from({ length: 352 + 2 * count }, () => Math.floor(random() * 256));
+    const dt = NIFTI_DATATYPES.find((d) => d.name === 'int16')!;
+    const { native, typescript } = await bothWays(() => decodeVoxels(bytes, 352, { shape, channels: 1 }, dt, true, { slope: 0.5, inter: -1024 }));
+    expect(firstDifference(native, typescript)).toBe(-1);
+  });
+
+  it('resamples it (separable, both slab strategies, and affine) to the TS bits', async () => {
+    const src = randomFloats(count, 92, 2000);
+    const growing: [AxisTable, AxisTable, AxisTable] = [axisTable(0.85, 0.1, 150, 128), axisTable(0.9, 0, 140, 128), axisTable(1.05, 0.2, 120, 130)];
+    const shrinking: [AxisTable, AxisTable, AxisTable] = [axisTable(1.3, 0.2, 97, 128), axisTable(0.8, 0, 160, 128), axisTable(0.95, 0.1, 136, 130)];
+    for (const tables of [growing, shrinking]) {
+      const out: Shape3 = [tables[0].lo.length, tables[1].lo.length, tables[2].lo.length];
+      const { native, typescript } = await bothWays(() => resampleSeparable(src, 1, shape, out, tables));
+      expect(firstDifference(native, typescript)).toBe(-1);
+    }
+    const x = Float64Array.from([0.95, 0.05, 0, 0.4, -0.04, 0.9, 0.1, 2.2, 0.02, -0.08, 0.97, 1, 0, 0, 0, 1]);
+    const { native, typescript } = await bothWays(() => resampleAffine(src, 1, shape, [132, 130, 128], x));
+    expect(firstDifference(native, typescript)).toBe(-1);
+  });
+});
+
 describe('native intensity window', () => {
   const data = randomFloats(100_003, 9, 3000);
   data.set([NaN, Infinity, -Infinity, -0, -57, 164, 53.5, -57.00001], 17);
