@@ -17,10 +17,11 @@ namespace {
 // The transposes work in tiles of up to 64 (i) x 32 (k) so that the strided side of each copy
 // stays in cache (the loop order only changes which side is strided: the values are the same).
 constexpr std::int64_t kTileI = 64;
+constexpr std::int64_t kTileK = 32;
 // Work (output voxels) below which a kernel stays on one thread: a thread costs tens of
 // microseconds to start, a million voxels take milliseconds.
 constexpr std::int64_t kParallelVoxels = std::int64_t{1} << 20;
-constexpr std::int64_t kTileK = 32;
+constexpr std::int64_t kMaxThreads = 4;
 
 // nifti-voxels.ts toInteger: round half to even (nearbyint in the default rounding mode), clamp,
 // NaN -> 0.
@@ -47,7 +48,8 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
 template <typename Body>
 void parallelRanges(std::int64_t count, std::int64_t minPerThread, const Body& body) {
   const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::int64_t threads = std::min<std::int64_t>(std::min<std::int64_t>(cores, 4), count / std::max<std::int64_t>(minPerThread, 1));
+  const std::int64_t byWork = count / std::max<std::int64_t>(minPerThread, 1);
+  const std::int64_t threads = std::min({cores, kMaxThreads, byWork});
   if (threads <= 1) {
     body(std::int64_t{0}, count);
     return;
@@ -63,8 +65,12 @@ void parallelRanges(std::int64_t count, std::int64_t minPerThread, const Body& b
       if (!failure) failure = std::current_exception();
     }
   };
+  // Room reserved first: once a thread runs, nothing here may throw before the joins.
   std::vector<std::thread> helpers;
-  std::vector<std::pair<std::int64_t, std::int64_t>> here{{0, std::min(step, count)}};
+  std::vector<std::pair<std::int64_t, std::int64_t>> here;
+  helpers.reserve(static_cast<std::size_t>(threads));
+  here.reserve(static_cast<std::size_t>(threads));
+  here.emplace_back(0, std::min(step, count));
   for (std::int64_t begin = step; begin < count; begin += step) {
     const std::int64_t end = std::min(begin + step, count);
     try {
