@@ -17,7 +17,7 @@
  */
 import { volumeKernels } from '../native/volume-kernels.js';
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
-import { inverseSpacingTables, inverseSpacingXform, type SpacingTransform } from '../volume/spacing.js';
+import { inverseSpacingMap, type SpacingTransform } from '../volume/spacing.js';
 import { clampIndex, type AxisTable } from '../volume/trilinear.js';
 import type { Shape3 } from '../volume/volume.js';
 import { softmax2 } from './postprocess.js';
@@ -344,8 +344,8 @@ export function decidedRegionLabels(
   resampling: SpacingTransform,
   orientation: OrientationTransform,
 ): Uint8Array | null {
-  const xform = inverseSpacingXform(resampling);
-  if (!xform) return null;
+  const inverse = inverseSpacingMap(resampling);
+  if (!inverse) return null;
   const gridShape = resampling.outputShape;
   const voxels = gridShape[0] * gridShape[1] * gridShape[2];
   const corners = decideCubes(logits, gridShape);
@@ -368,8 +368,7 @@ export function decidedRegionLabels(
     strides,
     outShape: resampling.inputShape,
   };
-  const tables = inverseSpacingTables(resampling);
-  if (tables) labelThroughTables(region, tables);
-  else labelThroughAffine(region, xform);
+  if (inverse.tables) labelThroughTables(region, inverse.tables);
+  else labelThroughAffine(region, inverse.xform);
   return region.labels;
 }

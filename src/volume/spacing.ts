@@ -320,20 +320,22 @@ export function inverseSpacingFootprint(resampling: SpacingTransform): [Uint8Arr
  * there is nothing to invert (skipped or no-op) or the index map does not separate into the axes.
  */
 export function inverseSpacingTables(resampling: SpacingTransform): [AxisTable, AxisTable, AxisTable] | null {
-  const xform = inverseSpacingXform(resampling);
-  return xform && separableTables(resampling.outputShape, resampling.inputShape, xform);
+  return inverseSpacingMap(resampling)?.tables ?? null;
 }
 
 /**
  * The index map of the inverse resampling (invertSpacing): output voxel q on the grid before
- * resampling reads spacing-grid continuous index p = xform * q (row-major 4x4), clamped per axis.
- * Null when there is nothing to invert (skipped or no-op).
+ * resampling reads spacing-grid continuous index p = xform * q (row-major 4x4), clamped per axis;
+ * with its per-axis tables when it separates (else null). Null when there is nothing to invert
+ * (skipped or no-op).
  */
-export function inverseSpacingXform(resampling: SpacingTransform): Float64Array | null {
+export function inverseSpacingMap(
+  resampling: SpacingTransform,
+): { xform: Float64Array; tables: [AxisTable, AxisTable, AxisTable] | null } | null {
   if (typeof resampling !== 'object' || resampling === null) throw expectedType('a SpacingTransform', 'resampling', resampling);
   const { inputShape, inputAffine, outputShape, outputAffine } = resampling;
   if (resampling.skipped) return null;
   const xform = solveLinear(outputAffine, inputAffine, 4, 4);
   if (resampleIsNoop(outputAffine, inputAffine, xform, outputShape, inputShape)) return null;
-  return xform;
+  return { xform, tables: separableTables(outputShape, inputShape, xform) };
 }
