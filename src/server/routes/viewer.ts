@@ -9,7 +9,7 @@ import { VIEWER_HTML, VIEWER_JS } from '../viewer/viewer-page.js';
 
 /** NiiVue's bundled ESM (no imports of its own), found from the package's entry point. */
 export function niivueBundlePath(): string {
-  return fileURLToPath(new URL('../../dist/index.min.js', import.meta.resolve('@niivue/niivue')));
+  return fileURLToPath(new URL('../../dist/index.js', import.meta.resolve('@niivue/niivue')));
 }
 
 const hidden = (summary: string) => ({ summary, hide: true, response: { 200: { type: 'string' } } });

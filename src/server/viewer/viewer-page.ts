@@ -11,6 +11,7 @@ export const VIEWER_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>spleen-trt</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px system-ui, sans-serif; margin: 1.5rem; background: #111; color: #eee; }
   #drop { border: 2px dashed #888; border-radius: 8px; padding: 1.2rem; text-align: center; }
@@ -20,7 +21,7 @@ export const VIEWER_HTML = `<!doctype html>
   progress { width: 100%; }
   #result { margin: .6rem 0; font-size: 1.1rem; }
   a { color: #8cf; }
-  canvas { width: 100%; height: 420px; display: block; background: #000; }
+  #view { width: 100%; height: 440px; background: #000; }
   .note { color: #999; font-size: 12px; }
 </style>
 </head>
@@ -32,7 +33,7 @@ export const VIEWER_HTML = `<!doctype html>
 <div id="status" data-state="idle"></div>
 <progress id="progress" max="1" value="0"></progress>
 <div id="result" hidden>Spleen volume: <strong><span id="volume-ml"></span> mL</strong> (<span id="voxels"></span> voxels) &middot; <a id="download" href="#" download="mask.nii.gz">Download the mask</a></div>
-<canvas id="gl"></canvas>
+<div id="view"><canvas id="gl"></canvas></div>
 <script type="module" src="viewer/app.js"></script>
 </body>
 </html>
@@ -45,7 +46,8 @@ const token = $('token');
 token.value = sessionStorage.getItem('spleen-trt-token') ?? '';
 token.addEventListener('change', () => sessionStorage.setItem('spleen-trt-token', token.value));
 const api = new URL('v1/segmentations', location.href);
-const nv = new Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: false });
+// A cyan crosshair: red is the mask's colour only.
+const nv = new Niivue({ backColor: [0, 0, 0, 1], crosshairColor: [0, 0.8, 1, 1], show3Dcrosshair: false });
 const ready = nv.attachTo('gl');
 const viewer = { state: 'idle', job: null, nv };
 window.spleenViewer = viewer;
