@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { VIEWER_HTML, VIEWER_JS } from '../viewer/viewer-page.js';
+import { viewerHtml, VIEWER_JS } from '../viewer/viewer-page.js';
 
 /** NiiVue's bundled ESM (no imports of its own), found from the package's entry point. */
 export function niivueBundlePath(): string {
@@ -16,8 +16,9 @@ const hidden = (summary: string) => ({ summary, hide: true, response: { 200: { t
 
 export async function viewerRoutes(app: FastifyInstance): Promise<void> {
   const niivue = niivueBundlePath();
+  const html = viewerHtml(app.prefix);
   const page = { config: { public: true } };
-  app.get('/', { ...page, schema: hidden('The viewer page') }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(VIEWER_HTML));
+  app.get('/', { ...page, schema: hidden('The viewer page') }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(html));
   app.get('/viewer/app.js', { ...page, schema: hidden('The viewer script') }, async (_request, reply) =>
     reply.type('text/javascript; charset=utf-8').send(VIEWER_JS),
   );

@@ -5,13 +5,19 @@
  * needs one) is asked for on the page and kept in sessionStorage only.
  */
 
-export const VIEWER_HTML = `<!doctype html>
+/** The page for a service mounted at `prefix` ('' at the root): its URLs resolve against it. */
+export function viewerHtml(prefix: string): string {
+  return VIEWER_HTML.replace('__BASE__', prefix.replace(/[^\w/.-]/g, ''));
+}
+
+const VIEWER_HTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>spleen-trt</title>
 <link rel="icon" href="data:,">
+<base href="__BASE__/">
 <style>
   body { font: 15px system-ui, sans-serif; margin: 1.5rem; background: #111; color: #eee; }
   #drop { border: 2px dashed #888; border-radius: 8px; padding: 1.2rem; text-align: center; }
@@ -45,7 +51,7 @@ const $ = (id) => document.getElementById(id);
 const token = $('token');
 token.value = sessionStorage.getItem('spleen-trt-token') ?? '';
 token.addEventListener('change', () => sessionStorage.setItem('spleen-trt-token', token.value));
-const api = new URL('v1/segmentations', location.href);
+const api = new URL('v1/segmentations', document.baseURI);
 // A cyan crosshair: red is the mask's colour only.
 const nv = new Niivue({ backColor: [0, 0, 0, 1], crosshairColor: [0, 0.8, 1, 1], show3Dcrosshair: false });
 const ready = nv.attachTo('gl');
