@@ -150,3 +150,10 @@ export class ControlledSegmenter implements SegmenterLike {
     this.closed = true;
   }
 }
+
+declare global {
+  // The tests read the service's JSON documents loosely; the schemas are checked by the assertions.
+  interface Response {
+    json(): Promise<any>;
+  }
+}

@@ -57,11 +57,11 @@ describe.runIf(requireTool(hasCommand(CHROMIUM), 'chromium'))('viewer page in ch
     await page.fill('#token', TOKEN);
     await page.dispatchEvent('#token', 'change');
     await page.setInputFiles('#file', ctFile);
-    await page.waitForFunction(() => ['done', 'failed'].includes((window as any).spleenViewer?.state), null, { timeout: 60_000 });
+    await page.waitForFunction(() => ['done', 'failed'].includes((globalThis as any).spleenViewer?.state), null, { timeout: 60_000 });
     expect(await page.textContent('#status')).toMatch(/^Done/);
     expect(errors).toEqual([]);
 
-    const job = await page.evaluate(() => (window as any).spleenViewer.job);
+    const job = await page.evaluate(() => (globalThis as any).spleenViewer.job);
     expect(job.state).toBe('done');
     expect(await page.textContent('#volume-ml')).toBe(job.summary.volumeMl.toFixed(1));
     expect(job.summary.volumeMl).toBeGreaterThan(10);
@@ -69,16 +69,16 @@ describe.runIf(requireTool(hasCommand(CHROMIUM), 'chromium'))('viewer page in ch
     expect(await page.getAttribute('#download', 'href')).toMatch(/^blob:/);
 
     const state = await page.evaluate(() => {
-      const nv = (window as any).spleenViewer.nv;
+      const nv = (globalThis as any).spleenViewer.nv;
       return { volumes: nv.volumes.length, sliceType: nv.opts.sliceType, multiplanar: nv.sliceTypeMultiplanar };
     });
     expect(state).toEqual({ volumes: 2, sliceType: state.multiplanar, multiplanar: state.multiplanar });
-    const withMask = await page.evaluate(() => (window as any).spleenViewer.countMaskPixels());
+    const withMask = await page.evaluate(() => (globalThis as any).spleenViewer.countMaskPixels());
     expect(withMask.lit).toBeGreaterThan(10_000);
     expect(withMask.red).toBeGreaterThan(1000);
     // The red comes from the overlay: made transparent, it is gone.
     const withoutMask = await page.evaluate(() => {
-      const viewer = (window as any).spleenViewer;
+      const viewer = (globalThis as any).spleenViewer;
       viewer.nv.setOpacity(1, 0);
       return viewer.countMaskPixels();
     });
