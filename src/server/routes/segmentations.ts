@@ -67,18 +67,21 @@ export async function segmentationRoutes(app: FastifyInstance, options: Segmenta
     }
   };
 
-  const bodySource = async (request: FastifyRequest): Promise<Readable> => {
-    if (!request.isMultipart()) return request.raw;
+  /** The body's bytes, and whether they were cut at the size limit (multipart only says so afterwards). */
+  const bodySource = async (request: FastifyRequest): Promise<{ stream: Readable; truncated: () => boolean }> => {
+    if (!request.isMultipart()) return { stream: request.raw, truncated: () => false };
     const part = await request.file({ limits: { files: 1, parts: 4, fileSize: limits.maxUploadBytes } });
     if (!part) throw new ServiceError('ERR_BAD_REQUEST', 'The multipart body has no file part');
-    return part.file;
+    return { stream: part.file, truncated: () => part.file.truncated };
   };
 
   const receive = async (request: FastifyRequest): Promise<{ upload: ReceivedUpload; volume: Volume; validateMs: number }> => {
-    const upload = await receiveUpload(await bodySource(request), store.uploadPath(), limits);
+    const source = await bodySource(request);
+    const upload = await receiveUpload(source.stream, store.uploadPath(), limits);
     metrics.bytesIn.inc(upload.bytes);
     const t = performance.now();
     try {
+      if (source.truncated()) throw new ServiceError('ERR_PAYLOAD_TOO_LARGE', `The upload exceeds the limit of ${limits.maxUploadBytes} bytes`);
       const volume = await readUploadedVolume(upload.path, upload.kind, limits.maxVoxels);
       const validateMs = performance.now() - t;
       metrics.observer.stage?.('validate' , validateMs / 1000);

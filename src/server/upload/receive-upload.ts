@@ -104,7 +104,14 @@ export async function receiveUpload(source: Readable, target: string, limits: Re
   const idle = idleWatch(limits.uploadIdleTimeoutMs);
   let ended = false;
   const cutOff = (cause?: unknown): void => {
-    if (!ended) idle.destroy(new ServiceError('ERR_UPLOAD_INCOMPLETE', 'The upload was cut off before its end', { cause }));
+    if (ended) return;
+    // A multipart file stream reports its own size limit as an error of the stream.
+    const tooLarge = (cause as { code?: string } | undefined)?.code === 'FST_REQ_FILE_TOO_LARGE';
+    idle.destroy(
+      tooLarge
+        ? new ServiceError('ERR_PAYLOAD_TOO_LARGE', `The upload exceeds the limit of ${limits.maxUploadBytes} bytes`)
+        : new ServiceError('ERR_UPLOAD_INCOMPLETE', 'The upload was cut off before its end', { cause }),
+    );
   };
   const onEnd = (): void => {
     ended = true;

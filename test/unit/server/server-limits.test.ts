@@ -102,6 +102,18 @@ describe('bad inputs get a 4xx with a code and leave nothing stored', () => {
     });
     const response = await fetch(`${server.base}/v1/segmentations`, { method: 'POST', body: chunked, headers: { 'content-type': 'application/octet-stream' }, duplex: 'half' } as RequestInit);
     await expectProblem(response, 413, 'ERR_PAYLOAD_TOO_LARGE');
+    const form = new FormData();
+    form.append('file', new Blob([ct]), 'ct.nii.gz');
+    // The same file in multipart, streamed (no Content-Length): the file part's own limit.
+    const encoded = new Response(form);
+    const formBytes = new Uint8Array(await encoded.arrayBuffer());
+    const multipart = await fetch(`${server.base}/v1/segmentations`, {
+      method: 'POST',
+      body: new ReadableStream({ start: (c) => (c.enqueue(formBytes), c.close()) }),
+      headers: { 'content-type': encoded.headers.get('content-type')! },
+      duplex: 'half',
+    } as RequestInit);
+    await expectProblem(multipart, 413, 'ERR_PAYLOAD_TOO_LARGE');
     await expectNothingStored(server);
   });
 
@@ -138,22 +150,23 @@ describe('queue, concurrency, cancel, time limit', () => {
     expect(queued.map((r) => r.status)).toEqual([202, 202]);
     const jobs = await Promise.all(queued.map((r) => r.json()));
     expect(jobs.map((j) => j.state)).toEqual(['queued', 'queued']);
-    expect((await (await fetch(`${server.base}/v1/segmentations/${jobs[1].id}`)).json()).queuePosition).toBe(1);
+    const positions = await Promise.all(jobs.map(async (j) => (await (await fetch(`${server!.base}/v1/segmentations/${j.id}`)).json()).queuePosition));
+    expect(positions.sort()).toEqual([0, 1]);
     const full = await postVolume(server.base, ct);
     expect(Number(full.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     await expectProblem(full, 429, 'ERR_QUEUE_FULL');
     const ready = await fetch(`${server.base}/readyz`);
     expect(ready.status).toBe(503);
     expect((await ready.json()).reason).toBe('queue full');
-    for (const id of [first.id, ...jobs.map((j) => j.id)]) {
+    // Release the held runs one by one until all three jobs are done (bounded).
+    const ids = [first.id, ...jobs.map((j) => j.id)];
+    const deadline = Date.now() + 20_000;
+    const states = async () => Promise.all(ids.map(async (id) => (await (await fetch(`${server!.base}/v1/segmentations/${id}`)).json()).state));
+    while ((await states()).some((s) => s !== 'done') && Date.now() < deadline) {
       segmenter.release();
-      await segmenter.started().catch(() => undefined);
-      const deadline = Date.now() + 10_000;
-      while ((await (await fetch(`${server.base}/v1/segmentations/${id}`)).json()).state !== 'done' && Date.now() < deadline) {
-        segmenter.release();
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await new Promise((r) => setTimeout(r, 20));
     }
+    expect(await states()).toEqual(['done', 'done', 'done']);
     expect(segmenter.runs).toBe(3);
     expect(segmenter.maxRunning).toBe(1);
     const metrics = await (await fetch(`${server.base}/metrics`)).text();

@@ -35,6 +35,8 @@ export async function startServer(options: Partial<CreateSegmentationServerOptio
   const app = createSegmentationServer({
     auth: false,
     logger: false,
+    // A failed test must not hold close() for the default 20 s.
+    shutdownGraceMs: 1000,
     ...options,
     dataDir,
     onReady: (h) => {
