@@ -9,7 +9,7 @@
  *     cancelled; peak RSS of the server process (VmHWM).
  * The volume is the bench's small case, the 256x256x60 phantom. Writes bench/results/serve-<time>.json.
  *
- *   node bench/serve-load.mjs [--clients 1,2,4] [--requests 4] [--baseline-runs 3] [--overload-s 120] [--threads 2]
+ *   node bench/serve-load.mjs [--clients 1,2,4] [--requests 4] [--baseline-runs 3] [--overload-s 120] [--threads 2] [--max-queue 4]
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     'baseline-runs': { type: 'string', default: '3' },
     'overload-s': { type: 'string', default: '120' },
     threads: { type: 'string', default: String(os.availableParallelism()) },
+    // Small, so that the overload phase fills the queue and sees 429s within a couple of minutes.
+    'max-queue': { type: 'string', default: '4' },
   },
 });
 const clients = values.clients.split(',').map(Number);
@@ -61,7 +63,7 @@ await segmenter.close();
 console.error(`in process: mean ${mean(baseline).toFixed(0)} ms over ${baseline.length} runs`);
 
 // The service.
-const child = spawn(process.execPath, [main, 'serve', '--no-auth', '--port', '0', '--threads', String(threads), '--data-dir', path.join(work, 'data'), '--max-queue', '8', '--log-level', 'warn'], {
+const child = spawn(process.execPath, [main, 'serve', '--no-auth', '--port', '0', '--threads', String(threads), '--data-dir', path.join(work, 'data'), '--max-queue', values['max-queue'], '--log-level', 'warn'], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 let stderr = '';
