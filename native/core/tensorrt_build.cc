@@ -178,6 +178,20 @@ nvinfer1::ITensor* findInput(nvinfer1::INetworkDefinition& network, const std::s
   return nullptr;
 }
 
+#if NV_TENSORRT_MAJOR >= 11
+// Whether any layer of the parsed network computes in fp16.
+bool hasHalfTensors(nvinfer1::INetworkDefinition& network) {
+  for (int i = 0; i < network.getNbLayers(); ++i) {
+    nvinfer1::ILayer* layer = network.getLayer(i);
+    for (int j = 0; layer != nullptr && j < layer->getNbOutputs(); ++j) {
+      const nvinfer1::ITensor* output = layer->getOutput(j);
+      if (output != nullptr && output->getType() == nvinfer1::DataType::kHALF) return true;
+    }
+  }
+  return false;
+}
+#endif
+
 void applyPrecision(nvinfer1::IBuilderConfig& config, Precision precision, std::vector<std::string>& notes) {
   switch (precision) {
     case Precision::kFp32:
@@ -219,11 +233,16 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     throw NativeError(ErrorCode::kTensorRtUnavailable,
                       "TensorRT's ONNX parser is unavailable: " + libraries.parserReason());
   }
-  cuda_rt::selectDevice(request.device);
+  const CudaDriverApi& api = gpu::requireDriver();
+  // TensorRT's own CUDA runtime works in the device's primary context, current on this thread.
+  const gpu::PrimaryContext primary(api, request.device);
+  primary.makeCurrent();
   if (cancelled.load()) throw aborted();
 
-  // Declaration order is destruction order reversed: the config and its timing cache, then the
-  // parser, the network and last the builder, which owns the optimization profile.
+  // Declaration order is destruction order reversed: the config, then the parser, the network,
+  // the builder (which owns the optimization profile), and last the timing cache: "The lifetime
+  // of the ITimingCache must exceed the lifetime of all builders that use it" (NvInfer.h).
+  trt::Ptr<nvinfer1::ITimingCache> timingCache;
   trt::Ptr<nvinfer1::IBuilder> builder(trt::createBuilder(libraries));
   if (!builder) {
     throw NativeError(ErrorCode::kTensorRtUnavailable,
@@ -283,7 +302,6 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     }
   }
 
-  trt::Ptr<nvinfer1::ITimingCache> timingCache;
   trt::Ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
   if (!config) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a builder config", capture.lines());
 
@@ -301,6 +319,16 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
 
   std::vector<std::string> notes;
   applyPrecision(*config, request.precision, notes);
+#if NV_TENSORRT_MAJOR >= 11
+  // Strongly typed: an fp32 ONNX builds an fp32 engine whatever was asked. Refuse rather than
+  // silently hand back fp32 under the name fp16 (buildEngine() in TS converts the ONNX first).
+  if (request.precision == Precision::kFp16 && !hasHalfTensors(*network)) {
+    throw NativeError(ErrorCode::kBuildFailed,
+                      "fp16 on TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
+                          " needs an fp16 ONNX model (networks are strongly typed and kFP16 is gone), but this "
+                          "model computes in fp32; convert it first (buildEngine() does) or build fp32");
+  }
+#endif
   if (request.workspaceBytes > 0) {
     config->setMemoryPoolLimit(nvinfer1::MemoryPoolType::kWORKSPACE, static_cast<std::size_t>(request.workspaceBytes));
   }
@@ -314,12 +342,19 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     timingCache.reset(config->createTimingCache(request.timingCache.data(), request.timingCache.size()));
     if (!timingCache) notes.push_back("[W] spleen-trt: the given timing cache could not be read; starting a fresh one");
   }
-  if (!timingCache) timingCache.reset(config->createTimingCache(nullptr, 0));
-  if (!timingCache) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a timing cache", capture.lines());
-  // ignoreMismatch: a cache from another GPU model is still a better start than none; TensorRT
-  // re-times what does not apply.
-  if (!config->setTimingCache(*timingCache, true)) {
-    notes.push_back("[W] spleen-trt: TensorRT did not accept the timing cache; building without it");
+  // ignoreMismatch stays false unless asked: NvInfer.h warns that a cache from another device or
+  // TensorRT "may lead to functional/performance bugs". A refused cache is replaced by a fresh
+  // one, which the caller then writes back.
+  if (timingCache && !config->setTimingCache(*timingCache, request.timingCacheIgnoreMismatch)) {
+    notes.push_back("[W] spleen-trt: the timing cache was made for another device or TensorRT; starting a fresh one");
+    timingCache.reset();
+  }
+  if (!timingCache) {
+    timingCache.reset(config->createTimingCache(nullptr, 0));
+    if (!timingCache) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a timing cache", capture.lines());
+    if (!config->setTimingCache(*timingCache, false)) {
+      notes.push_back("[W] spleen-trt: TensorRT did not accept a fresh timing cache; building without one");
+    }
   }
 
   ProgressMonitor monitor(onProgress, cancelled);
@@ -334,15 +369,15 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     std::string message = "TensorRT could not build the engine";
     const std::string first = firstProblem(capture);
     if (!first.empty()) message += ": " + first;
-    int device = request.device;
+    cuda::Device device = 0;
     int major = 0;
     int minor = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess) {
+    if (api.deviceGet(&device, request.device) == cuda::kSuccess &&
+        api.deviceGetAttribute(&major, cuda::kAttributeComputeCapabilityMajor, device) == cuda::kSuccess &&
+        api.deviceGetAttribute(&minor, cuda::kAttributeComputeCapabilityMinor, device) == cuda::kSuccess) {
       const BuilderResourceInfo resource = probeBuilderResource(libraries, {{major, minor}});
       if (!resource.available) message += " (" + resource.reason + ")";
     }
-    cudaGetLastError();
     throw NativeError(mentionsOutOfMemory(lines) ? ErrorCode::kOutOfMemory : ErrorCode::kBuildFailed, message,
                       std::move(lines));
   }

@@ -144,6 +144,7 @@ const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'ERR_BUILD_FAILED',
   'ERR_ENGINE_INCOMPATIBLE',
   'ERR_OUT_OF_MEMORY',
+  'ERR_GPU_FAULT',
   'ERR_INFERENCE_FAILED',
   'ERR_ABORTED',
   'ERR_CLOSED',
