@@ -158,8 +158,10 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
                           " bytes do not start with a serialized engine's magic (\"ftrt\")");
   }
   const TensorRtVersion library = libraries.version();
-  const bool sameVersion = header.major == library.major && header.minor == library.minor && header.patch == library.patch;
-  if (header.major != library.major) {
+  const bool sameVersion = header.versionKnown && header.major == library.major && header.minor == library.minor &&
+                           header.patch == library.patch;
+  // A header whose layout we do not know says nothing about its version: TensorRT decides.
+  if (header.versionKnown && header.major != library.major) {
     throw NativeError(ErrorCode::kEngineIncompatible, "The plan was built by TensorRT " + formatPlanVersion(header) +
                                                           "; the loaded TensorRT is " + loaded +
                                                           ": rebuild the engine with this TensorRT");

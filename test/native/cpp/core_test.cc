@@ -200,6 +200,21 @@ void testPlanHeader() {
   CHECK_EQ(header.patch, 0);
   CHECK_EQ(header.build, 26);
   CHECK_EQ(formatPlanVersion(header), std::string("10.13.0.26"));
+  CHECK(header.versionKnown);
+  CHECK_EQ(header.serializationVersion, 0u);
+  // Finding 4: another serialization version keeps the version elsewhere (or not at all): bytes
+  // 24..27 must not be read as one.
+  std::vector<std::uint8_t> other = bytes;
+  other[4] = 3;
+  const PlanHeader otherHeader = parsePlanHeader(other.data(), other.size());
+  CHECK(otherHeader.isPlan);
+  CHECK(!otherHeader.versionKnown);
+  CHECK_EQ(otherHeader.serializationVersion, 3u);
+  CHECK_EQ(otherHeader.major, 0);
+  CHECK_EQ(formatPlanVersion(otherHeader), std::string("unknown (serialization version 3)"));
+  other[4] = 0;
+  other[7] = 1;  // the high byte counts too
+  CHECK(!parsePlanHeader(other.data(), other.size()).versionKnown);
   CHECK(!parsePlanHeader(bytes.data(), 27).isPlan);  // shorter than the version field
   CHECK(!parsePlanHeader(nullptr, 0).isPlan);
   bytes[3] = 'T';
