@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/build_objects.h"
 #include "core/cuda_resources.h"
 #include "core/log_collector.h"
 #include "core/tensorrt_common.h"
@@ -239,23 +240,28 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
   primary.makeCurrent();
   if (cancelled.load()) throw aborted();
 
-  // Declaration order is destruction order reversed: the config, then the parser, the network,
-  // the builder (which owns the optimization profile), and last the timing cache: "The lifetime
-  // of the ITimingCache must exceed the lifetime of all builders that use it" (NvInfer.h).
-  trt::Ptr<nvinfer1::ITimingCache> timingCache;
-  trt::Ptr<nvinfer1::IBuilder> builder(trt::createBuilder(libraries));
+  // Destruction order (build_objects.h): config, parser, network, builder, and last the timing
+  // cache, which must outlive every builder that uses it.
+  BuildObjects<nvinfer1::ITimingCache, nvinfer1::IBuilder, nvinfer1::INetworkDefinition, nvonnxparser::IParser,
+               nvinfer1::IBuilderConfig>
+      objects;
+  auto& timingCache = objects.timingCache;
+  auto& builder = objects.builder;
+  auto& network = objects.network;
+  auto& parser = objects.parser;
+  auto& config = objects.config;
+  builder.reset(trt::createBuilder(libraries));
   if (!builder) {
     throw NativeError(ErrorCode::kTensorRtUnavailable,
                       "TensorRT could not create a builder (createInferBuilder returned null)" +
                           std::string(firstProblem(capture).empty() ? "" : ": " + firstProblem(capture)),
                       capture.lines());
   }
-  trt::Ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
+  network.reset(builder->createNetworkV2(0));
   if (!network) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a network definition", capture.lines());
 
   const auto parserFactory = reinterpret_cast<ParserFactoryFn>(libraries.createOnnxParser());
-  trt::Ptr<nvonnxparser::IParser> parser(static_cast<nvonnxparser::IParser*>(
-      parserFactory(network.get(), &trt::logger(), NV_ONNX_PARSER_VERSION)));
+  parser.reset(static_cast<nvonnxparser::IParser*>(parserFactory(network.get(), &trt::logger(), NV_ONNX_PARSER_VERSION)));
   if (!parser) {
     throw NativeError(ErrorCode::kTensorRtUnavailable, "TensorRT could not create an ONNX parser", capture.lines());
   }
@@ -302,7 +308,7 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     }
   }
 
-  trt::Ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
+  config.reset(builder->createBuilderConfig());
   if (!config) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a builder config", capture.lines());
 
   // Owned by the builder: never deleted here.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/cuda_driver.h"
+#include "core/build_objects.h"
 #include "core/cuda_resources.h"
 #include "core/dynamic_library.h"
 #include "core/engine_slot.h"
@@ -651,6 +652,32 @@ void testGpuErrors(const std::string& fakes) {
   CHECK(!judgeDriverForTensorRt(0, 10).sufficient);
 }
 
+// Finding 2: the timing cache must outlive the builder that uses it (NvInfer.h), and the config,
+// parser and network die before the builder. BuildObjects is what buildEngine declares.
+std::vector<std::string> destroyed;
+template <int N>
+struct Recorder {
+  ~Recorder() {
+    static const char* const names[] = {"timing cache", "builder", "network", "parser", "config"};
+    destroyed.push_back(names[N]);
+  }
+};
+
+void testBuildObjectsOrder() {
+  destroyed.clear();
+  {
+    BuildObjects<Recorder<0>, Recorder<1>, Recorder<2>, Recorder<3>, Recorder<4>> objects;
+    // Created in buildEngine's order: builder, network, parser, config, then the cache.
+    objects.builder = std::make_unique<Recorder<1>>();
+    objects.network = std::make_unique<Recorder<2>>();
+    objects.parser = std::make_unique<Recorder<3>>();
+    objects.config = std::make_unique<Recorder<4>>();
+    objects.timingCache = std::make_unique<Recorder<0>>();
+  }
+  const std::vector<std::string> expected = {"config", "parser", "network", "builder", "timing cache"};
+  CHECK(destroyed == expected);
+}
+
 void testRunQueueBindFailure() {
   // Finding 6: a failed device bind reaches the jobs (which must fail with it), and is retried
   // before the next job instead of being forgotten.
@@ -699,6 +726,7 @@ int main(int argc, char** argv) {
   testRunQueue();
   testTensorRtStatus(fakes);
   testRunQueueBindFailure();
+  testBuildObjectsOrder();
   testGpuErrors(fakes);
   testEngineSlot(fakes);
   if (failures != 0) {
