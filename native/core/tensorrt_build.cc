@@ -224,7 +224,8 @@ void applyPrecision(nvinfer1::IBuilderConfig& config, Precision precision, std::
 
 BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onProgress,
                         const std::atomic<bool>& cancelled) {
-  LogCapture capture(LogSeverity::kInfo);
+  // The builder logs from its own threads too: this capture takes their lines.
+  LogCapture capture(LogSeverity::kInfo, 2000, ForeignLines::kAccept);
   auto aborted = [&capture]() {
     return NativeError(ErrorCode::kAborted, "The TensorRT engine build was cancelled", capture.lines());
   };

@@ -243,7 +243,7 @@ void testLogCapture() {
   CHECK_EQ(formatLogLine(LogSeverity::kWarning, "trailing newline\n"), std::string("[W] trailing newline"));
   CHECK_EQ(formatLogLine(LogSeverity::kInternalError, "x"), std::string("[F] x"));
   {
-    LogCapture outer(LogSeverity::kInfo, 2);
+    LogCapture outer(LogSeverity::kInfo, 2, ForeignLines::kAccept);
     logLine(LogSeverity::kVerbose, "too chatty");
     logLine(LogSeverity::kInfo, "info 1");
     logLine(LogSeverity::kWarning, "warning 1");
@@ -255,7 +255,7 @@ void testLogCapture() {
       logLine(LogSeverity::kVerbose, "inner verbose");
       CHECK(inner.lines() == std::vector<std::string>{"[V] inner verbose"});
     }
-    // A thread without a capture of its own (as TensorRT's workers) logs to the live captures.
+    // A thread without a capture of its own (as TensorRT's workers) logs to the live build capture.
     std::thread([] { logLine(LogSeverity::kWarning, "from another thread"); }).join();
     const std::vector<std::string> expected = {"[I] info 1",
                                                "[W] warning 1",
@@ -280,6 +280,52 @@ void testLogCapture() {
     logLine(LogSeverity::kInfo, "mine");
     CHECK(theirs == std::vector<std::string>{"[I] theirs"});
     CHECK(mine.lines() == std::vector<std::string>{"[I] mine"});
+  }
+}
+
+void testForeignLogLines() {
+  // Finding 9: a run's (or load's) capture never gets lines from threads it does not own, even
+  // while a build is running; that build does.
+  std::promise<void> buildStarted;
+  std::promise<void> runDone;
+  std::vector<std::string> buildLines;
+  std::thread build([&] {
+    LogCapture capture(LogSeverity::kInfo);  // the build thread's own capture
+    buildStarted.set_value();
+    runDone.get_future().wait();
+    buildLines = capture.lines();
+  });
+  buildStarted.get_future().wait();
+  {
+    LogCapture run(LogSeverity::kWarning);  // default: ignores foreign lines
+    std::thread([] { logLine(LogSeverity::kError, "a TensorRT worker's error"); }).join();
+    CHECK(run.lines().empty());
+    logLine(LogSeverity::kError, "the run's own error");
+    CHECK(run.lines() == std::vector<std::string>{"[E] the run's own error"});
+  }
+  runDone.set_value();
+  build.join();
+  CHECK(buildLines.empty());  // not the run's line either
+
+  // Two builds at once: a worker's line cannot be attributed, and says so.
+  {
+    LogCapture first(LogSeverity::kInfo, 100, ForeignLines::kAccept);
+    std::vector<std::string> secondLines;
+    std::promise<void> ready;
+    std::promise<void> logged;
+    std::thread second([&] {
+      LogCapture capture(LogSeverity::kInfo, 100, ForeignLines::kAccept);
+      ready.set_value();
+      logged.get_future().wait();
+      secondLines = capture.lines();
+    });
+    ready.get_future().wait();
+    std::thread([] { logLine(LogSeverity::kWarning, "tactic skipped"); }).join();
+    logged.set_value();
+    second.join();
+    const std::vector<std::string> marked = {"[W] (from a TensorRT thread; 2 builds running) tactic skipped"};
+    CHECK(first.lines() == marked);
+    CHECK(secondLines == marked);
   }
 }
 
@@ -723,6 +769,7 @@ int main(int argc, char** argv) {
   testPlanHeader();
   testErrorCodes();
   testLogCapture();
+  testForeignLogLines();
   testRunQueue();
   testTensorRtStatus(fakes);
   testRunQueueBindFailure();
