@@ -70,8 +70,28 @@ describe('getTensorRtStatus', () => {
   it('is usable with a GPU and a loadable TensorRT, naming both', async () => {
     expect(await getTensorRtStatus(fakeMachine(), fakeDeps())).toEqual({
       usable: true,
-      reason: 'TensorRT 10.3.0 on NVIDIA A100-SXM4-80GB (compute 8.0)',
+      reason: 'TensorRT 10.3.0 on NVIDIA A100-SXM4-80GB (compute 8.0, driver CUDA 12.4)',
       version: '10.3.0',
+      driverCudaVersion: '12.4',
+    });
+  });
+
+  it("reports a driver too old for the loaded TensorRT (the addon brings no CUDA runtime that could hide it)", async () => {
+    const old = fakeMachine();
+    if ('cuda' in old) {
+      old.cuda.driverVersion = '11.4';
+      Object.assign(old.tensorrt, {
+        requiredDriverCudaVersion: '11.8',
+        driverSufficient: false,
+        driverNote: 'the CUDA driver supports CUDA 11.4; TensorRT 10 needs at least CUDA 11.8: update the NVIDIA driver',
+      });
+    }
+    expect(await getTensorRtStatus(old, fakeDeps())).toEqual({
+      usable: false,
+      reason: 'CUDA driver too old: the CUDA driver supports CUDA 11.4; TensorRT 10 needs at least CUDA 11.8: update the NVIDIA driver',
+      version: '10.3.0',
+      driverCudaVersion: '11.4',
+      driverSufficient: false,
     });
   });
 });
