@@ -37,9 +37,12 @@ class OrtEngine implements NativeEngine {
   };
   readonly batches: number[] = [];
   closed = false;
+  /** Every run fails with this (a sticky CUDA error makes an engine unusable for good). */
+  fault: SpleenTrtError | undefined;
   constructor(private readonly session: ort.InferenceSession) {}
 
   async run(input: Float32Array, batch: number): Promise<NativeRunResult> {
+    if (this.fault) throw this.fault;
     this.batches.push(batch);
     const out = await this.session.run({ input_0: new ort.Tensor('float32', input, [batch, 1, 96, 96, 96]) });
     return { output: out.output_0.data as Float32Array, h2dMs: 0, computeMs: 1, d2hMs: 0, usedCudaGraph: false };
@@ -165,6 +168,22 @@ describe('Segmenter on the TensorRT backend (onnxruntime standing in for the eng
     expect(Buffer.from(got.mask.data).equals(Buffer.from(want.mask.data))).toBe(true);
     await segmenter.close();
     expect(engines[0].closed).toBe(true);
+  });
+
+  it('recreates its TensorRT backend after ERR_GPU_FAULT: that run fails, the next one runs on a new engine', async () => {
+    engines = [];
+    const segmenter = await Segmenter.create({ backend: 'tensorrt', engineCacheDir: tmp() }, fakeDeps(native));
+    expect(engines).toHaveLength(1);
+    engines[0].fault = new SpleenTrtError('ERR_GPU_FAULT', 'cuEventSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS (700)');
+    const failed = await rejection(segmenter.segment(small));
+    expect(failed.code).toBe('ERR_GPU_FAULT');
+    expect(engines[0].closed).toBe(true); // the faulted engine is freed at once
+    const [got, want] = await Promise.all([segmenter.segment(small), reference.segment(small)]);
+    expect(engines).toHaveLength(2);
+    expect(engines[1].batches).toEqual([4]);
+    expect(Buffer.from(got.mask.data).equals(Buffer.from(want.mask.data))).toBe(true);
+    await segmenter.close();
+    expect(engines[1].closed).toBe(true);
   });
 
   it('runs a plan from `spleen-trt export` and refuses one built from another model', async () => {
