@@ -52,6 +52,11 @@ export interface TensorRtBackendOptions {
   contexts?: number;
   /** Replay CUDA graphs per batch size; default true. */
   useCudaGraph?: boolean;
+  /**
+   * Let TensorRT run host code embedded in the plan (needed for version-compatible plans): that is
+   * code from the plan file, so only for plans you trust. Default false.
+   */
+  allowEngineHostCode?: boolean;
   /** Pad every batch up to this size (clamped to the profile); default: the largest batch run so far. */
   stableBatch?: number;
   signal?: AbortSignal;
@@ -97,6 +102,9 @@ function checkOptions(options: TensorRtBackendOptions): void {
   checkPositiveInteger(options.stableBatch, 'options.stableBatch', MAX_PROFILE_BATCH);
   if (options.useCudaGraph !== undefined && typeof options.useCudaGraph !== 'boolean') throw expectedType('a boolean', 'options.useCudaGraph', options.useCudaGraph);
   if (options.rebuild !== undefined && typeof options.rebuild !== 'boolean') throw expectedType('a boolean', 'options.rebuild', options.rebuild);
+  if (options.allowEngineHostCode !== undefined && typeof options.allowEngineHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowEngineHostCode', options.allowEngineHostCode);
+  }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw expectedType('an AbortSignal', 'options.signal', options.signal);
 }
 
@@ -127,7 +135,12 @@ export async function createTensorRtBackend(options: TensorRtBackendOptions, dep
   const { native, version: loadedVersion } = await requireTensorRt(deps);
   const device = options.device ?? 0;
   const gpu = selectGpu(await resolveMachineInfo(deps), device);
-  const loadOptions = { device, contexts: options.contexts ?? 1, useCudaGraph: options.useCudaGraph ?? true };
+  const loadOptions = {
+    device,
+    contexts: options.contexts ?? 1,
+    useCudaGraph: options.useCudaGraph ?? true,
+    allowHostCode: options.allowEngineHostCode ?? false,
+  };
 
   const load = async (plan: Uint8Array, source: string): Promise<NativeEngine> => {
     try {

@@ -112,7 +112,13 @@ export interface TensorRtAddon extends NativeAddon {
     request: RawBuildRequest,
     onProgress: ((phase: string, current: number, total: number) => void) | null,
   ): { promise: Promise<NativeBuildResult>; cancel(): void };
-  loadEngine(plan: Uint8Array, device: number, contexts: number, useCudaGraph: boolean): Promise<{ handle: EngineHandle; info: RawEngineInfo }>;
+  loadEngine(
+    plan: Uint8Array,
+    device: number,
+    contexts: number,
+    useCudaGraph: boolean,
+    allowHostCode?: boolean,
+  ): Promise<{ handle: EngineHandle; info: RawEngineInfo }>;
   engineRun(handle: EngineHandle, input: Float32Array, batch: number): Promise<NativeRunResult>;
   engineClose(handle: EngineHandle): Promise<void>;
 }
@@ -370,7 +376,16 @@ export class TensorRtEngine implements NativeEngine {
  */
 export async function loadEngineNative(
   plan: Uint8Array,
-  options: { device?: number; contexts?: number; useCudaGraph?: boolean } = {},
+  options: {
+    device?: number;
+    contexts?: number;
+    useCudaGraph?: boolean;
+    /**
+     * Let TensorRT run host code embedded in the plan (the lean runtime of a version-compatible
+     * plan). That is code from the plan file: only for plans from a trusted source. Default false.
+     */
+    allowHostCode?: boolean;
+  } = {},
 ): Promise<NativeEngine> {
   checkBytes(plan, 'plan');
   if (plan.length === 0) throw expectedRange('non-empty plan bytes', 'plan', plan);
@@ -381,9 +396,12 @@ export async function loadEngineNative(
     throw expectedType('a boolean', 'options.useCudaGraph', options.useCudaGraph);
   }
   const useCudaGraph = options.useCudaGraph ?? true;
+  if (options.allowHostCode !== undefined && typeof options.allowHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowHostCode', options.allowHostCode);
+  }
   const addon = requireAddon();
   try {
-    const { handle, info } = await addon.loadEngine(plan, device, contexts, useCudaGraph);
+    const { handle, info } = await addon.loadEngine(plan, device, contexts, useCudaGraph, options.allowHostCode ?? false);
     return new TensorRtEngine(addon, handle, info);
   } catch (error) {
     throw fromNative(error, 'ERR_ENGINE_INCOMPATIBLE');

@@ -39,7 +39,8 @@ describe('createTensorRtBackend: what it loads, and what it refuses before loadi
   it('loads plan bytes whose header matches the loaded TensorRT', async () => {
     const { backend, native } = await openFake({ device: 0, contexts: 2, useCudaGraph: false });
     expect(native.loads).toHaveLength(1);
-    expect(native.loads[0].options).toEqual({ device: 0, contexts: 2, useCudaGraph: false });
+    // A plan's embedded host code stays off unless asked for (it is code from the plan file).
+    expect(native.loads[0].options).toEqual({ device: 0, contexts: 2, useCudaGraph: false, allowHostCode: false });
     expect(backend.name).toBe('tensorrt');
     expect(backend.inputName).toBe('input_0');
     expect(backend.outputName).toBe('output_0');
