@@ -3,7 +3,18 @@
 #include "core/native_error.h"
 #include "core/tensorrt_status.h"
 
-#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+// The builder needs NvOnnxParser.h, which TensorRT < 10.14 ships outside include/: without it the
+// addon still runs engines and only building says why it cannot.
+#if SPLEEN_TRT_HAS_TENSORRT_HEADERS && defined(__has_include)
+#if __has_include(<NvOnnxParser.h>)
+#define SPLEEN_TRT_CAN_BUILD 1
+#endif
+#endif
+#ifndef SPLEEN_TRT_CAN_BUILD
+#define SPLEEN_TRT_CAN_BUILD 0
+#endif
+
+#if SPLEEN_TRT_CAN_BUILD
 #include <NvOnnxParser.h>
 
 #include <chrono>
@@ -18,7 +29,7 @@
 
 namespace spleen_trt::core {
 
-#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#if SPLEEN_TRT_CAN_BUILD
 
 namespace {
 
@@ -403,13 +414,20 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
   return result;
 }
 
-#else  // !SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#else  // !SPLEEN_TRT_CAN_BUILD
 
 BuildResult buildEngine(const BuildRequest& /*request*/, const ProgressCallback& /*onProgress*/,
                         const std::atomic<bool>& /*cancelled*/) {
+#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+  throw NativeError(ErrorCode::kTensorRtUnavailable,
+                    "This addon was compiled without TensorRT's NvOnnxParser.h, so it runs engines but cannot build "
+                    "them; rebuild it with TENSORRT_PARSER_INCLUDE_DIR=<dir with NvOnnxParser.h> (TensorRT < 10.14 "
+                    "ships it with its packages, not in the GitHub include/)");
+#else
   throw NativeError(ErrorCode::kTensorRtUnavailable, "TensorRT is unavailable: " + tensorRtStatus().reason);
+#endif
 }
 
-#endif  // SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#endif  // SPLEEN_TRT_CAN_BUILD
 
 }  // namespace spleen_trt::core
