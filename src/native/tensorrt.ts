@@ -29,6 +29,11 @@ export interface NativeBuildOptions {
   device?: number;
   /** A serialized timing cache to start from (from an earlier build's `timingCache`). */
   timingCache?: Uint8Array;
+  /**
+   * Use a timing cache made for another GPU or TensorRT anyway. Default false: TensorRT's header
+   * warns that may "lead to functional/performance bugs", so such a cache is replaced by a fresh one.
+   */
+  timingCacheIgnoreMismatch?: boolean;
   /** Aborting cancels the build at TensorRT's next step (ERR_ABORTED). */
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; current: number; total: number }) => void;
@@ -95,6 +100,7 @@ interface RawBuildRequest {
   hardwareCompat: 'none' | 'ampere+';
   device: number;
   timingCache?: Uint8Array;
+  timingCacheIgnoreMismatch?: boolean;
 }
 
 /** @internal The engine description loadEngine resolves with, TensorRT's load log included. */
@@ -239,6 +245,7 @@ function validateBuildOptions(options: unknown): RawBuildRequest {
     options.hardwareCompat === undefined ? 'none' : checkOneOf(options.hardwareCompat, ['none', 'ampere+'] as const, 'options.hardwareCompat');
   const device = options.device === undefined ? 0 : checkInteger(options.device, 'options.device', 0, MAX_INT32);
   const timingCache = options.timingCache === undefined ? undefined : checkBytes(options.timingCache, 'options.timingCache');
+  const timingCacheIgnoreMismatch = checkOptionalBoolean(options.timingCacheIgnoreMismatch, 'options.timingCacheIgnoreMismatch');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw expectedType('an AbortSignal', 'options.signal', options.signal);
   }
@@ -259,6 +266,7 @@ function validateBuildOptions(options: unknown): RawBuildRequest {
     hardwareCompat,
     device,
     ...(timingCache === undefined ? {} : { timingCache }),
+    ...(timingCacheIgnoreMismatch ? { timingCacheIgnoreMismatch } : {}),
   };
 }
 
