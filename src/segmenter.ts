@@ -30,6 +30,11 @@ export interface SegmenterOptions {
   plan?: string;
   /** CUDA device index for TensorRT; default 0. */
   device?: number;
+  /**
+   * Let TensorRT run host code embedded in the plan (version-compatible plans need it). That is
+   * code from the plan file: only for plans you trust. Default false.
+   */
+  allowEngineHostCode?: boolean;
   /** Overrides of the model's pipeline parameters (sliding window settings). */
   overlap?: number;
   swBatchSize?: number;
@@ -76,6 +81,9 @@ function checkTensorRtOptions(options: SegmenterOptions): void {
   for (const key of ['engineCacheDir', 'plan'] as const) {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw expectedType('a path', `options.${key}`, v);
+  }
+  if (options.allowEngineHostCode !== undefined && typeof options.allowEngineHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowEngineHostCode', options.allowEngineHostCode);
   }
   if (options.device !== undefined && (!Number.isInteger(options.device) || options.device < 0)) {
     throw expectedRange('a non-negative integer', 'options.device', options.device);
@@ -169,6 +177,7 @@ export class Segmenter {
             : { model: trtModel, engineCacheDir: options.engineCacheDir }),
           precision: options.precision,
           device: options.device,
+          allowEngineHostCode: options.allowEngineHostCode,
           // The sliding window's full batch: a partial last batch is padded to it (stable shapes).
           stableBatch: Math.min(params.swBatchSize, 256),
         },

@@ -129,6 +129,7 @@ describe('Segmenter backend choice', () => {
     [{ device: -1 }, RangeError],
     [{ engineCacheDir: '' }, TypeError],
     [{ plan: 'x.plan', backend: 'onnxruntime' }, TypeError],
+    [{ allowEngineHostCode: 'yes' }, TypeError],
   ])('rejects %o', async (options, type) => {
     await expect(Segmenter.create(options as never, fakeDeps())).rejects.toBeInstanceOf(type);
   });
@@ -172,8 +173,9 @@ describe('Segmenter on the TensorRT backend (onnxruntime standing in for the eng
 
   it('recreates its TensorRT backend after ERR_GPU_FAULT: that run fails, the next one runs on a new engine', async () => {
     engines = [];
-    const segmenter = await Segmenter.create({ backend: 'tensorrt', engineCacheDir: tmp() }, fakeDeps(native));
+    const segmenter = await Segmenter.create({ backend: 'tensorrt', engineCacheDir: tmp(), allowEngineHostCode: true }, fakeDeps(native));
     expect(engines).toHaveLength(1);
+    expect(native.loads.at(-1)?.options?.allowHostCode).toBe(true);
     engines[0].fault = new SpleenTrtError('ERR_GPU_FAULT', 'cuEventSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS (700)');
     const failed = await rejection(segmenter.segment(small));
     expect(failed.code).toBe('ERR_GPU_FAULT');
@@ -181,6 +183,7 @@ describe('Segmenter on the TensorRT backend (onnxruntime standing in for the eng
     const [got, want] = await Promise.all([segmenter.segment(small), reference.segment(small)]);
     expect(engines).toHaveLength(2);
     expect(engines[1].batches).toEqual([4]);
+    expect(native.loads.at(-1)?.options?.allowHostCode).toBe(true); // the new engine keeps the caller's options
     expect(Buffer.from(got.mask.data).equals(Buffer.from(want.mask.data))).toBe(true);
     await segmenter.close();
     expect(engines[1].closed).toBe(true);
