@@ -193,7 +193,11 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
                                         : "The plan was built by TensorRT " + formatPlanVersion(header) +
                                               " and the loaded TensorRT " + loaded +
                                               " cannot deserialize it (not version-compatible): rebuild the engine";
-    throw NativeError(ErrorCode::kEngineIncompatible, why + firstError(capture), capture.lines());
+    // A version-compatible plan carries host code, which TensorRT refuses unless allowed.
+    const std::string hostCode = options.allowHostCode ? ""
+                                                       : " (a version-compatible plan also needs its host code allowed: "
+                                                         "allowEngineHostCode, for plans you trust)";
+    throw NativeError(ErrorCode::kEngineIncompatible, why + hostCode + firstError(capture), capture.lines());
   }
   nvinfer1::ICudaEngine& engine = *impl->engine;
 
@@ -271,19 +275,24 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
   const Dims inputMax = maxDims;
   const std::size_t outputItemFloats = impl->outputItemFloats;
   const std::size_t activationBytes = config.activationBytes;
-  ContextFactory factory = [&engine, &info, inputMax, outputItemFloats, activationBytes](
+  // Pointers, not references to the locals: the factory lives in the slots, as long as the engine
+  // and its info (both owned by impl, which never moves).
+  nvinfer1::ICudaEngine* const enginePtr = impl->engine.get();
+  const EngineInfo* const infoPtr = &impl->info;
+  ContextFactory factory = [enginePtr, infoPtr, inputMax, outputItemFloats, activationBytes](
                                void* activation, cuda::Stream stream) -> std::unique_ptr<ExecutionContext> {
     LogCapture contextCapture(LogSeverity::kWarning);
     // kUSER_MANAGED: TensorRT allocates no activation memory of its own, so nothing is allocated
     // inside enqueue and the memory accounting is exact.
     nvinfer1::IExecutionContext* raw =
-        engine.createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED);
+        enginePtr->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED);
     if (raw == nullptr) {
       throw NativeError(ErrorCode::kInferenceFailed, "TensorRT could not create an execution context" +
                                                          firstError(contextCapture),
                         contextCapture.lines());
     }
-    auto context = std::make_unique<TensorRtContext>(raw, info.inputName, info.outputName, inputMax, outputItemFloats);
+    auto context =
+        std::make_unique<TensorRtContext>(raw, infoPtr->inputName, infoPtr->outputName, inputMax, outputItemFloats);
     if (activationBytes > 0) raw->setDeviceMemoryV2(activation, static_cast<std::int64_t>(activationBytes));
     if (!raw->setOptimizationProfileAsync(0, reinterpret_cast<cudaStream_t>(stream))) {
       throw NativeError(ErrorCode::kEngineIncompatible, "TensorRT could not select optimization profile 0" +

@@ -54,7 +54,8 @@ export interface TensorRtBackendOptions {
   useCudaGraph?: boolean;
   /**
    * Let TensorRT run host code embedded in the plan (needed for version-compatible plans): that is
-   * code from the plan file, so only for plans you trust. Default false.
+   * code from the plan file, so only for plans you trust. Default false for `plan`/`planPath`; for
+   * the engine cache's own version-compatible builds, true.
    */
   allowEngineHostCode?: boolean;
   /** Pad every batch up to this size (clamped to the profile); default: the largest batch run so far. */
@@ -142,9 +143,12 @@ export async function createTensorRtBackend(options: TensorRtBackendOptions, dep
     allowHostCode: options.allowEngineHostCode ?? false,
   };
 
-  const load = async (plan: Uint8Array, source: string): Promise<NativeEngine> => {
+  // `trustedHostCode`: a version-compatible plan this package built into its own engine cache
+  // carries TensorRT's lean runtime (host code), which only runs when allowed; a plan handed in
+  // from elsewhere runs host code only with allowEngineHostCode.
+  const load = async (plan: Uint8Array, source: string, trustedHostCode = false): Promise<NativeEngine> => {
     try {
-      return await native.loadEngineNative(plan, loadOptions);
+      return await native.loadEngineNative(plan, { ...loadOptions, allowHostCode: options.allowEngineHostCode ?? trustedHostCode });
     } catch (error) {
       throw fromNativeError(error, 'ERR_ENGINE_INCOMPATIBLE', `TensorRT could not load ${source}`);
     }
@@ -192,14 +196,15 @@ export async function createTensorRtBackend(options: TensorRtBackendOptions, dep
     } as const;
     let cached = await ensureCachedEngine(ensureOptions, deps);
     source = cached.planPath;
+    const ownHostCode = ensureOptions.build.versionCompatible;
     try {
-      engine = await load(cached.plan, source);
+      engine = await load(cached.plan, source, ownHostCode);
     } catch (error) {
       // The sidecar checked out but TensorRT still refused the plan (deserializeCudaEngine null):
       // rebuild once where allowed.
       if (cached.built || options.rebuild === false || (error as SpleenTrtError).code !== 'ERR_ENGINE_INCOMPATIBLE') throw error;
       cached = await ensureCachedEngine({ ...ensureOptions, force: true }, deps);
-      engine = await load(cached.plan, source);
+      engine = await load(cached.plan, source, ownHostCode);
     }
     sidecar = cached.sidecar;
   }
