@@ -5,6 +5,7 @@
 
 #if SPLEEN_TRT_HAS_TENSORRT_HEADERS
 #include <atomic>
+#include <mutex>
 #include <utility>
 
 #include "core/cuda_resources.h"
@@ -122,6 +123,7 @@ struct Engine::Impl {
   std::size_t outputItemFloats = 0;
   Dims inputMax{};
   std::atomic<bool> faulted{false};
+  std::mutex createMutex;
   // Declaration order is destruction order reversed: slots (contexts, graphs, streams, buffers)
   // first, then the engine, the runtime, and last the device context they all used.
   std::unique_ptr<gpu::PrimaryContext> primary;
@@ -279,8 +281,12 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
   // and its info (both owned by impl, which never moves).
   nvinfer1::ICudaEngine* const enginePtr = impl->engine.get();
   const EngineInfo* const infoPtr = &impl->info;
-  ContextFactory factory = [enginePtr, infoPtr, inputMax, outputItemFloats, activationBytes](
+  std::mutex* const createMutex = &impl->createMutex;
+  ContextFactory factory = [enginePtr, infoPtr, createMutex, inputMax, outputItemFloats, activationBytes](
                                void* activation, cuda::Stream stream) -> std::unique_ptr<ExecutionContext> {
+    // Slots create contexts lazily (a new batch size) on their own threads; the engine is shared,
+    // so its context creation is serialised rather than assumed thread-safe.
+    std::lock_guard<std::mutex> lock(*createMutex);
     LogCapture contextCapture(LogSeverity::kWarning);
     // kUSER_MANAGED: TensorRT allocates no activation memory of its own, so nothing is allocated
     // inside enqueue and the memory accounting is exact.
