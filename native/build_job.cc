@@ -218,6 +218,10 @@ core::BuildRequest ParseRequest(const Napi::Object& object) {
     request.timingCache = CopyBytes(Bytes(cache, "timingCache"));
     request.hasTimingCache = true;
   }
+  // Optional: keep a cache made for another device or TensorRT (default: refuse it, start fresh).
+  const Napi::Value ignoreMismatch = object.Get("timingCacheIgnoreMismatch");
+  request.timingCacheIgnoreMismatch =
+      !ignoreMismatch.IsUndefined() && Bool(ignoreMismatch, "timingCacheIgnoreMismatch");
   return request;
 }
 

@@ -127,11 +127,12 @@ class EngineHandle {
     if (pending_.size() == 1) MarkBusy(env);
     std::shared_ptr<core::Engine> engine = engine_;
     EngineTsfn tsfn = tsfn_;
-    const bool queued = queue_->submit([engine, tsfn, id, in, out, batch](int slot) {
+    const bool queued = queue_->submit([engine, tsfn, id, in, out, batch](int slot, const std::exception_ptr& bindFailure) {
       std::unique_ptr<Completion> completion;
       try {
         completion = std::make_unique<Completion>();
         completion->id = id;
+        if (bindFailure) std::rethrow_exception(bindFailure);
         completion->timings = engine->run(slot, in, batch, out);
         completion->ok = true;
       } catch (const core::NativeError& error) {
@@ -411,6 +412,8 @@ Napi::Value LoadEngine(const Napi::CallbackInfo& info) {
   options.device = js_args::Int(info[1], "device", 0, 0x7fffffff);
   options.contexts = js_args::Int(info[2], "contexts", 1, 64);
   options.useCudaGraph = js_args::Bool(info[3], "useCudaGraph");
+  // Optional: a plan's embedded host code runs only when the caller trusts the plan.
+  options.allowHostCode = info.Length() > 4 && !info[4].IsUndefined() && js_args::Bool(info[4], "allowHostCode");
   auto* worker = new LoadWorker(env, plan, options);
   Napi::Promise promise = worker->Promise();
   worker->Queue();

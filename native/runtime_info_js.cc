@@ -50,6 +50,14 @@ Napi::Object TensorRtToJs(Napi::Env env, const core::TensorRtInfo& trt) {
   object.Set("builderResourceAvailable", trt.builderResource.available);
   setIfNotEmpty(object, "builderResourcePath", trt.builderResource.path);
   setIfNotEmpty(object, "builderResourceReason", trt.builderResource.reason);
+  if (trt.major != 0) {
+    // Whether the driver can run this TensorRT at all (the addon itself needs no CUDA runtime).
+    if (trt.driver.requiredVersion != 0) {
+      object.Set("requiredDriverCudaVersion", core::formatCudaVersion(trt.driver.requiredVersion));
+    }
+    object.Set("driverSufficient", trt.driver.sufficient);
+    setIfNotEmpty(object, "driverNote", trt.driver.note);
+  }
   return object;
 }
 

@@ -62,7 +62,7 @@ while IFS= read -r source; do
   fi
   checked=$((checked + 1))
   if ! "$cxx" -std=c++17 -Wall -Wextra -Werror -fsyntax-only \
-      -DSPLEEN_TRT_HAS_TENSORRT_HEADERS=1 \
+      -DSPLEEN_TRT_HAS_TENSORRT_HEADERS=1 -DSPLEEN_TRT_HAVE_CUDA_H \
       -isystem "$trt_include" -isystem "$parser_include" -isystem "$cuda_home/include" \
       -I "$root/native" "${extra[@]}" "$source"; then
     echo "  FAIL $source" >&2

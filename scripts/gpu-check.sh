@@ -69,33 +69,15 @@ else
   record "GPU" "not found" "nvidia-smi missing"
 fi
 cuda_home=${CUDA_HOME:-/usr/local/cuda}
-# version_le A B: A <= B for dotted versions.
-version_le() { [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1) == "$1" ]]; }
-nvcc_of() { "$1/bin/nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'; }
 driver_cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -n 1)
-if [[ -z ${CUDA_HOME:-} && -n $driver_cuda && -x $cuda_home/bin/nvcc ]] && ! version_le "$(nvcc_of "$cuda_home")" "$driver_cuda"; then
-  # The CUDA runtime is linked statically and refuses a driver older than itself
-  # (cudaErrorInsufficientDriver): prefer the newest installed toolkit the driver supports.
-  best=""
-  for candidate in /usr/local/cuda-*; do
-    v=$(nvcc_of "$candidate")
-    if [[ -n $v ]] && version_le "$v" "$driver_cuda" && { [[ -z $best ]] || version_le "$(nvcc_of "$best")" "$v"; }; then
-      best=$candidate
-    fi
-  done
-  if [[ -n $best ]]; then
-    say "CUDA toolkit $(nvcc_of "$cuda_home") is newer than the driver's CUDA $driver_cuda: using $best instead"
-    cuda_home=$best
-  else
-    say "WARNING: CUDA toolkit $(nvcc_of "$cuda_home") is newer than the driver's CUDA $driver_cuda and no older toolkit"
-    say "         is installed: the addon's CUDA calls will fail with cudaErrorInsufficientDriver (set CUDA_HOME)"
-  fi
-fi
+# Any toolkit will do, whatever the driver: its headers are all the build uses (NvInfer.h includes
+# cuda_runtime_api.h). The addon links no CUDA runtime and calls the driver API through
+# libcuda.so.1, so a CUDA 13 toolkit builds an addon that runs on an R535 (CUDA 12.2) driver.
 if [[ -x $cuda_home/bin/nvcc ]]; then
   export CUDAToolkit_ROOT=$cuda_home
   nvcc_version=$("$cuda_home/bin/nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
   say "CUDA toolkit $nvcc_version at $cuda_home"
-  record "CUDA toolkit" "$nvcc_version" "$cuda_home (cudart linked statically; the driver supports CUDA ${driver_cuda:-?})"
+  record "CUDA toolkit" "$nvcc_version" "$cuda_home (headers only; the driver supports CUDA ${driver_cuda:-?})"
   export PATH="$cuda_home/bin:$PATH"
 else
   say "no CUDA toolkit at $cuda_home (set CUDA_HOME): the addon cannot include TensorRT support"
@@ -175,6 +157,16 @@ else
   if run_step 600 "$out/build-addon.log" "${build_env[@]}" node scripts/build-addon.mjs --force --require; then
     needed=$(readelf -d build/Release/spleen_trt.node 2>/dev/null | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
     record "addon build" "ok" "$([[ -n $trt_include ]] && echo "with TensorRT $trt_header_version headers" || echo "without TensorRT headers"); NEEDED: $needed"
+    # The addon must not depend on a CUDA runtime (dynamically or statically linked): CUDA 13's
+    # refuses drivers older than R580. NEEDED lists the dynamic ones; nm finds a static copy.
+    cudart_needed=$(tr ' ' '\n' <<<"$needed" | grep -E 'cudart|libcuda|nvinfer' | tr '\n' ' ')
+    cudart_symbols=$(nm build/Release/spleen_trt.node 2>/dev/null | grep -c -E 'cudart|cudaGetErrorString|cudaMalloc')
+    if [[ -z $cudart_needed && $cudart_symbols == 0 ]]; then
+      record "no CUDA runtime" "verified" "readelf -d: no NEEDED libcudart/libcuda/libnvinfer; nm: 0 cudart symbols (driver API via dlopen)"
+    else
+      record "no CUDA runtime" "FAILED" "NEEDED: ${cudart_needed:-none}; cudart symbols: $cudart_symbols"
+      failed=1
+    fi
   else
     record "addon build" "FAILED" "see build-addon.log"
     failed=1
@@ -198,6 +190,7 @@ if [[ -f build/Release/spleen_trt.node ]]; then
       const lines = [
         ["CUDA driver", info.cuda.driverAvailable ? "ok" : "unavailable", (info.cuda.driverVersion ? "CUDA " + info.cuda.driverVersion + "; " : "") + (info.cuda.devices.map((d) => d.name + " sm" + d.computeCapability).join(", ") || info.cuda.reason || "")],
         ["TensorRT usable", trt.available ? "yes" : "no", trt.available ? "TensorRT " + trt.version : trt.reason],
+        ["driver for TensorRT", info.tensorrt.driverSufficient === undefined ? "?" : info.tensorrt.driverSufficient ? "sufficient" : "TOO OLD", "driver CUDA " + (info.cuda.driverVersion || "?") + ", TensorRT " + (info.tensorrt.major || "?") + " needs >= " + (info.tensorrt.requiredDriverCudaVersion || "?") + (info.tensorrt.driverNote ? "; " + info.tensorrt.driverNote : "")],
         ["ONNX parser", info.tensorrt.parserAvailable ? "found" : "missing", info.tensorrt.parserLibraryPath || info.tensorrt.parserReason || ""],
         ["builder resource", info.tensorrt.builderResourceAvailable ? "found" : "missing", info.tensorrt.builderResourcePath || info.tensorrt.builderResourceReason || ""],
       ];
@@ -246,6 +239,7 @@ if [[ -d node_modules/vitest ]]; then
     for (const e of lines) {
       if (e.test === "build") console.log(`engine build ${e.precision}\tok\t${f(e.seconds, 1)} s, plan ${(e.planBytes / 1e6).toFixed(1)} MB`);
       if (e.test === "parity") console.log(`parity ${e.precision} batch ${e.batch}\tmax|d| ${e.maxAbs.toExponential(2)}\tlogit scale ${f(e.scale, 2)}, argmax agree ${(100 * e.argmaxAgreement).toFixed(3)} %, compute ${f(e.computeMs)} ms`);
+      // Each batch size has its own context and graph: replays after a shape change are exact (compared in the test).
       if (e.test === "graphs") console.log(`CUDA graphs\t${e.runs.every((r, i) => r.graph === [false, false, true, true, false, true, true][i]) ? "as expected" : "UNEXPECTED"}\t${e.runs.map((r) => r.batch + (r.graph ? "g" : "p")).join(" ")} (g: graph replay, p: plain enqueue)`);
     }
   ' "$report" 2>/dev/null | tee -a "$summary" >/dev/null

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'ERR_BUILD_FAILED'
   | 'ERR_INFERENCE_FAILED'
   | 'ERR_OUT_OF_MEMORY'
+  /** A sticky CUDA error (illegal address, kernel fault, uncorrectable ECC): the engine is unusable. */
+  | 'ERR_GPU_FAULT'
   | 'ERR_ABORTED'
   | 'ERR_CLOSED';
 

@@ -27,6 +27,10 @@ export interface TensorRtStatus {
   reason: string;
   /** The loaded TensorRT library's version, when it loads. */
   version?: string;
+  /** The CUDA version the driver supports (cuDriverGetVersion), "major.minor", when known. */
+  driverCudaVersion?: string;
+  /** Whether that driver can run the loaded TensorRT (the addon links no CUDA runtime of its own). */
+  driverSufficient?: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -58,12 +62,17 @@ export async function getTensorRtStatus(native?: RuntimeInfo['native'], deps: Te
   if (!info.cuda.driverAvailable) return { usable: false, reason: `no CUDA driver: ${info.cuda.reason ?? 'unknown'}` };
   if (info.cuda.devices.length === 0) return { usable: false, reason: 'no CUDA GPU found' };
   if (!info.tensorrt.available) return { usable: false, reason: `no TensorRT: ${info.tensorrt.reason ?? 'unknown'}` };
+  const driver = { driverCudaVersion: info.cuda.driverVersion, driverSufficient: info.tensorrt.driverSufficient };
+  if (info.tensorrt.driverSufficient === false && info.cuda.driverVersion !== undefined) {
+    return { usable: false, reason: `CUDA driver too old: ${info.tensorrt.driverNote ?? 'unknown'}`, version: info.tensorrt.version, ...driver };
+  }
   const library = await tensorRtLibraryStatus(deps);
   if (!library.available || !library.version) {
-    return { usable: false, reason: `no TensorRT: ${library.reason ?? 'the TensorRT support module reports it unavailable'}`, version: library.version };
+    return { usable: false, reason: `no TensorRT: ${library.reason ?? 'the TensorRT support module reports it unavailable'}`, version: library.version, ...driver };
   }
   const gpu = info.cuda.devices[0];
-  return { usable: true, reason: `TensorRT ${library.version} on ${gpu.name} (compute ${gpu.computeCapability})`, version: library.version };
+  const cuda = info.cuda.driverVersion === undefined ? '' : `, driver CUDA ${info.cuda.driverVersion}`;
+  return { usable: true, reason: `TensorRT ${library.version} on ${gpu.name} (compute ${gpu.computeCapability}${cuda})`, version: library.version, ...driver };
 }
 
 /** Versions, backends available (and why not), threads, GPUs. */

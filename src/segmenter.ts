@@ -30,6 +30,11 @@ export interface SegmenterOptions {
   plan?: string;
   /** CUDA device index for TensorRT; default 0. */
   device?: number;
+  /**
+   * Let TensorRT run host code embedded in the plan (version-compatible plans need it). That is
+   * code from the plan file: only for plans you trust. Default false.
+   */
+  allowEngineHostCode?: boolean;
   /** Overrides of the model's pipeline parameters (sliding window settings). */
   overlap?: number;
   swBatchSize?: number;
@@ -77,6 +82,9 @@ function checkTensorRtOptions(options: SegmenterOptions): void {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw expectedType('a path', `options.${key}`, v);
   }
+  if (options.allowEngineHostCode !== undefined && typeof options.allowEngineHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowEngineHostCode', options.allowEngineHostCode);
+  }
   if (options.device !== undefined && (!Number.isInteger(options.device) || options.device < 0)) {
     throw expectedRange('a non-negative integer', 'options.device', options.device);
   }
@@ -109,14 +117,23 @@ function validateVolume(volume: unknown): asserts volume is Volume {
 export class Segmenter {
   readonly info: SegmenterInfo;
   readonly manifest: ModelManifest;
-  #backend: InferenceBackend;
+  #backend: InferenceBackend | undefined;
+  /** Opens a fresh TensorRT backend, after a GPU fault made the current one unusable. */
+  #reopen: (() => Promise<InferenceBackend>) | undefined;
   #params: PipelineParameters;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(backend: InferenceBackend, model: LoadedModel, params: PipelineParameters, fallbackReason?: string) {
+  private constructor(
+    backend: InferenceBackend,
+    model: LoadedModel,
+    params: PipelineParameters,
+    fallbackReason?: string,
+    reopen?: () => Promise<InferenceBackend>,
+  ) {
     this.#backend = backend;
+    this.#reopen = reopen;
     this.#params = params;
     this.manifest = model.manifest;
     this.info = {
@@ -160,6 +177,7 @@ export class Segmenter {
             : { model: trtModel, engineCacheDir: options.engineCacheDir }),
           precision: options.precision,
           device: options.device,
+          allowEngineHostCode: options.allowEngineHostCode,
           // The sliding window's full batch: a partial last batch is padded to it (stable shapes).
           stableBatch: Math.min(params.swBatchSize, 256),
         },
@@ -184,25 +202,43 @@ export class Segmenter {
         fallbackReason = trt.reason;
       }
     }
+    const reopen = backend === undefined ? undefined : openTensorRt;
     backend ??= await createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
-    return new Segmenter(backend, model, params, fallbackReason);
+    return new Segmenter(backend, model, params, fallbackReason, reopen);
   }
 
   /** Segments one volume; runs queue in call order. */
   segment(volume: Volume, options: SegmentOptions = {}): Promise<SegmentResult> {
     if (this.#closed) return Promise.reject(new SpleenTrtError('ERR_CLOSED', 'Segmenter is closed'));
     validateVolume(volume);
-    const run = this.#queue.then(() => segmentVolume(volume, this.#backend, this.#params, options));
+    const run = this.#queue.then(() => this.#segmentNow(volume, options));
     // The queue only orders runs; one run's failure must not fail the next.
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  async #segmentNow(volume: Volume, options: SegmentOptions): Promise<SegmentResult> {
+    // A GPU fault left no backend: open a fresh one (a new engine and CUDA state) for this run.
+    this.#backend ??= await this.#reopen!();
+    const backend = this.#backend;
+    try {
+      return await segmentVolume(volume, backend, this.#params, options);
+    } catch (error) {
+      // ERR_GPU_FAULT: a sticky CUDA error made this engine unusable for good. This run fails
+      // with it; the next one recreates the backend (if the fault persists, so does the error).
+      if (isSpleenTrtError(error, 'ERR_GPU_FAULT') && this.#reopen !== undefined) {
+        this.#backend = undefined;
+        await backend.close().catch(() => undefined);
+      }
+      throw error;
+    }
   }
 
   /** Waits for queued runs, then frees the backend. Idempotent. */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      this.#closing = this.#queue.then(() => this.#backend.close());
+      this.#closing = this.#queue.then(() => this.#backend?.close());
     }
     return this.#closing;
   }

@@ -27,6 +27,46 @@ static_assert(std::is_same_v<decltype(&::cuDeviceGetAttribute),
 static_assert(std::is_same_v<decltype(&::cuDeviceGetPCIBusId), CUresult (*)(char*, int, CUdevice)>);
 static_assert(std::is_same_v<decltype(&::cuGetErrorName), CUresult (*)(CUresult, const char**)>);
 static_assert(std::is_same_v<decltype(&::cuGetErrorString), CUresult (*)(CUresult, const char**)>);
+// Execution entry points. cuda.h maps the plain names onto the versioned symbols (cuMemAlloc ->
+// cuMemAlloc_v2 ...), which are the names load() resolves.
+static_assert(sizeof(CUdeviceptr) == sizeof(local::DevicePtr));
+static_assert(sizeof(CUstreamCaptureMode) == sizeof(int));
+static_assert(CU_STREAM_NON_BLOCKING == local::kStreamNonBlocking);
+static_assert(CU_EVENT_BLOCKING_SYNC == local::kEventBlockingSync);
+static_assert(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL == local::kStreamCaptureModeThreadLocal);
+static_assert(CUDA_ERROR_NOT_READY == local::kErrorNotReady);
+static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxRetain), CUresult (*)(CUcontext*, CUdevice)>);
+static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxRelease_v2), CUresult (*)(CUdevice)>);
+static_assert(std::is_same_v<decltype(&::cuCtxSetCurrent), CUresult (*)(CUcontext)>);
+static_assert(std::is_same_v<decltype(&::cuCtxGetCurrent), CUresult (*)(CUcontext*)>);
+static_assert(std::is_same_v<decltype(&::cuMemAlloc_v2), CUresult (*)(CUdeviceptr*, std::size_t)>);
+static_assert(std::is_same_v<decltype(&::cuMemFree_v2), CUresult (*)(CUdeviceptr)>);
+static_assert(std::is_same_v<decltype(&::cuMemHostAlloc), CUresult (*)(void**, std::size_t, unsigned int)>);
+static_assert(std::is_same_v<decltype(&::cuMemFreeHost), CUresult (*)(void*)>);
+static_assert(std::is_same_v<decltype(&::cuMemcpyHtoDAsync_v2),
+                             CUresult (*)(CUdeviceptr, const void*, std::size_t, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuMemcpyDtoHAsync_v2),
+                             CUresult (*)(void*, CUdeviceptr, std::size_t, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuStreamCreate), CUresult (*)(CUstream*, unsigned int)>);
+static_assert(std::is_same_v<decltype(&::cuStreamDestroy_v2), CUresult (*)(CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuStreamSynchronize), CUresult (*)(CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuEventCreate), CUresult (*)(CUevent*, unsigned int)>);
+static_assert(std::is_same_v<decltype(&::cuEventDestroy_v2), CUresult (*)(CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuEventRecord), CUresult (*)(CUevent, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuEventSynchronize), CUresult (*)(CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuEventElapsedTime), CUresult (*)(float*, CUevent, CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuStreamBeginCapture_v2), CUresult (*)(CUstream, CUstreamCaptureMode)>);
+static_assert(std::is_same_v<decltype(&::cuStreamEndCapture), CUresult (*)(CUstream, CUgraph*)>);
+static_assert(std::is_same_v<decltype(&::cuGraphInstantiateWithFlags),
+                             CUresult (*)(CUgraphExec*, CUgraph, unsigned long long)>);
+static_assert(std::is_same_v<decltype(&::cuGraphLaunch), CUresult (*)(CUgraphExec, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuGraphDestroy), CUresult (*)(CUgraph)>);
+static_assert(std::is_same_v<decltype(&::cuGraphExecDestroy), CUresult (*)(CUgraphExec)>);
+static_assert(CUDA_ERROR_ILLEGAL_ADDRESS == 700 && CUDA_ERROR_LAUNCH_FAILED == 719 &&
+              CUDA_ERROR_MISALIGNED_ADDRESS == 716 && CUDA_ERROR_ILLEGAL_INSTRUCTION == 715 &&
+              CUDA_ERROR_INVALID_ADDRESS_SPACE == 717 && CUDA_ERROR_INVALID_PC == 718 &&
+              CUDA_ERROR_HARDWARE_STACK_ERROR == 714 && CUDA_ERROR_ASSERT == 710 &&
+              CUDA_ERROR_ECC_UNCORRECTABLE == 214 && CUDA_ERROR_LAUNCH_TIMEOUT == 702);
 }  // namespace
 #endif
 
@@ -73,6 +113,39 @@ std::unique_ptr<CudaDriverApi> CudaDriverApi::load(const std::vector<std::string
   api->getErrorName = api->library_.function<cuda::GetErrorTextFn>("cuGetErrorName", nullptr);
   api->getErrorString = api->library_.function<cuda::GetErrorTextFn>("cuGetErrorString", nullptr);
   api->loaded_ = true;
+
+  missing.clear();
+  resolve(api->devicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+  resolve(api->devicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
+  resolve(api->ctxSetCurrent, "cuCtxSetCurrent");
+  resolve(api->ctxGetCurrent, "cuCtxGetCurrent");
+  resolve(api->memAlloc, "cuMemAlloc_v2");
+  resolve(api->memFree, "cuMemFree_v2");
+  resolve(api->memHostAlloc, "cuMemHostAlloc");
+  resolve(api->memFreeHost, "cuMemFreeHost");
+  resolve(api->memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+  resolve(api->memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+  resolve(api->streamCreate, "cuStreamCreate");
+  resolve(api->streamDestroy, "cuStreamDestroy_v2");
+  resolve(api->streamSynchronize, "cuStreamSynchronize");
+  resolve(api->eventCreate, "cuEventCreate");
+  resolve(api->eventDestroy, "cuEventDestroy_v2");
+  resolve(api->eventRecord, "cuEventRecord");
+  resolve(api->eventSynchronize, "cuEventSynchronize");
+  // The unversioned symbol: every driver exports it (the _v2 of CUDA 12.8+ only changes
+  // behaviour for events recorded in graphs, which these are not).
+  resolve(api->eventElapsedTime, "cuEventElapsedTime");
+  resolve(api->streamBeginCapture, "cuStreamBeginCapture_v2");
+  resolve(api->streamEndCapture, "cuStreamEndCapture");
+  resolve(api->graphInstantiateWithFlags, "cuGraphInstantiateWithFlags");  // CUDA 11.4+
+  resolve(api->graphLaunch, "cuGraphLaunch");
+  resolve(api->graphDestroy, "cuGraphDestroy");
+  resolve(api->graphExecDestroy, "cuGraphExecDestroy");
+  if (missing.empty()) {
+    api->executionReady_ = true;
+  } else {
+    api->executionError_ = "CUDA driver " + api->libraryPath_ + " lacks entry points engines need: " + missing;
+  }
   return api;
 }
 
@@ -101,6 +174,53 @@ std::string CudaDriverApi::describeError(const char* call, cuda::Result result) 
   }
   if (description != nullptr) text += ": " + std::string(description);
   return text;
+}
+
+namespace cuda {
+bool isStickyError(Result result) noexcept {
+  switch (result) {
+    case 214:  // CUDA_ERROR_ECC_UNCORRECTABLE
+    case 700:  // CUDA_ERROR_ILLEGAL_ADDRESS
+    case 702:  // CUDA_ERROR_LAUNCH_TIMEOUT
+    case 710:  // CUDA_ERROR_ASSERT
+    case 714:  // CUDA_ERROR_HARDWARE_STACK_ERROR
+    case 715:  // CUDA_ERROR_ILLEGAL_INSTRUCTION
+    case 716:  // CUDA_ERROR_MISALIGNED_ADDRESS
+    case 717:  // CUDA_ERROR_INVALID_ADDRESS_SPACE
+    case 718:  // CUDA_ERROR_INVALID_PC
+    case 719:  // CUDA_ERROR_LAUNCH_FAILED
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace cuda
+
+int minimumDriverVersionForTensorRt(int major) {
+  if (major == 10) return 11080;
+  if (major == 11) return 12000;
+  return 0;
+}
+
+DriverSufficiency judgeDriverForTensorRt(int driverVersion, int tensorrtMajor) {
+  DriverSufficiency result;
+  result.requiredVersion = minimumDriverVersionForTensorRt(tensorrtMajor);
+  if (driverVersion == 0) {
+    result.note = "the CUDA driver's version is unknown";
+  } else if (result.requiredVersion == 0) {
+    result.note = "no known CUDA requirement for TensorRT " + std::to_string(tensorrtMajor);
+  } else if (driverVersion < result.requiredVersion) {
+    result.note = "the CUDA driver supports CUDA " + formatCudaVersion(driverVersion) + "; TensorRT " +
+                  std::to_string(tensorrtMajor) + " needs at least CUDA " +
+                  formatCudaVersion(result.requiredVersion) + ": update the NVIDIA driver";
+  } else {
+    result.sufficient = true;
+    result.note = driverVersion >= 13000 ? "runs TensorRT packages for CUDA 12.x and 13.x"
+                  : driverVersion >= 12000
+                      ? "runs TensorRT packages for CUDA 12.x, not those for CUDA 13.x (they need an R580+ driver)"
+                      : "runs only TensorRT packages for CUDA 11.8";
+  }
+  return result;
 }
 
 std::string formatCudaVersion(int version) {

@@ -1,6 +1,9 @@
-// Probes the CUDA driver (libcuda.so.1 / nvcuda.dll) through dlsym, so the addon builds without
-// cuda.h and loads on machines without a driver. The few driver API types it needs are declared
-// here; when the build finds cuda.h, cuda_driver.cc checks these declarations against it.
+// The CUDA driver (libcuda.so.1 / nvcuda.dll) through dlsym, so the addon builds without cuda.h,
+// loads on machines without a driver and runs on every driver the user's TensorRT supports: no
+// CUDA runtime is linked (CUDA 13's cudart refuses drivers older than R580). The driver API types
+// it needs are declared here; when the build finds cuda.h, cuda_driver.cc checks these
+// declarations against it. Versioned entry points (cuMemAlloc_v2 ...) are resolved by their real
+// symbol names, which every driver since CUDA 11.4 exports.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +34,52 @@ using DeviceTotalMemFn = Result (*)(std::size_t* bytes, Device device);  // cuDe
 using DeviceGetAttributeFn = Result (*)(int* value, int attribute, Device device);
 using DeviceGetPciBusIdFn = Result (*)(char* busId, int length, Device device);
 using GetErrorTextFn = Result (*)(Result error, const char** text);
+
+// Execution: what the TensorRT engine and builder need besides TensorRT itself.
+struct ContextSt;
+struct StreamSt;
+struct EventSt;
+struct GraphSt;
+struct GraphExecSt;
+using Context = ContextSt*;      // CUcontext
+using Stream = StreamSt*;        // CUstream; TensorRT takes it as a cudaStream_t (same handle)
+using Event = EventSt*;          // CUevent
+using Graph = GraphSt*;          // CUgraph
+using GraphExec = GraphExecSt*;  // CUgraphExec
+using DevicePtr = unsigned long long;  // CUdeviceptr (CUdeviceptr_v2)
+constexpr unsigned kStreamNonBlocking = 0x1;       // CU_STREAM_NON_BLOCKING
+constexpr unsigned kEventBlockingSync = 0x1;       // CU_EVENT_BLOCKING_SYNC
+constexpr int kStreamCaptureModeThreadLocal = 1;   // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+constexpr Result kErrorNotReady = 600;             // CUDA_ERROR_NOT_READY
+
+using DevicePrimaryCtxRetainFn = Result (*)(Context* context, Device device);
+using DevicePrimaryCtxReleaseFn = Result (*)(Device device);  // cuDevicePrimaryCtxRelease_v2
+using CtxSetCurrentFn = Result (*)(Context context);
+using CtxGetCurrentFn = Result (*)(Context* context);
+using MemAllocFn = Result (*)(DevicePtr* pointer, std::size_t bytes);  // cuMemAlloc_v2
+using MemFreeFn = Result (*)(DevicePtr pointer);                       // cuMemFree_v2
+using MemHostAllocFn = Result (*)(void** pointer, std::size_t bytes, unsigned flags);
+using MemFreeHostFn = Result (*)(void* pointer);
+using MemcpyHtoDAsyncFn = Result (*)(DevicePtr dst, const void* src, std::size_t bytes, Stream stream);
+using MemcpyDtoHAsyncFn = Result (*)(void* dst, DevicePtr src, std::size_t bytes, Stream stream);
+using StreamCreateFn = Result (*)(Stream* stream, unsigned flags);
+using StreamDestroyFn = Result (*)(Stream stream);  // cuStreamDestroy_v2
+using StreamSynchronizeFn = Result (*)(Stream stream);
+using EventCreateFn = Result (*)(Event* event, unsigned flags);
+using EventDestroyFn = Result (*)(Event event);  // cuEventDestroy_v2
+using EventRecordFn = Result (*)(Event event, Stream stream);
+using EventSynchronizeFn = Result (*)(Event event);
+using EventElapsedTimeFn = Result (*)(float* ms, Event start, Event end);
+using StreamBeginCaptureFn = Result (*)(Stream stream, int mode);  // cuStreamBeginCapture_v2
+using StreamEndCaptureFn = Result (*)(Stream stream, Graph* graph);
+using GraphInstantiateWithFlagsFn = Result (*)(GraphExec* exec, Graph graph, unsigned long long flags);
+using GraphLaunchFn = Result (*)(GraphExec exec, Stream stream);
+using GraphDestroyFn = Result (*)(Graph graph);
+using GraphExecDestroyFn = Result (*)(GraphExec exec);
+
+// Errors after which the CUDA context is unusable ("the process must be terminated and relaunched
+// to continue using CUDA", cuda.h): an illegal address, a kernel fault, an uncorrectable ECC error.
+bool isStickyError(Result result) noexcept;
 }  // namespace cuda
 
 // The driver entry points, resolved once. Loading never throws; a library or symbol that is
@@ -63,6 +112,35 @@ class CudaDriverApi {
   cuda::GetErrorTextFn getErrorName = nullptr;
   cuda::GetErrorTextFn getErrorString = nullptr;
 
+  // Execution entry points: resolved at load, but only probing needs to succeed for loaded();
+  // executionReady() says whether engines can run, executionError() which symbols are missing.
+  bool executionReady() const noexcept { return executionReady_; }
+  const std::string& executionError() const noexcept { return executionError_; }
+  cuda::DevicePrimaryCtxRetainFn devicePrimaryCtxRetain = nullptr;
+  cuda::DevicePrimaryCtxReleaseFn devicePrimaryCtxRelease = nullptr;
+  cuda::CtxSetCurrentFn ctxSetCurrent = nullptr;
+  cuda::CtxGetCurrentFn ctxGetCurrent = nullptr;
+  cuda::MemAllocFn memAlloc = nullptr;
+  cuda::MemFreeFn memFree = nullptr;
+  cuda::MemHostAllocFn memHostAlloc = nullptr;
+  cuda::MemFreeHostFn memFreeHost = nullptr;
+  cuda::MemcpyHtoDAsyncFn memcpyHtoDAsync = nullptr;
+  cuda::MemcpyDtoHAsyncFn memcpyDtoHAsync = nullptr;
+  cuda::StreamCreateFn streamCreate = nullptr;
+  cuda::StreamDestroyFn streamDestroy = nullptr;
+  cuda::StreamSynchronizeFn streamSynchronize = nullptr;
+  cuda::EventCreateFn eventCreate = nullptr;
+  cuda::EventDestroyFn eventDestroy = nullptr;
+  cuda::EventRecordFn eventRecord = nullptr;
+  cuda::EventSynchronizeFn eventSynchronize = nullptr;
+  cuda::EventElapsedTimeFn eventElapsedTime = nullptr;
+  cuda::StreamBeginCaptureFn streamBeginCapture = nullptr;
+  cuda::StreamEndCaptureFn streamEndCapture = nullptr;
+  cuda::GraphInstantiateWithFlagsFn graphInstantiateWithFlags = nullptr;
+  cuda::GraphLaunchFn graphLaunch = nullptr;
+  cuda::GraphDestroyFn graphDestroy = nullptr;
+  cuda::GraphExecDestroyFn graphExecDestroy = nullptr;
+
   // "cuInit failed: CUDA_ERROR_NO_DEVICE (100): no CUDA-capable device is detected", or with the
   // number alone when the driver cannot name it.
   std::string describeError(const char* call, cuda::Result result) const;
@@ -73,6 +151,8 @@ class CudaDriverApi {
   DynamicLibrary library_;
   bool loaded_ = false;
   std::string loadError_;
+  bool executionReady_ = false;
+  std::string executionError_;
   std::string libraryPath_;
 };
 
@@ -102,5 +182,19 @@ CudaDriverInfo probeCudaDriver(const CudaDriverApi& api);
 
 // "12.4" for 12040.
 std::string formatCudaVersion(int version);
+
+// The oldest driver CUDA version (cuDriverGetVersion's encoding) that some package of TensorRT
+// `major` runs on: 10.x shipped for CUDA 11.8, 12.x and (from 10.13) 13.x; 11.x for 12.x and 13.x.
+// CUDA's minor version compatibility lets a CUDA 12.x package run on any 12.0+ driver (R525+),
+// a 13.x package needs R580+. 0 when unknown. Below it, no package of that TensorRT can run.
+int minimumDriverVersionForTensorRt(int major);
+
+// What getRuntimeInfo says about the driver and the loaded TensorRT major.
+struct DriverSufficiency {
+  int requiredVersion = 0;  // minimumDriverVersionForTensorRt; 0 when unknown
+  bool sufficient = false;  // driver version known and >= requiredVersion
+  std::string note;         // why not, or which packages it runs
+};
+DriverSufficiency judgeDriverForTensorRt(int driverVersion, int tensorrtMajor);
 
 }  // namespace spleen_trt::core

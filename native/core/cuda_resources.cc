@@ -1,107 +1,126 @@
 #include "core/cuda_resources.h"
 
-#include "core/cuda_driver.h"
+namespace spleen_trt::core::gpu {
 
-namespace spleen_trt::core::cuda_rt {
+namespace {
 
-std::string describe(cudaError_t error) {
-  const char* name = cudaGetErrorName(error);
-  const char* text = cudaGetErrorString(error);
-  return std::string(name != nullptr ? name : "cudaError") + " (" +
-         std::to_string(static_cast<int>(error)) + "): " + (text != nullptr ? text : "unknown");
+// CUDA_ERROR_* numbers, as cuda.h defines them (checked there in cuda_driver.cc's build).
+constexpr cuda::Result kNotInitialized = 3;
+constexpr cuda::Result kDeinitialized = 4;
+constexpr cuda::Result kOutOfMemory = 2;
+constexpr cuda::Result kNoDevice = 100;
+constexpr cuda::Result kInvalidDevice = 101;
+constexpr cuda::Result kInsufficientDriver = 35;
+constexpr cuda::Result kSystemDriverMismatch = 803;
+constexpr cuda::Result kCompatNotSupportedOnDevice = 804;
+constexpr cuda::Result kDevicesUnavailable = 46;
+
+}  // namespace
+
+const CudaDriverApi& requireDriver() {
+  const CudaDriverApi& api = CudaDriverApi::shared();
+  if (!api.loaded()) throw NativeError(ErrorCode::kNoGpu, "No usable CUDA driver: " + api.loadError());
+  if (!api.executionReady()) throw NativeError(ErrorCode::kNoGpu, "No usable CUDA driver: " + api.executionError());
+  return api;
 }
 
-ErrorCode classify(cudaError_t error, ErrorCode otherwise) {
-  switch (error) {
-    case cudaErrorNoDevice:
-    case cudaErrorInsufficientDriver:
-    case cudaErrorInvalidDevice:
-    case cudaErrorDevicesUnavailable:
-    case cudaErrorSystemDriverMismatch:
-    case cudaErrorCompatNotSupportedOnDevice:
+ErrorCode classify(cuda::Result result, ErrorCode otherwise) {
+  if (cuda::isStickyError(result)) return ErrorCode::kGpuFault;
+  switch (result) {
+    case kNotInitialized:
+    case kDeinitialized:
+    case kNoDevice:
+    case kInvalidDevice:
+    case kInsufficientDriver:
+    case kSystemDriverMismatch:
+    case kCompatNotSupportedOnDevice:
+    case kDevicesUnavailable:
       return ErrorCode::kNoGpu;
-    case cudaErrorMemoryAllocation:
+    case kOutOfMemory:
       return ErrorCode::kOutOfMemory;
     default:
       return otherwise;
   }
 }
 
-void check(cudaError_t error, const char* what, ErrorCode otherwise) {
-  if (error == cudaSuccess) return;
-  // Clears a non-sticky error so the next call on this thread does not report it again.
-  cudaGetLastError();
-  throw NativeError(classify(error, otherwise), std::string(what) + " failed: " + describe(error));
+void check(const CudaDriverApi& api, cuda::Result result, const char* what, ErrorCode otherwise) {
+  if (result == cuda::kSuccess) return;
+  std::string message = api.describeError(what, result);
+  if (cuda::isStickyError(result)) {
+    message += " (a sticky CUDA error: this process can no longer use the GPU's context; restart it)";
+  }
+  throw NativeError(classify(result, otherwise), message);
 }
 
-void selectDevice(int device) {
-  int count = 0;
-  const cudaError_t error = cudaGetDeviceCount(&count);
-  if (error != cudaSuccess) {
-    cudaGetLastError();
-    std::string message = "No usable CUDA device: cudaGetDeviceCount failed: " + describe(error);
-    // The runtime says "driver version is insufficient" even when there is no driver at all; the
-    // driver probe (the same one getRuntimeInfo uses) tells which.
-    const CudaDriverInfo driver = probeCudaDriver(CudaDriverApi::shared());
-    if (!driver.reason.empty()) {
-      message += " (CUDA driver: " + driver.reason + ")";
-    } else if (driver.driverVersion != 0) {
-      message += " (the CUDA driver supports CUDA " + formatCudaVersion(driver.driverVersion) +
-                 "; this addon's runtime needs CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
-                 std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+PrimaryContext::PrimaryContext(const CudaDriverApi& api, int device) : api_(api), device_(device) {
+  const cuda::Result init = api.init(0);
+  if (init != cuda::kSuccess) {
+    std::string message = "No usable CUDA device: " + api.describeError("cuInit(0)", init);
+    int version = 0;
+    if (api.driverGetVersion(&version) == cuda::kSuccess && version != 0) {
+      message += " (the driver supports CUDA " + formatCudaVersion(version) + ")";
     }
     throw NativeError(ErrorCode::kNoGpu, message);
   }
+  int count = 0;
+  check(api, api.deviceGetCount(&count), "cuDeviceGetCount", ErrorCode::kNoGpu);
   if (device < 0 || device >= count) {
-    throw NativeError(ErrorCode::kNoGpu, "CUDA device " + std::to_string(device) +
-                                             " does not exist (" + std::to_string(count) +
-                                             " device(s) visible)");
+    throw NativeError(ErrorCode::kNoGpu, "CUDA device " + std::to_string(device) + " does not exist (" +
+                                             std::to_string(count) + " device(s) visible)");
   }
-  check(cudaSetDevice(device), "cudaSetDevice", ErrorCode::kNoGpu);
+  cuda::Device handle = 0;
+  check(api, api.deviceGet(&handle, device), "cuDeviceGet", ErrorCode::kNoGpu);
+  check(api, api.devicePrimaryCtxRetain(&context_, handle), "cuDevicePrimaryCtxRetain", ErrorCode::kNoGpu);
 }
 
-DeviceBuffer allocateDevice(std::size_t bytes, const char* what) {
+PrimaryContext::~PrimaryContext() {
+  if (context_ != nullptr) api_.devicePrimaryCtxRelease(device_);
+}
+
+void PrimaryContext::makeCurrent() const {
+  cuda::Context current = nullptr;
+  if (api_.ctxGetCurrent(&current) == cuda::kSuccess && current == context_) return;
+  check(api_, api_.ctxSetCurrent(context_), "cuCtxSetCurrent", ErrorCode::kNoGpu);
+}
+
+DeviceBuffer allocateDevice(const CudaDriverApi& api, std::size_t bytes, const char* what) {
+  cuda::DevicePtr pointer = 0;
+  const cuda::Result result = api.memAlloc(&pointer, bytes);
+  if (result != cuda::kSuccess) {
+    throw NativeError(classify(result, ErrorCode::kOutOfMemory),
+                      api.describeError(("cuMemAlloc of " + std::to_string(bytes) + " bytes (" + what + ")").c_str(),
+                                        result));
+  }
+  return DeviceBuffer(reinterpret_cast<void*>(static_cast<std::uintptr_t>(pointer)), DeviceFree{&api});
+}
+
+PinnedBuffer allocatePinned(const CudaDriverApi& api, std::size_t bytes, const char* what) {
   void* pointer = nullptr;
-  const cudaError_t error = cudaMalloc(&pointer, bytes);
-  if (error != cudaSuccess) {
-    cudaGetLastError();
-    throw NativeError(classify(error, ErrorCode::kOutOfMemory),
-                      std::string("cudaMalloc of ") + std::to_string(bytes) + " bytes (" + what +
-                          ") failed: " + describe(error));
+  const cuda::Result result = api.memHostAlloc(&pointer, bytes, 0);
+  if (result != cuda::kSuccess) {
+    throw NativeError(classify(result, ErrorCode::kOutOfMemory),
+                      api.describeError(("cuMemHostAlloc of " + std::to_string(bytes) + " bytes (" + what + ")").c_str(),
+                                        result));
   }
-  return DeviceBuffer(pointer);
+  return PinnedBuffer(pointer, {&api});
 }
 
-PinnedBuffer allocatePinned(std::size_t bytes, const char* what) {
-  void* pointer = nullptr;
-  const cudaError_t error = cudaHostAlloc(&pointer, bytes, cudaHostAllocDefault);
-  if (error != cudaSuccess) {
-    cudaGetLastError();
-    throw NativeError(classify(error, ErrorCode::kOutOfMemory),
-                      std::string("cudaHostAlloc of ") + std::to_string(bytes) + " bytes (" +
-                          what + ") failed: " + describe(error));
-  }
-  return PinnedBuffer(pointer);
+Stream createStream(const CudaDriverApi& api) {
+  cuda::Stream stream = nullptr;
+  check(api, api.streamCreate(&stream, cuda::kStreamNonBlocking), "cuStreamCreate");
+  return Stream(stream, {&api});
 }
 
-Stream createStream() {
-  cudaStream_t stream = nullptr;
-  // Non-blocking: no implicit synchronisation with the legacy default stream, which other code
-  // in the process (another addon, a plain cudaMemcpy) may use.
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-  return Stream(stream);
+Event createEvent(const CudaDriverApi& api) {
+  cuda::Event event = nullptr;
+  check(api, api.eventCreate(&event, cuda::kEventBlockingSync), "cuEventCreate");
+  return Event(event, {&api});
 }
 
-Event createEvent() {
-  cudaEvent_t event = nullptr;
-  check(cudaEventCreate(&event), "cudaEventCreate");
-  return Event(event);
-}
-
-double elapsedMs(cudaEvent_t start, cudaEvent_t end) {
+double elapsedMs(const CudaDriverApi& api, cuda::Event start, cuda::Event end) {
   float ms = 0.0f;
-  check(cudaEventElapsedTime(&ms, start, end), "cudaEventElapsedTime");
+  check(api, api.eventElapsedTime(&ms, start, end), "cuEventElapsedTime");
   return static_cast<double>(ms);
 }
 
-}  // namespace spleen_trt::core::cuda_rt
+}  // namespace spleen_trt::core::gpu

@@ -1,67 +1,90 @@
-// RAII for the CUDA runtime objects the TensorRT code owns (device and pinned buffers, streams,
-// events, graphs) and the mapping of CUDA errors onto the package's error codes. Included only by
-// code compiled with the CUDA toolkit (the TensorRT builder and engine). The runtime is linked
-// statically: it opens libcuda.so.1 on its first call, so a machine without a driver gets an
-// error from that call (reported as ERR_NO_GPU), not a failure to load the addon.
+// RAII for the CUDA objects the TensorRT code owns (device and pinned buffers, streams, events,
+// graphs, the device's primary context), all through the driver API loaded at run time
+// (cuda_driver.h): no CUDA runtime is linked, so the addon runs on any driver the user's TensorRT
+// supports. Plain C++ (no CUDA headers), so it is tested against the fake libcuda.so.1.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
 
+#include "core/cuda_driver.h"
 #include "core/native_error.h"
 
-namespace spleen_trt::core::cuda_rt {
+namespace spleen_trt::core::gpu {
 
+// The process-wide driver, when it loaded with every execution entry point; otherwise throws
+// ERR_NO_GPU saying why.
+const CudaDriverApi& requireDriver();
+
+// The package's code for a driver error: no device or driver -> kNoGpu, allocation ->
+// kOutOfMemory, a sticky error (the context is lost) -> kGpuFault, anything else -> `otherwise`.
+ErrorCode classify(cuda::Result result, ErrorCode otherwise);
+
+// Throws NativeError("<what> failed: CUDA_ERROR_... (n): text") unless result is success. The
+// driver API has no "last error" to clear: a failed call leaves nothing behind, except a sticky
+// error, which every later call on the context reports again.
+void check(const CudaDriverApi& api, cuda::Result result, const char* what,
+           ErrorCode otherwise = ErrorCode::kInferenceFailed);
+
+// A retained primary context of one device: the context the CUDA runtime inside TensorRT uses
+// too, so TensorRT and these calls share streams and memory. Released when destroyed.
+class PrimaryContext {
+ public:
+  // cuInit, the device exists, cuDevicePrimaryCtxRetain; ERR_NO_GPU otherwise.
+  PrimaryContext(const CudaDriverApi& api, int device);
+  ~PrimaryContext();
+  PrimaryContext(const PrimaryContext&) = delete;
+  PrimaryContext& operator=(const PrimaryContext&) = delete;
+
+  // Makes the context current on the calling thread (CUDA's current context is per thread);
+  // cheap when it already is. ERR_NO_GPU when the driver refuses.
+  void makeCurrent() const;
+  int device() const noexcept { return device_; }
+  const CudaDriverApi& api() const noexcept { return api_; }
+
+ private:
+  const CudaDriverApi& api_;
+  int device_;
+  cuda::Context context_ = nullptr;
+};
+
+template <typename Handle, typename Fn, Fn CudaDriverApi::*destroy>
+struct Release {
+  const CudaDriverApi* api = nullptr;
+  void operator()(Handle handle) const noexcept {
+    if (api != nullptr) (api->*destroy)(handle);
+  }
+};
 struct DeviceFree {
-  void operator()(void* pointer) const noexcept { cudaFree(pointer); }
-};
-struct HostFree {
-  void operator()(void* pointer) const noexcept { cudaFreeHost(pointer); }
-};
-struct StreamDestroy {
-  void operator()(cudaStream_t stream) const noexcept { cudaStreamDestroy(stream); }
-};
-struct EventDestroy {
-  void operator()(cudaEvent_t event) const noexcept { cudaEventDestroy(event); }
-};
-struct GraphDestroy {
-  void operator()(cudaGraph_t graph) const noexcept { cudaGraphDestroy(graph); }
-};
-struct GraphExecDestroy {
-  void operator()(cudaGraphExec_t exec) const noexcept { cudaGraphExecDestroy(exec); }
+  const CudaDriverApi* api = nullptr;
+  void operator()(void* pointer) const noexcept {
+    if (api != nullptr) api->memFree(static_cast<cuda::DevicePtr>(reinterpret_cast<std::uintptr_t>(pointer)));
+  }
 };
 
 using DeviceBuffer = std::unique_ptr<void, DeviceFree>;
-using PinnedBuffer = std::unique_ptr<void, HostFree>;
-using Stream = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, StreamDestroy>;
-using Event = std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDestroy>;
-using Graph = std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, GraphDestroy>;
-using GraphExec = std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, GraphExecDestroy>;
+using PinnedBuffer = std::unique_ptr<void, Release<void*, cuda::MemFreeHostFn, &CudaDriverApi::memFreeHost>>;
+using Stream = std::unique_ptr<cuda::StreamSt, Release<cuda::Stream, cuda::StreamDestroyFn, &CudaDriverApi::streamDestroy>>;
+using Event = std::unique_ptr<cuda::EventSt, Release<cuda::Event, cuda::EventDestroyFn, &CudaDriverApi::eventDestroy>>;
+using Graph = std::unique_ptr<cuda::GraphSt, Release<cuda::Graph, cuda::GraphDestroyFn, &CudaDriverApi::graphDestroy>>;
+using GraphExec =
+    std::unique_ptr<cuda::GraphExecSt, Release<cuda::GraphExec, cuda::GraphExecDestroyFn, &CudaDriverApi::graphExecDestroy>>;
 
-// "cudaErrorMemoryAllocation (2): out of memory".
-std::string describe(cudaError_t error);
+inline cuda::DevicePtr devicePtr(const DeviceBuffer& buffer) {
+  return static_cast<cuda::DevicePtr>(reinterpret_cast<std::uintptr_t>(buffer.get()));
+}
 
-// The package's code for a CUDA failure: no device or driver -> kNoGpu, allocation ->
-// kOutOfMemory, anything else -> `otherwise`.
-ErrorCode classify(cudaError_t error, ErrorCode otherwise);
-
-// Throws NativeError("<what> failed: <describe(error)>") unless error is cudaSuccess.
-void check(cudaError_t error, const char* what, ErrorCode otherwise = ErrorCode::kInferenceFailed);
-
-// Makes `device` current on the calling thread (CUDA's current device is per thread), after
-// checking that it exists; ERR_NO_GPU otherwise.
-void selectDevice(int device);
-
-DeviceBuffer allocateDevice(std::size_t bytes, const char* what);
-PinnedBuffer allocatePinned(std::size_t bytes, const char* what);
-Stream createStream();
-Event createEvent();
+DeviceBuffer allocateDevice(const CudaDriverApi& api, std::size_t bytes, const char* what);
+PinnedBuffer allocatePinned(const CudaDriverApi& api, std::size_t bytes, const char* what);
+// Non-blocking: no implicit synchronisation with the legacy default stream.
+Stream createStream(const CudaDriverApi& api);
+// Blocking-sync: waiting for it sleeps the thread instead of spinning a core.
+Event createEvent(const CudaDriverApi& api);
 
 // Milliseconds between two completed events.
-double elapsedMs(cudaEvent_t start, cudaEvent_t end);
+double elapsedMs(const CudaDriverApi& api, cuda::Event start, cuda::Event end);
 
-}  // namespace spleen_trt::core::cuda_rt
+}  // namespace spleen_trt::core::gpu

@@ -42,8 +42,8 @@ std::string formatLogLine(LogSeverity severity, const char* message) {
   return line;
 }
 
-LogCapture::LogCapture(LogSeverity maxSeverity, std::size_t maxLines)
-    : maxSeverity_(maxSeverity), maxLines_(maxLines), previous_(currentCapture) {
+LogCapture::LogCapture(LogSeverity maxSeverity, std::size_t maxLines, ForeignLines foreign)
+    : maxSeverity_(maxSeverity), foreign_(foreign), maxLines_(maxLines), previous_(currentCapture) {
   currentCapture = this;
   std::lock_guard<std::mutex> lock(registryMutex());
   registry().push_back(this);
@@ -58,7 +58,7 @@ LogCapture::~LogCapture() {
   if (currentCapture == this) currentCapture = previous_;
 }
 
-void LogCapture::append(LogSeverity severity, const char* message) {
+void LogCapture::append(LogSeverity severity, const char* message, const char* prefix) {
   if (static_cast<int>(severity) > static_cast<int>(maxSeverity_)) return;
   std::lock_guard<std::mutex> lock(mutex_);
   if (severity == LogSeverity::kInfo || severity == LogSeverity::kVerbose) {
@@ -68,7 +68,11 @@ void LogCapture::append(LogSeverity severity, const char* message) {
     }
     ++chattyLines_;
   }
-  lines_.emplace_back(severity, formatLogLine(severity, message));
+  if (prefix == nullptr) {
+    lines_.emplace_back(severity, formatLogLine(severity, message));
+  } else {
+    lines_.emplace_back(severity, formatLogLine(severity, (std::string(prefix) + (message != nullptr ? message : "(null)")).c_str()));
+  }
 }
 
 std::vector<std::string> LogCapture::lines() const {
@@ -99,10 +103,17 @@ void logLine(LogSeverity severity, const char* message) noexcept {
       currentCapture->append(severity, message);
       return;
     }
-    // A thread with no capture: TensorRT's own workers. Hand the line to every live capture;
-    // with one build at a time (the usual case) that is exactly its owner.
+    // A thread with no capture: TensorRT's own workers. Only captures that accept such lines
+    // (builds) get it; with one build at a time (the usual case) that is exactly its owner.
     std::lock_guard<std::mutex> lock(registryMutex());
-    for (LogCapture* capture : registry()) capture->append(severity, message);
+    std::size_t accepting = 0;
+    for (LogCapture* capture : registry()) accepting += capture->foreign_ == ForeignLines::kAccept ? 1 : 0;
+    if (accepting == 0) return;
+    const std::string prefix =
+        accepting == 1 ? std::string() : "(from a TensorRT thread; " + std::to_string(accepting) + " builds running) ";
+    for (LogCapture* capture : registry()) {
+      if (capture->foreign_ == ForeignLines::kAccept) capture->append(severity, message, accepting == 1 ? nullptr : prefix.c_str());
+    }
   } catch (const std::exception&) {
     // Out of memory while logging: losing a line beats terminating inside TensorRT's noexcept
     // callback.

@@ -24,15 +24,24 @@ enum class LogSeverity : int {
 // "[E] message", with trtexec's one-letter tags (F for TensorRT's internal errors).
 std::string formatLogLine(LogSeverity severity, const char* message);
 
-// Collects lines logged while it is alive: those from the thread that created it, and those from
-// threads that have no capture of their own (TensorRT's helper threads work for some caller, and
-// that caller is the one that needs the line). Captures nest per thread; destroy them on the
-// thread that created them, in reverse order.
+// Whether a capture also takes lines from threads that have no capture of their own (TensorRT's
+// helper threads, which work for some caller the logger cannot name).
+enum class ForeignLines {
+  kIgnore,  // runs and loads: their lines come from the calling thread
+  kAccept,  // builds: TensorRT's builder logs from its own threads too
+};
+
+// Collects lines logged while it is alive: those from the thread that created it and, for
+// captures that accept them, lines from threads without a capture. Such a line cannot be
+// attributed when several accepting captures are alive (concurrent builds): each then gets it
+// marked "(from a TensorRT thread; N builds running)", so no error quotes another call's line as
+// its own. Captures nest per thread; destroy them on the thread that created them, in reverse order.
 class LogCapture {
  public:
   // Lines above `maxSeverity` (more verbose) are dropped. Informational and verbose lines are
   // capped at `maxLines`; warnings and errors are always kept.
-  explicit LogCapture(LogSeverity maxSeverity = LogSeverity::kInfo, std::size_t maxLines = 2000);
+  explicit LogCapture(LogSeverity maxSeverity = LogSeverity::kInfo, std::size_t maxLines = 2000,
+                      ForeignLines foreign = ForeignLines::kIgnore);
   ~LogCapture();
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
@@ -44,9 +53,10 @@ class LogCapture {
 
  private:
   friend void logLine(LogSeverity severity, const char* message) noexcept;
-  void append(LogSeverity severity, const char* message);
+  void append(LogSeverity severity, const char* message, const char* prefix = nullptr);
 
   LogSeverity maxSeverity_;
+  ForeignLines foreign_;
   std::size_t maxLines_;
   LogCapture* previous_;
   mutable std::mutex mutex_;

@@ -13,6 +13,7 @@ const char* errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::kInferenceFailed: return "ERR_INFERENCE_FAILED";
     case ErrorCode::kAborted: return "ERR_ABORTED";
     case ErrorCode::kClosed: return "ERR_CLOSED";
+    case ErrorCode::kGpuFault: return "ERR_GPU_FAULT";
   }
   return "ERR_INFERENCE_FAILED";
 }

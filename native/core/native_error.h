@@ -21,6 +21,7 @@ enum class ErrorCode {
   kInferenceFailed,
   kAborted,
   kClosed,
+  kGpuFault,
 };
 
 // "ERR_TENSORRT_UNAVAILABLE" and so on, exactly as src/errors.ts spells them.

@@ -11,6 +11,11 @@ PlanHeader parsePlanHeader(const std::uint8_t* data, std::size_t size) noexcept 
                               (static_cast<std::uint32_t>(data[3]) << 24);
   if (magic != kPlanMagic) return header;
   header.isPlan = true;
+  header.serializationVersion = static_cast<std::uint32_t>(data[4]) | (static_cast<std::uint32_t>(data[5]) << 8) |
+                                (static_cast<std::uint32_t>(data[6]) << 16) |
+                                (static_cast<std::uint32_t>(data[7]) << 24);
+  if (header.serializationVersion != 0) return header;
+  header.versionKnown = true;
   header.major = data[24];
   header.minor = data[25];
   header.patch = data[26];
@@ -19,6 +24,9 @@ PlanHeader parsePlanHeader(const std::uint8_t* data, std::size_t size) noexcept 
 }
 
 std::string formatPlanVersion(const PlanHeader& header) {
+  if (!header.versionKnown) {
+    return "unknown (serialization version " + std::to_string(header.serializationVersion) + ")";
+  }
   return std::to_string(header.major) + "." + std::to_string(header.minor) + "." +
          std::to_string(header.patch) + "." + std::to_string(header.build);
 }

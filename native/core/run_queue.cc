@@ -1,15 +1,14 @@
 #include "core/run_queue.h"
 
-#include <exception>
 #include <utility>
 
 namespace spleen_trt::core {
 
-RunQueue::RunQueue(int slots, std::function<void(int slot)> onThreadStart) {
+RunQueue::RunQueue(int slots, std::function<void(int slot)> bindThread) {
   threads_.reserve(static_cast<std::size_t>(slots));
   try {
     for (int slot = 0; slot < slots; ++slot) {
-      threads_.emplace_back([this, slot, onThreadStart] { serve(slot, onThreadStart); });
+      threads_.emplace_back([this, slot, bindThread] { serve(slot, bindThread); });
     }
   } catch (...) {
     // Could not start every thread (resource limits): stop the ones that did start.
@@ -47,12 +46,23 @@ std::size_t RunQueue::shutdown(Pending pending) {
   return dropped.size();
 }
 
-void RunQueue::serve(int slot, const std::function<void(int)>& onThreadStart) {
-  try {
-    if (onThreadStart) onThreadStart(slot);
-  } catch (const std::exception&) {
-    // The jobs themselves report what is wrong (a CUDA call fails with a clear error).
-  }
+void RunQueue::serve(int slot, const std::function<void(int)>& bindThread) {
+  std::exception_ptr bindFailure;
+  bool bound = false;
+  auto bind = [&] {
+    if (bound || !bindThread) {
+      bound = true;
+      return;
+    }
+    try {
+      bindThread(slot);
+      bound = true;
+      bindFailure = nullptr;
+    } catch (...) {
+      bindFailure = std::current_exception();
+    }
+  };
+  bind();
   for (;;) {
     Job job;
     {
@@ -63,8 +73,9 @@ void RunQueue::serve(int slot, const std::function<void(int)>& onThreadStart) {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
+    bind();
     try {
-      job(slot);
+      job(slot, bindFailure);
     } catch (...) {
       // Jobs report their own failures; one escaping must not terminate the process.
     }

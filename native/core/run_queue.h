@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -15,11 +16,15 @@ namespace spleen_trt::core {
 
 class RunQueue {
  public:
-  using Job = std::function<void(int slot)>;
+  // `bindFailure` is null when the slot's thread is bound; otherwise the job must fail with it
+  // (rethrow it) instead of touching the GPU: an unbound thread would run on whatever device
+  // happens to be current.
+  using Job = std::function<void(int slot, const std::exception_ptr& bindFailure)>;
 
-  // Starts `slots` threads. Each calls `onThreadStart(slot)` before its first job: CUDA's current
-  // device is per thread, so this is where a thread binds to its GPU.
-  RunQueue(int slots, std::function<void(int slot)> onThreadStart);
+  // Starts `slots` threads. Each calls `bindThread(slot)` before its first job: CUDA's current
+  // context is per thread, so this is where a thread binds to its GPU. A bind that throws is
+  // retried before the slot's next job, and the job gets the exception while it keeps failing.
+  RunQueue(int slots, std::function<void(int slot)> bindThread);
   ~RunQueue();
   RunQueue(const RunQueue&) = delete;
   RunQueue& operator=(const RunQueue&) = delete;

@@ -21,6 +21,8 @@ struct TensorRtInfo {
   std::string parserLibraryPath;
   std::string parserReason;
   BuilderResourceInfo builderResource;
+  // Whether the CUDA driver is new enough for this TensorRT major (cuda_driver.h).
+  DriverSufficiency driver;
 };
 
 // What the binary was compiled against, from the build's configure step.
@@ -40,6 +42,8 @@ BuildInfo buildInfo();
 
 TensorRtInfo describeTensorRt(const TensorRtLibraries& libraries,
                               const std::vector<ComputeCapability>& gpus);
+TensorRtInfo describeTensorRt(const TensorRtLibraries& libraries, const std::vector<ComputeCapability>& gpus,
+                              BuilderResourceInfo builderResource);
 
 // Probes the process-wide CUDA driver and TensorRT libraries. Blocking (cuInit can take hundreds
 // of milliseconds with a GPU): call it off the JS thread.

@@ -3,13 +3,25 @@
 #include "core/native_error.h"
 #include "core/tensorrt_status.h"
 
-#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+// The builder needs NvOnnxParser.h, which TensorRT < 10.14 ships outside include/: without it the
+// addon still runs engines and only building says why it cannot.
+#if SPLEEN_TRT_HAS_TENSORRT_HEADERS && defined(__has_include)
+#if __has_include(<NvOnnxParser.h>)
+#define SPLEEN_TRT_CAN_BUILD 1
+#endif
+#endif
+#ifndef SPLEEN_TRT_CAN_BUILD
+#define SPLEEN_TRT_CAN_BUILD 0
+#endif
+
+#if SPLEEN_TRT_CAN_BUILD
 #include <NvOnnxParser.h>
 
 #include <chrono>
 #include <map>
 #include <mutex>
 
+#include "core/build_objects.h"
 #include "core/cuda_resources.h"
 #include "core/log_collector.h"
 #include "core/tensorrt_common.h"
@@ -17,7 +29,7 @@
 
 namespace spleen_trt::core {
 
-#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#if SPLEEN_TRT_CAN_BUILD
 
 namespace {
 
@@ -178,6 +190,20 @@ nvinfer1::ITensor* findInput(nvinfer1::INetworkDefinition& network, const std::s
   return nullptr;
 }
 
+#if NV_TENSORRT_MAJOR >= 11
+// Whether any layer of the parsed network computes in fp16.
+bool hasHalfTensors(nvinfer1::INetworkDefinition& network) {
+  for (int i = 0; i < network.getNbLayers(); ++i) {
+    nvinfer1::ILayer* layer = network.getLayer(i);
+    for (int j = 0; layer != nullptr && j < layer->getNbOutputs(); ++j) {
+      const nvinfer1::ITensor* output = layer->getOutput(j);
+      if (output != nullptr && output->getType() == nvinfer1::DataType::kHALF) return true;
+    }
+  }
+  return false;
+}
+#endif
+
 void applyPrecision(nvinfer1::IBuilderConfig& config, Precision precision, std::vector<std::string>& notes) {
   switch (precision) {
     case Precision::kFp32:
@@ -209,7 +235,8 @@ void applyPrecision(nvinfer1::IBuilderConfig& config, Precision precision, std::
 
 BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onProgress,
                         const std::atomic<bool>& cancelled) {
-  LogCapture capture(LogSeverity::kInfo);
+  // The builder logs from its own threads too: this capture takes their lines.
+  LogCapture capture(LogSeverity::kInfo, 2000, ForeignLines::kAccept);
   auto aborted = [&capture]() {
     return NativeError(ErrorCode::kAborted, "The TensorRT engine build was cancelled", capture.lines());
   };
@@ -219,24 +246,34 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     throw NativeError(ErrorCode::kTensorRtUnavailable,
                       "TensorRT's ONNX parser is unavailable: " + libraries.parserReason());
   }
-  cuda_rt::selectDevice(request.device);
+  const CudaDriverApi& api = gpu::requireDriver();
+  // TensorRT's own CUDA runtime works in the device's primary context, current on this thread.
+  const gpu::PrimaryContext primary(api, request.device);
+  primary.makeCurrent();
   if (cancelled.load()) throw aborted();
 
-  // Declaration order is destruction order reversed: the config and its timing cache, then the
-  // parser, the network and last the builder, which owns the optimization profile.
-  trt::Ptr<nvinfer1::IBuilder> builder(trt::createBuilder(libraries));
+  // Destruction order (build_objects.h): config, parser, network, builder, and last the timing
+  // cache, which must outlive every builder that uses it.
+  BuildObjects<nvinfer1::ITimingCache, nvinfer1::IBuilder, nvinfer1::INetworkDefinition, nvonnxparser::IParser,
+               nvinfer1::IBuilderConfig>
+      objects;
+  auto& timingCache = objects.timingCache;
+  auto& builder = objects.builder;
+  auto& network = objects.network;
+  auto& parser = objects.parser;
+  auto& config = objects.config;
+  builder.reset(trt::createBuilder(libraries));
   if (!builder) {
     throw NativeError(ErrorCode::kTensorRtUnavailable,
                       "TensorRT could not create a builder (createInferBuilder returned null)" +
                           std::string(firstProblem(capture).empty() ? "" : ": " + firstProblem(capture)),
                       capture.lines());
   }
-  trt::Ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
+  network.reset(builder->createNetworkV2(0));
   if (!network) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a network definition", capture.lines());
 
   const auto parserFactory = reinterpret_cast<ParserFactoryFn>(libraries.createOnnxParser());
-  trt::Ptr<nvonnxparser::IParser> parser(static_cast<nvonnxparser::IParser*>(
-      parserFactory(network.get(), &trt::logger(), NV_ONNX_PARSER_VERSION)));
+  parser.reset(static_cast<nvonnxparser::IParser*>(parserFactory(network.get(), &trt::logger(), NV_ONNX_PARSER_VERSION)));
   if (!parser) {
     throw NativeError(ErrorCode::kTensorRtUnavailable, "TensorRT could not create an ONNX parser", capture.lines());
   }
@@ -283,8 +320,7 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     }
   }
 
-  trt::Ptr<nvinfer1::ITimingCache> timingCache;
-  trt::Ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
+  config.reset(builder->createBuilderConfig());
   if (!config) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a builder config", capture.lines());
 
   // Owned by the builder: never deleted here.
@@ -301,6 +337,16 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
 
   std::vector<std::string> notes;
   applyPrecision(*config, request.precision, notes);
+#if NV_TENSORRT_MAJOR >= 11
+  // Strongly typed: an fp32 ONNX builds an fp32 engine whatever was asked. Refuse rather than
+  // silently hand back fp32 under the name fp16 (buildEngine() in TS converts the ONNX first).
+  if (request.precision == Precision::kFp16 && !hasHalfTensors(*network)) {
+    throw NativeError(ErrorCode::kBuildFailed,
+                      "fp16 on TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
+                          " needs an fp16 ONNX model (networks are strongly typed and kFP16 is gone), but this "
+                          "model computes in fp32; convert it first (buildEngine() does) or build fp32");
+  }
+#endif
   if (request.workspaceBytes > 0) {
     config->setMemoryPoolLimit(nvinfer1::MemoryPoolType::kWORKSPACE, static_cast<std::size_t>(request.workspaceBytes));
   }
@@ -314,12 +360,19 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     timingCache.reset(config->createTimingCache(request.timingCache.data(), request.timingCache.size()));
     if (!timingCache) notes.push_back("[W] spleen-trt: the given timing cache could not be read; starting a fresh one");
   }
-  if (!timingCache) timingCache.reset(config->createTimingCache(nullptr, 0));
-  if (!timingCache) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a timing cache", capture.lines());
-  // ignoreMismatch: a cache from another GPU model is still a better start than none; TensorRT
-  // re-times what does not apply.
-  if (!config->setTimingCache(*timingCache, true)) {
-    notes.push_back("[W] spleen-trt: TensorRT did not accept the timing cache; building without it");
+  // ignoreMismatch stays false unless asked: NvInfer.h warns that a cache from another device or
+  // TensorRT "may lead to functional/performance bugs". A refused cache is replaced by a fresh
+  // one, which the caller then writes back.
+  if (timingCache && !config->setTimingCache(*timingCache, request.timingCacheIgnoreMismatch)) {
+    notes.push_back("[W] spleen-trt: the timing cache was made for another device or TensorRT; starting a fresh one");
+    timingCache.reset();
+  }
+  if (!timingCache) {
+    timingCache.reset(config->createTimingCache(nullptr, 0));
+    if (!timingCache) throw NativeError(ErrorCode::kBuildFailed, "TensorRT could not create a timing cache", capture.lines());
+    if (!config->setTimingCache(*timingCache, false)) {
+      notes.push_back("[W] spleen-trt: TensorRT did not accept a fresh timing cache; building without one");
+    }
   }
 
   ProgressMonitor monitor(onProgress, cancelled);
@@ -334,15 +387,15 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
     std::string message = "TensorRT could not build the engine";
     const std::string first = firstProblem(capture);
     if (!first.empty()) message += ": " + first;
-    int device = request.device;
+    cuda::Device device = 0;
     int major = 0;
     int minor = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess) {
+    if (api.deviceGet(&device, request.device) == cuda::kSuccess &&
+        api.deviceGetAttribute(&major, cuda::kAttributeComputeCapabilityMajor, device) == cuda::kSuccess &&
+        api.deviceGetAttribute(&minor, cuda::kAttributeComputeCapabilityMinor, device) == cuda::kSuccess) {
       const BuilderResourceInfo resource = probeBuilderResource(libraries, {{major, minor}});
       if (!resource.available) message += " (" + resource.reason + ")";
     }
-    cudaGetLastError();
     throw NativeError(mentionsOutOfMemory(lines) ? ErrorCode::kOutOfMemory : ErrorCode::kBuildFailed, message,
                       std::move(lines));
   }
@@ -361,13 +414,20 @@ BuildResult buildEngine(const BuildRequest& request, const ProgressCallback& onP
   return result;
 }
 
-#else  // !SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#else  // !SPLEEN_TRT_CAN_BUILD
 
 BuildResult buildEngine(const BuildRequest& /*request*/, const ProgressCallback& /*onProgress*/,
                         const std::atomic<bool>& /*cancelled*/) {
+#if SPLEEN_TRT_HAS_TENSORRT_HEADERS
+  throw NativeError(ErrorCode::kTensorRtUnavailable,
+                    "This addon was compiled without TensorRT's NvOnnxParser.h, so it runs engines but cannot build "
+                    "them; rebuild it with TENSORRT_PARSER_INCLUDE_DIR=<dir with NvOnnxParser.h> (TensorRT < 10.14 "
+                    "ships it with its packages, not in the GitHub include/)");
+#else
   throw NativeError(ErrorCode::kTensorRtUnavailable, "TensorRT is unavailable: " + tensorRtStatus().reason);
+#endif
 }
 
-#endif  // SPLEEN_TRT_HAS_TENSORRT_HEADERS
+#endif  // SPLEEN_TRT_CAN_BUILD
 
 }  // namespace spleen_trt::core

@@ -16,7 +16,8 @@ namespace spleen_trt::core {
 enum class Precision {
   kFp32,  // TF32 cleared: torch-equivalent fp32 arithmetic
   kTf32,  // TensorRT's default: TF32 tensor cores for fp32 convolutions
-  kFp16,  // kFP16 on TensorRT 10; on 11 the ONNX itself must already be fp16 (strongly typed)
+  kFp16,  // kFP16 on TensorRT 10; on 11 the ONNX itself must already be fp16 (strongly typed):
+          // an fp32 ONNX is refused with ERR_BUILD_FAILED
 };
 
 enum class HardwareCompat { kNone, kAmperePlus };
@@ -36,6 +37,9 @@ struct BuildRequest {
   int device = 0;
   bool hasTimingCache = false;
   std::vector<std::uint8_t> timingCache;
+  // Use a timing cache made for another device or TensorRT anyway (NvInfer.h: "may lead to
+  // functional/performance bugs"). Off: such a cache is replaced by a fresh one.
+  bool timingCacheIgnoreMismatch = false;
 };
 
 struct BuildProgress {

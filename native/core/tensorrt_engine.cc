@@ -4,9 +4,8 @@
 #include "core/tensorrt_status.h"
 
 #if SPLEEN_TRT_HAS_TENSORRT_HEADERS
-#include <cstring>
-#include <map>
-#include <set>
+#include <atomic>
+#include <mutex>
 #include <utility>
 
 #include "core/cuda_resources.h"
@@ -22,29 +21,6 @@ namespace spleen_trt::core {
 namespace {
 
 using nvinfer1::Dims;
-
-// cudaMalloc returns at least 256-byte aligned memory; TensorRT requires 256 for I/O tensors.
-constexpr std::uintptr_t kTensorAlignment = 256;
-
-enum EventIndex { kBeforeH2d = 0, kAfterH2d, kAfterCompute, kAfterD2h, kEventCount };
-
-// One execution context and everything it runs with. Members are destroyed in reverse order:
-// graphs, the context, events, stream, then the memory the context pointed at.
-struct Slot {
-  cuda_rt::DeviceBuffer activation;
-  cuda_rt::DeviceBuffer input;
-  cuda_rt::DeviceBuffer output;
-  cuda_rt::PinnedBuffer hostInput;
-  cuda_rt::PinnedBuffer hostOutput;
-  cuda_rt::Stream stream;
-  cuda_rt::Event events[kEventCount];
-  trt::Ptr<nvinfer1::IExecutionContext> context;
-  // A graph replays the kernels of one input shape with this context's addresses baked in, so
-  // there is one per batch size.
-  std::map<int, cuda_rt::GraphExec> graphs;
-  std::set<int> graphFailed;
-  int currentBatch = 0;
-};
 
 std::string formatDims(const Dims& dims) {
   std::string text = "[";
@@ -93,72 +69,79 @@ std::vector<std::int64_t> toVector(const Dims& dims) {
   return std::vector<std::int64_t>(dims.d, dims.d + dims.nbDims);
 }
 
+// One IExecutionContext, with the shape and addresses the slot gives it once.
+class TensorRtContext final : public ExecutionContext {
+ public:
+  TensorRtContext(nvinfer1::IExecutionContext* context, const std::string& inputName, const std::string& outputName,
+                  const Dims& inputMax, std::size_t outputItemFloats)
+      : context_(context), inputName_(inputName), outputName_(outputName), inputMax_(inputMax),
+        outputItemFloats_(outputItemFloats) {}
+
+  void setBatch(int batch) override {
+    Dims dims = inputMax_;
+    dims.d[0] = batch;
+    LogCapture capture(LogSeverity::kWarning);
+    if (!context_->setInputShape(inputName_.c_str(), dims)) {
+      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT rejected input shape " + formatDims(dims) + firstError(capture),
+                        capture.lines());
+    }
+    const Dims out = context_->getTensorShape(outputName_.c_str());
+    if (out.nbDims < 1 || out.d[0] != batch ||
+        volume(out, 0) != static_cast<std::int64_t>(outputItemFloats_) * batch) {
+      throw NativeError(ErrorCode::kInferenceFailed, "Unexpected output shape " + formatDims(out) + " for input " +
+                                                         formatDims(dims));
+    }
+  }
+
+  void setAddresses(void* input, void* output) override {
+    // Fixed for the context's life: its CUDA graph bakes these addresses in.
+    if (!context_->setTensorAddress(inputName_.c_str(), input) ||
+        !context_->setTensorAddress(outputName_.c_str(), output)) {
+      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT rejected the I/O tensor addresses");
+    }
+  }
+
+  bool enqueue(cuda::Stream stream) override {
+    // A CUstream is the same handle as the runtime's cudaStream_t.
+    return context_->enqueueV3(reinterpret_cast<cudaStream_t>(stream));
+  }
+
+ private:
+  trt::Ptr<nvinfer1::IExecutionContext> context_;
+  std::string inputName_;
+  std::string outputName_;
+  Dims inputMax_;
+  std::size_t outputItemFloats_;
+};
+
 }  // namespace
 
 struct Engine::Impl {
-  int device = 0;
   bool useCudaGraph = true;
   EngineInfo info;
   std::size_t inputItemFloats = 0;
   std::size_t outputItemFloats = 0;
   Dims inputMax{};
+  std::atomic<bool> faulted{false};
+  std::mutex createMutex;
+  // Declaration order is destruction order reversed: slots (contexts, graphs, streams, buffers)
+  // first, then the engine, the runtime, and last the device context they all used.
+  std::unique_ptr<gpu::PrimaryContext> primary;
   trt::Ptr<nvinfer1::IRuntime> runtime;
   trt::Ptr<nvinfer1::ICudaEngine> engine;
-  std::vector<std::unique_ptr<Slot>> slots;
+  std::vector<std::unique_ptr<EngineSlot>> slots;
 
   ~Impl() {
     // Frees may run on a thread that never selected this device.
-    cudaSetDevice(device);
-    for (auto& slot : slots) {
-      if (slot && slot->stream) cudaStreamSynchronize(slot->stream.get());
+    if (primary) {
+      try {
+        primary->makeCurrent();
+      } catch (...) {
+      }
     }
     slots.clear();   // contexts first,
     engine.reset();  // then the engine,
     runtime.reset(); // then the runtime that deserialized it.
-    cudaGetLastError();
-  }
-
-  void setBatch(Slot& slot, int batch) {
-    if (slot.currentBatch == batch) return;
-    Dims dims = inputMax;
-    dims.d[0] = batch;
-    if (!slot.context->setInputShape(info.inputName.c_str(), dims)) {
-      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT rejected input shape " + formatDims(dims));
-    }
-    const Dims out = slot.context->getTensorShape(info.outputName.c_str());
-    if (out.nbDims < 1 || out.d[0] != batch ||
-        volume(out, 0) != static_cast<std::int64_t>(outputItemFloats) * batch) {
-      throw NativeError(ErrorCode::kInferenceFailed, "Unexpected output shape " + formatDims(out) + " for input " +
-                                                         formatDims(dims));
-    }
-    slot.currentBatch = batch;
-  }
-
-  // trtexec's recipe: after one plain enqueueV3 with this shape (which flushes TensorRT's
-  // deferred updates), capture another in thread-local mode and instantiate it. Any failure
-  // leaves this batch size on plain enqueueV3 for good.
-  void captureGraph(Slot& slot, int batch) {
-    cudaStream_t stream = slot.stream.get();
-    cudaGraph_t raw = nullptr;
-    bool ok = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
-    if (ok) {
-      const bool enqueued = slot.context->enqueueV3(stream);
-      // Ends the capture whatever happened inside it, so the stream is usable again.
-      const cudaError_t ended = cudaStreamEndCapture(stream, &raw);
-      ok = enqueued && ended == cudaSuccess && raw != nullptr;
-    }
-    cuda_rt::Graph graph(raw);
-    cudaGraphExec_t exec = nullptr;
-    if (ok) ok = cudaGraphInstantiateWithFlags(&exec, raw, 0) == cudaSuccess && exec != nullptr;
-    if (!ok) {
-      cudaGetLastError();
-      slot.graphFailed.insert(batch);
-      logLine(LogSeverity::kWarning, ("spleen-trt: CUDA graph capture failed for batch " + std::to_string(batch) +
-                                      "; this context runs it with plain enqueueV3")
-                                         .c_str());
-      return;
-    }
-    slot.graphs.emplace(batch, cuda_rt::GraphExec(exec));
   }
 };
 
@@ -177,16 +160,19 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
                           " bytes do not start with a serialized engine's magic (\"ftrt\")");
   }
   const TensorRtVersion library = libraries.version();
-  const bool sameVersion = header.major == library.major && header.minor == library.minor && header.patch == library.patch;
-  if (header.major != library.major) {
+  const bool sameVersion = header.versionKnown && header.major == library.major && header.minor == library.minor &&
+                           header.patch == library.patch;
+  // A header whose layout we do not know says nothing about its version: TensorRT decides.
+  if (header.versionKnown && header.major != library.major) {
     throw NativeError(ErrorCode::kEngineIncompatible, "The plan was built by TensorRT " + formatPlanVersion(header) +
                                                           "; the loaded TensorRT is " + loaded +
                                                           ": rebuild the engine with this TensorRT");
   }
 
-  cuda_rt::selectDevice(options.device);
+  const CudaDriverApi& api = gpu::requireDriver();
   auto impl = std::make_unique<Impl>();
-  impl->device = options.device;
+  impl->primary = std::make_unique<gpu::PrimaryContext>(api, options.device);
+  impl->primary->makeCurrent();
   impl->useCudaGraph = options.useCudaGraph;
   impl->info.tensorrtVersion = loaded;
 
@@ -196,9 +182,10 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
                       "TensorRT could not create a runtime (createInferRuntime returned null)" + firstError(capture),
                       capture.lines());
   }
-  // A plan built with kVERSION_COMPATIBLE carries its own lean runtime (host code), which a newer
-  // TensorRT runs only when allowed; loading a plan trusts its producer in any case.
-  impl->runtime->setEngineHostCodeAllowed(true);
+  // A plan built with kVERSION_COMPATIBLE carries its own lean runtime (host code), which TensorRT
+  // runs only when allowed ("the runtime will execute host code from the plan": a plan from an
+  // untrusted path could run anything). Off unless the caller opts in.
+  impl->runtime->setEngineHostCodeAllowed(options.allowHostCode);
   impl->engine.reset(impl->runtime->deserializeCudaEngine(plan, size));
   if (!impl->engine) {
     // Within one major, a plan from another release loads only if it was built version-compatible;
@@ -208,7 +195,11 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
                                         : "The plan was built by TensorRT " + formatPlanVersion(header) +
                                               " and the loaded TensorRT " + loaded +
                                               " cannot deserialize it (not version-compatible): rebuild the engine";
-    throw NativeError(ErrorCode::kEngineIncompatible, why + firstError(capture), capture.lines());
+    // A version-compatible plan carries host code, which TensorRT refuses unless allowed.
+    const std::string hostCode = options.allowHostCode ? ""
+                                                       : " (a version-compatible plan also needs its host code allowed: "
+                                                         "allowEngineHostCode, for plans you trust)";
+    throw NativeError(ErrorCode::kEngineIncompatible, why + hostCode + firstError(capture), capture.lines());
   }
   nvinfer1::ICudaEngine& engine = *impl->engine;
 
@@ -256,65 +247,69 @@ std::unique_ptr<Engine> Engine::load(const std::uint8_t* plan, std::size_t size,
   info.inputShapeMax = toVector(maxDims);
   impl->inputItemFloats = static_cast<std::size_t>(volume(maxDims, 1));
 
-  const std::int64_t activationBytes = engine.getDeviceMemorySizeV2();
-  const std::size_t inputBytes = impl->inputItemFloats * static_cast<std::size_t>(info.profileMax) * sizeof(float);
-  for (int s = 0; s < options.contexts; ++s) {
-    auto slot = std::make_unique<Slot>();
-    // kUSER_MANAGED: TensorRT allocates no activation memory of its own, so nothing is allocated
-    // inside enqueue and the memory accounting is exact.
-    slot->context.reset(engine.createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED));
-    if (!slot->context) {
-      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT could not create execution context " + std::to_string(s) +
-                                                         firstError(capture),
-                        capture.lines());
-    }
-    slot->stream = cuda_rt::createStream();
-    for (auto& event : slot->events) event = cuda_rt::createEvent();
-    if (activationBytes > 0) {
-      slot->activation = cuda_rt::allocateDevice(static_cast<std::size_t>(activationBytes), "activation memory");
-      slot->context->setDeviceMemoryV2(slot->activation.get(), activationBytes);
-      info.deviceMemoryBytes += static_cast<std::uint64_t>(activationBytes);
-    }
-    if (!slot->context->setOptimizationProfileAsync(0, slot->stream.get())) {
-      throw NativeError(ErrorCode::kEngineIncompatible, "TensorRT could not select optimization profile 0" + firstError(capture),
-                        capture.lines());
-    }
-    if (!slot->context->setInputShape(inputName, maxDims)) {
+  // The output shape at the maximum batch, from a context that exists only for this question.
+  {
+    trt::Ptr<nvinfer1::IExecutionContext> probe(
+        engine.createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED));
+    if (!probe || !probe->setInputShape(inputName, maxDims)) {
       throw NativeError(ErrorCode::kEngineIncompatible, "TensorRT rejected input shape " + formatDims(maxDims) +
                                                             firstError(capture),
                         capture.lines());
     }
-    const Dims outDims = slot->context->getTensorShape(info.outputName.c_str());
+    const Dims outDims = probe->getTensorShape(info.outputName.c_str());
     if (outDims.nbDims != 5 || !allPositive(outDims) || outDims.d[0] != maxDims.d[0]) {
       throw NativeError(ErrorCode::kEngineIncompatible, "Output \"" + info.outputName + "\" has shape " + formatDims(outDims) +
                                                             " for input " + formatDims(maxDims) +
                                                             "; expected [batch, channels, d0, d1, d2]");
     }
-    if (s == 0) {
-      info.outputShapeMax = toVector(outDims);
-      info.outputChannels = outDims.d[1];
-      impl->outputItemFloats = static_cast<std::size_t>(volume(outDims, 1));
+    info.outputShapeMax = toVector(outDims);
+    info.outputChannels = outDims.d[1];
+    impl->outputItemFloats = static_cast<std::size_t>(volume(outDims, 1));
+  }
+
+  SlotConfig config;
+  config.inputItemFloats = impl->inputItemFloats;
+  config.outputItemFloats = impl->outputItemFloats;
+  config.minBatch = info.profileMin;
+  config.maxBatch = info.profileMax;
+  config.activationBytes = static_cast<std::size_t>(engine.getDeviceMemorySizeV2());
+  config.useCudaGraph = options.useCudaGraph;
+  const Dims inputMax = maxDims;
+  const std::size_t outputItemFloats = impl->outputItemFloats;
+  const std::size_t activationBytes = config.activationBytes;
+  // Pointers, not references to the locals: the factory lives in the slots, as long as the engine
+  // and its info (both owned by impl, which never moves).
+  nvinfer1::ICudaEngine* const enginePtr = impl->engine.get();
+  const EngineInfo* const infoPtr = &impl->info;
+  std::mutex* const createMutex = &impl->createMutex;
+  ContextFactory factory = [enginePtr, infoPtr, createMutex, inputMax, outputItemFloats, activationBytes](
+                               void* activation, cuda::Stream stream) -> std::unique_ptr<ExecutionContext> {
+    // Slots create contexts lazily (a new batch size) on their own threads; the engine is shared,
+    // so its context creation is serialised rather than assumed thread-safe.
+    std::lock_guard<std::mutex> lock(*createMutex);
+    LogCapture contextCapture(LogSeverity::kWarning);
+    // kUSER_MANAGED: TensorRT allocates no activation memory of its own, so nothing is allocated
+    // inside enqueue and the memory accounting is exact.
+    nvinfer1::IExecutionContext* raw =
+        enginePtr->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED);
+    if (raw == nullptr) {
+      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT could not create an execution context" +
+                                                         firstError(contextCapture),
+                        contextCapture.lines());
     }
-    slot->currentBatch = info.profileMax;
-    const std::size_t outputBytes = impl->outputItemFloats * static_cast<std::size_t>(info.profileMax) * sizeof(float);
-    slot->input = cuda_rt::allocateDevice(inputBytes, "input buffer");
-    slot->output = cuda_rt::allocateDevice(outputBytes, "output buffer");
-    info.deviceMemoryBytes += inputBytes + outputBytes;
-    for (void* pointer : {slot->input.get(), slot->output.get()}) {
-      if (reinterpret_cast<std::uintptr_t>(pointer) % kTensorAlignment != 0) {
-        throw NativeError(ErrorCode::kInferenceFailed, "cudaMalloc returned memory not aligned to 256 bytes");
-      }
+    auto context =
+        std::make_unique<TensorRtContext>(raw, infoPtr->inputName, infoPtr->outputName, inputMax, outputItemFloats);
+    if (activationBytes > 0) raw->setDeviceMemoryV2(activation, static_cast<std::int64_t>(activationBytes));
+    if (!raw->setOptimizationProfileAsync(0, reinterpret_cast<cudaStream_t>(stream))) {
+      throw NativeError(ErrorCode::kEngineIncompatible, "TensorRT could not select optimization profile 0" +
+                                                            firstError(contextCapture),
+                        contextCapture.lines());
     }
-    slot->hostInput = cuda_rt::allocatePinned(inputBytes, "pinned input staging");
-    slot->hostOutput = cuda_rt::allocatePinned(outputBytes, "pinned output staging");
-    // Fixed for the context's life: CUDA graphs bake these addresses in.
-    if (!slot->context->setTensorAddress(inputName, slot->input.get()) ||
-        !slot->context->setTensorAddress(info.outputName.c_str(), slot->output.get())) {
-      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT rejected the I/O tensor addresses" + firstError(capture),
-                        capture.lines());
-    }
-    cuda_rt::check(cudaStreamSynchronize(slot->stream.get()), "cudaStreamSynchronize");
-    impl->slots.push_back(std::move(slot));
+    return context;
+  };
+  for (int s = 0; s < options.contexts; ++s) {
+    impl->slots.push_back(std::make_unique<EngineSlot>(api, config, factory, impl->faulted));
+    info.deviceMemoryBytes += impl->slots.back()->deviceMemoryBytes();
   }
   info.log = capture.lines();
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -325,57 +320,17 @@ int Engine::contexts() const noexcept { return static_cast<int>(impl_->slots.siz
 std::size_t Engine::inputItemFloats() const noexcept { return impl_->inputItemFloats; }
 std::size_t Engine::outputItemFloats() const noexcept { return impl_->outputItemFloats; }
 
-void Engine::bindThread() const { cuda_rt::check(cudaSetDevice(impl_->device), "cudaSetDevice", ErrorCode::kNoGpu); }
+void Engine::bindThread() const { impl_->primary->makeCurrent(); }
 
 RunTimings Engine::run(int slotIndex, const float* input, int batch, float* output) {
   Impl& impl = *impl_;
   if (slotIndex < 0 || slotIndex >= static_cast<int>(impl.slots.size())) {
     throw NativeError(ErrorCode::kInferenceFailed, "No execution context " + std::to_string(slotIndex));
   }
-  if (batch < impl.info.profileMin || batch > impl.info.profileMax) {
-    throw NativeError(ErrorCode::kInferenceFailed, "Batch " + std::to_string(batch) + " is outside the engine's profile " +
-                                                       std::to_string(impl.info.profileMin) + ".." +
-                                                       std::to_string(impl.info.profileMax));
-  }
-  Slot& slot = *impl.slots[static_cast<std::size_t>(slotIndex)];
-  LogCapture capture(LogSeverity::kWarning);
-  cudaStream_t stream = slot.stream.get();
-  const std::size_t inputBytes = impl.inputItemFloats * static_cast<std::size_t>(batch) * sizeof(float);
-  const std::size_t outputBytes = impl.outputItemFloats * static_cast<std::size_t>(batch) * sizeof(float);
-  RunTimings timings;
-  try {
-    // Also before a graph launch: the context's shape must match what the graph was captured
-    // with, in case TensorRT keeps shape-dependent state outside the captured work.
-    impl.setBatch(slot, batch);
-    std::memcpy(slot.hostInput.get(), input, inputBytes);
-    cuda_rt::check(cudaEventRecord(slot.events[kBeforeH2d].get(), stream), "cudaEventRecord");
-    cuda_rt::check(cudaMemcpyAsync(slot.input.get(), slot.hostInput.get(), inputBytes, cudaMemcpyHostToDevice, stream),
-                   "cudaMemcpyAsync (input)");
-    cuda_rt::check(cudaEventRecord(slot.events[kAfterH2d].get(), stream), "cudaEventRecord");
-    const auto graph = impl.useCudaGraph ? slot.graphs.find(batch) : slot.graphs.end();
-    if (graph != slot.graphs.end()) {
-      cuda_rt::check(cudaGraphLaunch(graph->second.get(), stream), "cudaGraphLaunch");
-      timings.usedCudaGraph = true;
-    } else if (!slot.context->enqueueV3(stream)) {
-      throw NativeError(ErrorCode::kInferenceFailed, "TensorRT enqueueV3 failed" + firstError(capture), capture.lines());
-    }
-    cuda_rt::check(cudaEventRecord(slot.events[kAfterCompute].get(), stream), "cudaEventRecord");
-    cuda_rt::check(cudaMemcpyAsync(slot.hostOutput.get(), slot.output.get(), outputBytes, cudaMemcpyDeviceToHost, stream),
-                   "cudaMemcpyAsync (output)");
-    cuda_rt::check(cudaEventRecord(slot.events[kAfterD2h].get(), stream), "cudaEventRecord");
-    cuda_rt::check(cudaEventSynchronize(slot.events[kAfterD2h].get()), "inference (cudaEventSynchronize)");
-    timings.h2dMs = cuda_rt::elapsedMs(slot.events[kBeforeH2d].get(), slot.events[kAfterH2d].get());
-    timings.computeMs = cuda_rt::elapsedMs(slot.events[kAfterH2d].get(), slot.events[kAfterCompute].get());
-    timings.d2hMs = cuda_rt::elapsedMs(slot.events[kAfterCompute].get(), slot.events[kAfterD2h].get());
-    std::memcpy(output, slot.hostOutput.get(), outputBytes);
-  } catch (...) {
-    // Nothing queued may still read the staging buffers when the next run refills them.
-    cudaStreamSynchronize(stream);
-    cudaGetLastError();
-    throw;
-  }
-  if (impl.useCudaGraph && !timings.usedCudaGraph && slot.graphFailed.count(batch) == 0) impl.captureGraph(slot, batch);
-  return timings;
+  // Cheap when the thread is already bound; binds one whose first bind failed (or that never
+  // bound), so a run never goes to whichever device happens to be current.
+  impl.primary->makeCurrent();
+  return impl.slots[static_cast<std::size_t>(slotIndex)]->run(input, batch, output);
 }
 
 #else  // !SPLEEN_TRT_HAS_TENSORRT_HEADERS

@@ -1,7 +1,5 @@
-// A deserialized TensorRT engine and its execution contexts, one per concurrent run. Each context
-// ("slot") owns a non-blocking stream, user-managed activation memory, device buffers sized for
-// the profile's maximum batch, pinned host staging buffers, timing events and one CUDA graph per
-// batch size. No TensorRT types in this header, so the Node-API layer compiles without TensorRT.
+// A deserialized TensorRT engine and its slots, one per concurrent run (engine_slot.h: a stream,
+// buffers, activation memory, and one execution context + CUDA graph per batch size). No TensorRT types in this header, so the Node-API layer compiles without TensorRT.
 //
 // Threading: load() and the destructor may run on any thread. run(slot, ...) must be called by
 // one thread at a time per slot (RunQueue guarantees it), after bindThread() on that thread.
@@ -13,12 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "core/engine_slot.h"
+
 namespace spleen_trt::core {
 
 struct EngineOptions {
   int device = 0;
   int contexts = 1;
   bool useCudaGraph = true;
+  // A plan built version-compatible carries host code (its lean runtime) that TensorRT runs only
+  // when allowed: running it executes code from the plan file, so only for plans from a trusted
+  // source.
+  bool allowHostCode = false;
 };
 
 struct EngineInfo {
@@ -35,13 +39,6 @@ struct EngineInfo {
   std::uint64_t deviceMemoryBytes = 0;
   std::string tensorrtVersion;
   std::vector<std::string> log;  // TensorRT's lines from deserialization
-};
-
-struct RunTimings {
-  double h2dMs = 0;
-  double computeMs = 0;
-  double d2hMs = 0;
-  bool usedCudaGraph = false;
 };
 
 class Engine {
@@ -66,7 +63,8 @@ class Engine {
 
   // Runs `batch` items on context `slot`: `input` holds batch * inputItemFloats() floats and
   // `output` receives batch * outputItemFloats(). Blocks until the results are in `output`.
-  // Throws NativeError ERR_INFERENCE_FAILED (or ERR_OUT_OF_MEMORY / ERR_NO_GPU from CUDA).
+  // Throws NativeError ERR_INFERENCE_FAILED (or ERR_OUT_OF_MEMORY / ERR_NO_GPU from CUDA), or
+  // ERR_GPU_FAULT after a sticky CUDA error, from then on for every run.
   RunTimings run(int slot, const float* input, int batch, float* output);
 
   struct Impl;

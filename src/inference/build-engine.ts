@@ -191,6 +191,7 @@ const NATIVE_CODES = new Set<ErrorCode>([
   'ERR_BUILD_FAILED',
   'ERR_ENGINE_INCOMPATIBLE',
   'ERR_OUT_OF_MEMORY',
+  'ERR_GPU_FAULT',
   'ERR_ABORTED',
   'ERR_CLOSED',
   'ERR_NATIVE_UNAVAILABLE',
@@ -275,7 +276,8 @@ export async function buildEngine(options: BuildEngineOptions, deps: TensorRtDep
   const sidecar: EngineSidecar = {
     format: 'spleen-trt-engine',
     formatVersion: 1,
-    plan: { sha256: sha256Hex(result.plan), bytes: result.plan.length, tensorrtVersion: header.tensorrtVersion },
+    // The header names its builder only in serialization version 0; the library that just built it is the same.
+    plan: { sha256: sha256Hex(result.plan), bytes: result.plan.length, tensorrtVersion: header.tensorrtVersion ?? (result.tensorrtVersion || tensorrtVersion) },
     onnx: {
       sha256: onnxSha256,
       builtSha256: sha256Hex(onnx),

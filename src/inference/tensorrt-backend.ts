@@ -52,6 +52,12 @@ export interface TensorRtBackendOptions {
   contexts?: number;
   /** Replay CUDA graphs per batch size; default true. */
   useCudaGraph?: boolean;
+  /**
+   * Let TensorRT run host code embedded in the plan (needed for version-compatible plans): that is
+   * code from the plan file, so only for plans you trust. Default false for `plan`/`planPath`; for
+   * the engine cache's own version-compatible builds, true.
+   */
+  allowEngineHostCode?: boolean;
   /** Pad every batch up to this size (clamped to the profile); default: the largest batch run so far. */
   stableBatch?: number;
   signal?: AbortSignal;
@@ -97,6 +103,9 @@ function checkOptions(options: TensorRtBackendOptions): void {
   checkPositiveInteger(options.stableBatch, 'options.stableBatch', MAX_PROFILE_BATCH);
   if (options.useCudaGraph !== undefined && typeof options.useCudaGraph !== 'boolean') throw expectedType('a boolean', 'options.useCudaGraph', options.useCudaGraph);
   if (options.rebuild !== undefined && typeof options.rebuild !== 'boolean') throw expectedType('a boolean', 'options.rebuild', options.rebuild);
+  if (options.allowEngineHostCode !== undefined && typeof options.allowEngineHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowEngineHostCode', options.allowEngineHostCode);
+  }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw expectedType('an AbortSignal', 'options.signal', options.signal);
 }
 
@@ -127,11 +136,19 @@ export async function createTensorRtBackend(options: TensorRtBackendOptions, dep
   const { native, version: loadedVersion } = await requireTensorRt(deps);
   const device = options.device ?? 0;
   const gpu = selectGpu(await resolveMachineInfo(deps), device);
-  const loadOptions = { device, contexts: options.contexts ?? 1, useCudaGraph: options.useCudaGraph ?? true };
+  const loadOptions = {
+    device,
+    contexts: options.contexts ?? 1,
+    useCudaGraph: options.useCudaGraph ?? true,
+    allowHostCode: options.allowEngineHostCode ?? false,
+  };
 
-  const load = async (plan: Uint8Array, source: string): Promise<NativeEngine> => {
+  // `trustedHostCode`: a version-compatible plan this package built into its own engine cache
+  // carries TensorRT's lean runtime (host code), which only runs when allowed; a plan handed in
+  // from elsewhere runs host code only with allowEngineHostCode.
+  const load = async (plan: Uint8Array, source: string, trustedHostCode = false): Promise<NativeEngine> => {
     try {
-      return await native.loadEngineNative(plan, loadOptions);
+      return await native.loadEngineNative(plan, { ...loadOptions, allowHostCode: options.allowEngineHostCode ?? trustedHostCode });
     } catch (error) {
       throw fromNativeError(error, 'ERR_ENGINE_INCOMPATIBLE', `TensorRT could not load ${source}`);
     }
@@ -179,14 +196,15 @@ export async function createTensorRtBackend(options: TensorRtBackendOptions, dep
     } as const;
     let cached = await ensureCachedEngine(ensureOptions, deps);
     source = cached.planPath;
+    const ownHostCode = ensureOptions.build.versionCompatible;
     try {
-      engine = await load(cached.plan, source);
+      engine = await load(cached.plan, source, ownHostCode);
     } catch (error) {
       // The sidecar checked out but TensorRT still refused the plan (deserializeCudaEngine null):
       // rebuild once where allowed.
       if (cached.built || options.rebuild === false || (error as SpleenTrtError).code !== 'ERR_ENGINE_INCOMPATIBLE') throw error;
       cached = await ensureCachedEngine({ ...ensureOptions, force: true }, deps);
-      engine = await load(cached.plan, source);
+      engine = await load(cached.plan, source, ownHostCode);
     }
     sidecar = cached.sidecar;
   }

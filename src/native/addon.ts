@@ -48,6 +48,12 @@ export interface NativeTensorRtInfo {
   builderResourceAvailable: boolean;
   builderResourcePath?: string;
   builderResourceReason?: string;
+  /** Once libnvinfer loaded: the oldest driver CUDA version some package of this TensorRT major runs on, "major.minor". */
+  requiredDriverCudaVersion?: string;
+  /** Once libnvinfer loaded: whether the driver's CUDA version (cuDriverGetVersion) reaches requiredDriverCudaVersion. */
+  driverSufficient?: boolean;
+  /** Why the driver does not suffice, or which TensorRT packages (CUDA 12.x / 13.x) it runs. */
+  driverNote?: string;
 }
 
 /** What the addon's getRuntimeInfo returns. */

@@ -29,6 +29,11 @@ export interface NativeBuildOptions {
   device?: number;
   /** A serialized timing cache to start from (from an earlier build's `timingCache`). */
   timingCache?: Uint8Array;
+  /**
+   * Use a timing cache made for another GPU or TensorRT anyway. Default false: TensorRT's header
+   * warns that may "lead to functional/performance bugs", so such a cache is replaced by a fresh one.
+   */
+  timingCacheIgnoreMismatch?: boolean;
   /** Aborting cancels the build at TensorRT's next step (ERR_ABORTED). */
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; current: number; total: number }) => void;
@@ -95,6 +100,7 @@ interface RawBuildRequest {
   hardwareCompat: 'none' | 'ampere+';
   device: number;
   timingCache?: Uint8Array;
+  timingCacheIgnoreMismatch?: boolean;
 }
 
 /** @internal The engine description loadEngine resolves with, TensorRT's load log included. */
@@ -112,7 +118,13 @@ export interface TensorRtAddon extends NativeAddon {
     request: RawBuildRequest,
     onProgress: ((phase: string, current: number, total: number) => void) | null,
   ): { promise: Promise<NativeBuildResult>; cancel(): void };
-  loadEngine(plan: Uint8Array, device: number, contexts: number, useCudaGraph: boolean): Promise<{ handle: EngineHandle; info: RawEngineInfo }>;
+  loadEngine(
+    plan: Uint8Array,
+    device: number,
+    contexts: number,
+    useCudaGraph: boolean,
+    allowHostCode?: boolean,
+  ): Promise<{ handle: EngineHandle; info: RawEngineInfo }>;
   engineRun(handle: EngineHandle, input: Float32Array, batch: number): Promise<NativeRunResult>;
   engineClose(handle: EngineHandle): Promise<void>;
 }
@@ -144,6 +156,7 @@ const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'ERR_BUILD_FAILED',
   'ERR_ENGINE_INCOMPATIBLE',
   'ERR_OUT_OF_MEMORY',
+  'ERR_GPU_FAULT',
   'ERR_INFERENCE_FAILED',
   'ERR_ABORTED',
   'ERR_CLOSED',
@@ -232,6 +245,7 @@ function validateBuildOptions(options: unknown): RawBuildRequest {
     options.hardwareCompat === undefined ? 'none' : checkOneOf(options.hardwareCompat, ['none', 'ampere+'] as const, 'options.hardwareCompat');
   const device = options.device === undefined ? 0 : checkInteger(options.device, 'options.device', 0, MAX_INT32);
   const timingCache = options.timingCache === undefined ? undefined : checkBytes(options.timingCache, 'options.timingCache');
+  const timingCacheIgnoreMismatch = checkOptionalBoolean(options.timingCacheIgnoreMismatch, 'options.timingCacheIgnoreMismatch');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw expectedType('an AbortSignal', 'options.signal', options.signal);
   }
@@ -252,6 +266,7 @@ function validateBuildOptions(options: unknown): RawBuildRequest {
     hardwareCompat,
     device,
     ...(timingCache === undefined ? {} : { timingCache }),
+    ...(timingCacheIgnoreMismatch ? { timingCacheIgnoreMismatch } : {}),
   };
 }
 
@@ -369,7 +384,16 @@ export class TensorRtEngine implements NativeEngine {
  */
 export async function loadEngineNative(
   plan: Uint8Array,
-  options: { device?: number; contexts?: number; useCudaGraph?: boolean } = {},
+  options: {
+    device?: number;
+    contexts?: number;
+    useCudaGraph?: boolean;
+    /**
+     * Let TensorRT run host code embedded in the plan (the lean runtime of a version-compatible
+     * plan). That is code from the plan file: only for plans from a trusted source. Default false.
+     */
+    allowHostCode?: boolean;
+  } = {},
 ): Promise<NativeEngine> {
   checkBytes(plan, 'plan');
   if (plan.length === 0) throw expectedRange('non-empty plan bytes', 'plan', plan);
@@ -380,9 +404,12 @@ export async function loadEngineNative(
     throw expectedType('a boolean', 'options.useCudaGraph', options.useCudaGraph);
   }
   const useCudaGraph = options.useCudaGraph ?? true;
+  if (options.allowHostCode !== undefined && typeof options.allowHostCode !== 'boolean') {
+    throw expectedType('a boolean', 'options.allowHostCode', options.allowHostCode);
+  }
   const addon = requireAddon();
   try {
-    const { handle, info } = await addon.loadEngine(plan, device, contexts, useCudaGraph);
+    const { handle, info } = await addon.loadEngine(plan, device, contexts, useCudaGraph, options.allowHostCode ?? false);
     return new TensorRtEngine(addon, handle, info);
   } catch (error) {
     throw fromNative(error, 'ERR_ENGINE_INCOMPATIBLE');

@@ -81,6 +81,10 @@ describe.runIf(canRun)('TensorRT probing with fake libraries', () => {
       parserLibraryPath: path.join(trt, 'libnvonnxparser.so.10'),
       builderResourceAvailable: true,
       builderResourcePath: path.join(trt, 'libnvinfer_builder_resource.so.10.7.0'),
+      // No libcuda on the path: the driver's version is unknown, so it is not known to suffice.
+      requiredDriverCudaVersion: '11.8',
+      driverSufficient: false,
+      driverNote: "the CUDA driver's version is unknown",
     });
   });
 
@@ -218,5 +222,9 @@ describe.runIf(canRun)('CUDA driver probing with fake libraries', () => {
     expect(info.cuda.devices.map((device) => device.computeCapability)).toEqual(['9.0']);
     expect(info.tensorrt.builderResourceAvailable).toBe(true);
     expect(info.tensorrt.builderResourcePath).toBe(path.join(trt, 'libnvinfer_builder_resource_sm90.so.10.16.0'));
+    // The fake driver reports CUDA 12.4 (cuDriverGetVersion): enough for TensorRT 10's CUDA 12 packages.
+    expect(info.tensorrt.driverSufficient).toBe(true);
+    expect(info.tensorrt.requiredDriverCudaVersion).toBe('11.8');
+    expect(info.tensorrt.driverNote).toContain('not those for CUDA 13.x');
   });
 });

@@ -5,7 +5,8 @@
 //   git --git-dir=<NVIDIA/TensorRT mirror> archive v10.16 include | tar -x -C /tmp/trt-10.16
 // The build goes to a temporary directory; build/Release stays the plain build.
 //
-// Checked: it links no CUDA or TensorRT library (static cudart, dlopen'd TensorRT), it loads and
+// Checked: it links no CUDA or TensorRT library, not even statically (the CUDA driver API and
+// TensorRT are dlopen'd: CUDA 13's runtime would refuse drivers older than R580), it loads and
 // answers without them, and with fake TensorRT libraries every path fails cleanly with its code.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -74,6 +75,13 @@ describe.runIf(enabled)('the addon built with TensorRT headers', () => {
     expect(needed.filter((name) => /cuda|nvinfer|nvonnxparser|cublas|cudnn/.test(name))).toEqual([]);
   });
 
+  it('contains no static CUDA runtime (nm: no cudart symbols)', ({ skip }) => {
+    const nm = spawnSync('nm', [addon], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (nm.status !== 0) skip();
+    const cudart = nm.stdout.split('\n').filter((line) => /cudart|cudaGetErrorString|cudaMalloc\b|cudaStreamCreate/.test(line));
+    expect(cudart).toEqual([]);
+  });
+
   it('records the header version and loads without CUDA or TensorRT', () => {
     const { async: info } = runtimeInfoWithLibraryPath([], addon);
     expect(info.compiledWith.tensorrtHeaders).toBe(version.join('.'));
@@ -110,7 +118,7 @@ describe.runIf(enabled)('the addon built with TensorRT headers', () => {
     const report = runTensorRtChild(addon, [trt], version[0]);
 
     expect(report.status).toEqual({ available: true, version: version.join('.') });
-    // No GPU here: the static CUDA runtime finds no driver and says so. On a machine with a GPU the
+    // No GPU here: libcuda.so.1 is not found, and the error says so. On a machine with a GPU the
     // fake's null builder and runtime are reported instead.
     const expectedCodes = ['ERR_NO_GPU', 'ERR_TENSORRT_UNAVAILABLE'];
     expect(expectedCodes).toContain(report.build.code);

@@ -115,6 +115,7 @@ describe('buildEngineNative option validation', () => {
     ['hardwareCompat', validOptions({ hardwareCompat: 'hopper+' as 'none' }), RangeError, 'options.hardwareCompat'],
     ['device', validOptions({ device: -1 }), RangeError, 'options.device'],
     ['timingCache', validOptions({ timingCache: 'cache' as unknown as Uint8Array }), TypeError, 'options.timingCache'],
+    ['timingCacheIgnoreMismatch', validOptions({ timingCacheIgnoreMismatch: 1 as unknown as boolean }), TypeError, 'options.timingCacheIgnoreMismatch'],
     ['signal', validOptions({ signal: {} as AbortSignal }), TypeError, 'Expected an AbortSignal for options.signal'],
     ['onProgress', validOptions({ onProgress: 1 as unknown as () => void }), TypeError, 'options.onProgress'],
   ];

@@ -9,7 +9,19 @@ describe('parsePlanHeader', () => {
     const plan = new Uint8Array(40).fill(0xee);
     plan.set([0x66, 0x74, 0x72, 0x74], 0);
     plan.set([10, 3, 0, 26], 24);
-    expect(parsePlanHeader(plan)).toEqual({ tensorrtVersion: '10.3.0.26', major: 10, minor: 3, patch: 0, build: 26 });
+    plan.set([0, 0, 0, 0], 4); // serialization version 0: the only layout with the version at 24
+    expect(parsePlanHeader(plan)).toEqual({ serializationVersion: 0, tensorrtVersion: '10.3.0.26', major: 10, minor: 3, patch: 0, build: 26 });
+  });
+
+  it('does not read bytes 24..27 as a version when the serialization version is not 0 (trtexec)', () => {
+    const plan = fakePlan([10, 3, 0, 26]);
+    plan.set([2, 0, 0, 0], 4);
+    expect(parsePlanHeader(plan)).toEqual({ serializationVersion: 2, tensorrtVersion: null, major: null, minor: null, patch: null, build: null });
+    plan.set([0, 0, 0, 1], 4); // little-endian: 1 << 24
+    expect(parsePlanHeader(plan).serializationVersion).toBe(16_777_216);
+    // Nothing to compare: TensorRT's deserialization decides, so no mismatch is claimed.
+    expect(planVersionMismatch(parsePlanHeader(plan), '11.1.0')).toBeNull();
+    expect(checkPlanHeader(plan, '10.3.0').tensorrtVersion).toBeNull();
   });
 
   it('reads a plan that is a view into a larger buffer', () => {

@@ -37,9 +37,12 @@ class OrtEngine implements NativeEngine {
   };
   readonly batches: number[] = [];
   closed = false;
+  /** Every run fails with this (a sticky CUDA error makes an engine unusable for good). */
+  fault: SpleenTrtError | undefined;
   constructor(private readonly session: ort.InferenceSession) {}
 
   async run(input: Float32Array, batch: number): Promise<NativeRunResult> {
+    if (this.fault) throw this.fault;
     this.batches.push(batch);
     const out = await this.session.run({ input_0: new ort.Tensor('float32', input, [batch, 1, 96, 96, 96]) });
     return { output: out.output_0.data as Float32Array, h2dMs: 0, computeMs: 1, d2hMs: 0, usedCudaGraph: false };
@@ -70,8 +73,28 @@ describe('getTensorRtStatus', () => {
   it('is usable with a GPU and a loadable TensorRT, naming both', async () => {
     expect(await getTensorRtStatus(fakeMachine(), fakeDeps())).toEqual({
       usable: true,
-      reason: 'TensorRT 10.3.0 on NVIDIA A100-SXM4-80GB (compute 8.0)',
+      reason: 'TensorRT 10.3.0 on NVIDIA A100-SXM4-80GB (compute 8.0, driver CUDA 12.4)',
       version: '10.3.0',
+      driverCudaVersion: '12.4',
+    });
+  });
+
+  it("reports a driver too old for the loaded TensorRT (the addon brings no CUDA runtime that could hide it)", async () => {
+    const old = fakeMachine();
+    if ('cuda' in old) {
+      old.cuda.driverVersion = '11.4';
+      Object.assign(old.tensorrt, {
+        requiredDriverCudaVersion: '11.8',
+        driverSufficient: false,
+        driverNote: 'the CUDA driver supports CUDA 11.4; TensorRT 10 needs at least CUDA 11.8: update the NVIDIA driver',
+      });
+    }
+    expect(await getTensorRtStatus(old, fakeDeps())).toEqual({
+      usable: false,
+      reason: 'CUDA driver too old: the CUDA driver supports CUDA 11.4; TensorRT 10 needs at least CUDA 11.8: update the NVIDIA driver',
+      version: '10.3.0',
+      driverCudaVersion: '11.4',
+      driverSufficient: false,
     });
   });
 });
@@ -106,6 +129,7 @@ describe('Segmenter backend choice', () => {
     [{ device: -1 }, RangeError],
     [{ engineCacheDir: '' }, TypeError],
     [{ plan: 'x.plan', backend: 'onnxruntime' }, TypeError],
+    [{ allowEngineHostCode: 'yes' }, TypeError],
   ])('rejects %o', async (options, type) => {
     await expect(Segmenter.create(options as never, fakeDeps())).rejects.toBeInstanceOf(type);
   });
@@ -145,6 +169,24 @@ describe('Segmenter on the TensorRT backend (onnxruntime standing in for the eng
     expect(Buffer.from(got.mask.data).equals(Buffer.from(want.mask.data))).toBe(true);
     await segmenter.close();
     expect(engines[0].closed).toBe(true);
+  });
+
+  it('recreates its TensorRT backend after ERR_GPU_FAULT: that run fails, the next one runs on a new engine', async () => {
+    engines = [];
+    const segmenter = await Segmenter.create({ backend: 'tensorrt', engineCacheDir: tmp(), allowEngineHostCode: true }, fakeDeps(native));
+    expect(engines).toHaveLength(1);
+    expect(native.loads.at(-1)?.options?.allowHostCode).toBe(true);
+    engines[0].fault = new SpleenTrtError('ERR_GPU_FAULT', 'cuEventSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS (700)');
+    const failed = await rejection(segmenter.segment(small));
+    expect(failed.code).toBe('ERR_GPU_FAULT');
+    expect(engines[0].closed).toBe(true); // the faulted engine is freed at once
+    const [got, want] = await Promise.all([segmenter.segment(small), reference.segment(small)]);
+    expect(engines).toHaveLength(2);
+    expect(engines[1].batches).toEqual([4]);
+    expect(native.loads.at(-1)?.options?.allowHostCode).toBe(true); // the new engine keeps the caller's options
+    expect(Buffer.from(got.mask.data).equals(Buffer.from(want.mask.data))).toBe(true);
+    await segmenter.close();
+    expect(engines[1].closed).toBe(true);
   });
 
   it('runs a plan from `spleen-trt export` and refuses one built from another model', async () => {

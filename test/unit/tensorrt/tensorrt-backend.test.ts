@@ -39,7 +39,8 @@ describe('createTensorRtBackend: what it loads, and what it refuses before loadi
   it('loads plan bytes whose header matches the loaded TensorRT', async () => {
     const { backend, native } = await openFake({ device: 0, contexts: 2, useCudaGraph: false });
     expect(native.loads).toHaveLength(1);
-    expect(native.loads[0].options).toEqual({ device: 0, contexts: 2, useCudaGraph: false });
+    // A plan's embedded host code stays off unless asked for (it is code from the plan file).
+    expect(native.loads[0].options).toEqual({ device: 0, contexts: 2, useCudaGraph: false, allowHostCode: false });
     expect(backend.name).toBe('tensorrt');
     expect(backend.inputName).toBe('input_0');
     expect(backend.outputName).toBe('output_0');
@@ -114,6 +115,17 @@ describe('createTensorRtBackend: what it loads, and what it refuses before loadi
     expect(native.builds).toHaveLength(1);
     expect(native.loads).toHaveLength(2);
     expect(Buffer.from(native.loads[1].plan).equals(Buffer.from(native.loads[0].plan))).toBe(true);
+  });
+
+  it("allows host code for the engine cache's own version-compatible plans only (and when asked)", async () => {
+    const dir = tmp();
+    const model: LoadedModel = { ...loadDefaultModel(), manifest: { ...loadDefaultModel().manifest, pipeline: { ...loadDefaultModel().manifest.pipeline, roiSize: [4, 4, 4] } } };
+    const native = new FakeNative({ engine: () => new FakeEngine(ROI) });
+    await (await createTensorRtBackend({ model, engineCacheDir: dir }, fakeDeps(native))).close();
+    await (await createTensorRtBackend({ model, engineCacheDir: dir, build: { versionCompatible: true } }, fakeDeps(native))).close();
+    await (await createTensorRtBackend({ model, engineCacheDir: dir, build: { versionCompatible: true }, allowEngineHostCode: false }, fakeDeps(native))).close();
+    await (await createTensorRtBackend({ plan: fakePlan(), allowEngineHostCode: true }, fakeDeps(native))).close();
+    expect(native.loads.map((load) => load.options?.allowHostCode)).toEqual([false, true, false, true]);
   });
 
   it('rebuilds a cached plan TensorRT refuses to deserialize, once, where rebuilding is allowed', async () => {
