@@ -1,0 +1,13 @@
+/** DICOM in (CT series -> Volume) and out (DICOM SEG, STL). Re-exports only. */
+export {
+  readDicomSeries,
+  readDicomBuffers,
+  readDicomSources,
+  DICOM_DEFAULT_MAX_VOXELS,
+  type DicomSeries,
+  type ReadDicomOptions,
+  type SliceReference,
+  type SourceAttributes,
+} from './read-dicom-series.js';
+export { collectSources, unzipSources, type DicomSource, type CollectLimits } from './collect-sources.js';
+export type { SeriesSummary } from './select-series.js';
