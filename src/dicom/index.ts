@@ -11,3 +11,11 @@ export {
 } from './read-dicom-series.js';
 export { collectSources, unzipSources, type DicomSource, type CollectLimits } from './collect-sources.js';
 export type { SeriesSummary } from './select-series.js';
+export {
+  encodeDicomSeg,
+  writeDicomSeg,
+  type EncodeDicomSegOptions,
+  type EncodedDicomSeg,
+  type SegModelInfo,
+  type SegSource,
+} from './seg/encode-dicom-seg.js';
