@@ -19,3 +19,5 @@ export {
   type SegModelInfo,
   type SegSource,
 } from './seg/encode-dicom-seg.js';
+export { maskSurface, meshMeasures, type SurfaceMesh } from './mesh/mask-surface.js';
+export { encodeStl, encodeMaskStl, writeMaskStl, maskSurfaceLps, type StlResult } from './mesh/write-stl.js';
