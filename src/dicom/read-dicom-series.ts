@@ -65,7 +65,6 @@ export interface DicomSeries {
 
 /** Keywords and tags of the Patient and General Study modules copied from the source. */
 const COPIED: ReadonlyArray<[string, string]> = [
-  ['SpecificCharacterSet', 'x00080005'],
   ['PatientName', 'x00100010'],
   ['PatientID', 'x00100020'],
   ['IssuerOfPatientID', 'x00100021'],
@@ -81,10 +80,21 @@ const COPIED: ReadonlyArray<[string, string]> = [
   ['StudyDescription', 'x00081030'],
 ];
 
+/**
+ * The copied attributes as Unicode strings: UTF-8 when the source says ISO_IR 192, else Latin-1
+ * (ISO_IR 100, and the default repertoire, ASCII, a subset of it; other character sets are read
+ * as Latin-1 too). Derived objects are written in UTF-8 (dcmjs writes UTF-8 and ISO_IR 192).
+ */
 function sourceAttributes(first: InstanceHeader): SourceAttributes {
+  const ds = first.dataSet;
+  const utf8 = (ds.string('x00080005') ?? '').includes('ISO_IR 192');
+  const decoder = new TextDecoder(utf8 ? 'utf-8' : 'latin1');
   const out: SourceAttributes = {};
   for (const [keyword, tag] of COPIED) {
-    if (first.dataSet.elements[tag] !== undefined) out[keyword] = (first.dataSet.string(tag) ?? '').trim();
+    const element = ds.elements[tag];
+    if (element === undefined) continue;
+    const raw = ds.byteArray.subarray(element.dataOffset, element.dataOffset + element.length);
+    out[keyword] = decoder.decode(raw).replace(/[\0 ]+$/, '').trim();
   }
   return out;
 }

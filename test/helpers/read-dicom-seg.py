@@ -63,6 +63,8 @@ def main():
         'algorithmName': segment.SegmentAlgorithmName,
         'seriesDescription': seg.SeriesDescription,
         'patientId': seg.PatientID,
+        'patientName': str(seg.PatientName),
+        'charset': seg.SpecificCharacterSet,
         'studyUid': seg.StudyInstanceUID,
         'seriesUid': seg.SeriesInstanceUID,
         'frameOfReferenceUid': seg.FrameOfReferenceUID,

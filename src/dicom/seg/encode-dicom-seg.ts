@@ -166,7 +166,8 @@ export function encodeDicomSeg(series: SegSource, mask: LabelVolume, options: En
   const notClinical = model.warning !== undefined;
   const dataset: Record<string, unknown> = {
     ...series.source,
-    SpecificCharacterSet: series.source.SpecificCharacterSet || 'ISO_IR 192',
+    // dcmjs writes strings as UTF-8; the copied values were decoded from the source's character set.
+    SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: SEGMENTATION_STORAGE,
     SOPInstanceUID: sopInstanceUid,
     Modality: 'SEG',

@@ -93,6 +93,26 @@ describe.runIf(requireTool(hasDicomTools() && hasCommand('dciodvfy'), 'pydicom, 
     expect(info.seriesDescription).not.toMatch(/CLINICAL/);
   });
 
+  it('copies a Latin-1 patient name into the UTF-8 SEG unchanged', async () => {
+    const dir = await writeDicomSeries(image, path.join(root, 'latin1'), { intercept: -1024 });
+    const script = [
+      'import os, sys, pydicom',
+      'for name in os.listdir(sys.argv[1]):',
+      '    p = os.path.join(sys.argv[1], name)',
+      '    ds = pydicom.dcmread(p)',
+      "    ds.SpecificCharacterSet = 'ISO_IR 100'",
+      "    ds.PatientName = 'M\u00fcller^J\u00fcrgen'",
+      '    ds.save_as(p)',
+    ].join('\n');
+    run(SYSTEM_PYTHON, ['-c', script, dir]);
+    const series = await readDicomSeries(dir);
+    expect(series.source.PatientName).toBe('M\u00fcller^J\u00fcrgen');
+    const file = path.join(root, 'latin1.seg.dcm');
+    await writeDicomSeg(file, series, testMask(series), { model: DEMO });
+    const { info } = readBack(file, dir, series.volume.shape);
+    expect(info).toMatchObject({ patientName: 'M\u00fcller^J\u00fcrgen', charset: 'ISO_IR 192' });
+  });
+
   it('keeps every frame when the mask is empty', async () => {
     const file = path.join(root, 'empty.seg.dcm');
     const written = await writeDicomSeg(file, axial, testMask(axial, true), { model: DEMO });
