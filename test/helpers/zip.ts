@@ -22,23 +22,22 @@ export function zipDirectory(dir: string): Uint8Array {
     const nameBytes = Buffer.from(name.split(path.sep).join('/'));
     const data = deflateRawSync(bytes);
     const crc = crc32(bytes) >>> 0;
-    const local = Buffer.alloc(30);
+    // The fields local and central headers share, at their offsets in each.
+    const common = (header: Buffer, at: number): Buffer => {
+      header.writeUInt16LE(8, at + 4); // deflate
+      header.writeUInt32LE(crc, at + 10);
+      header.writeUInt32LE(data.length, at + 14);
+      header.writeUInt32LE(bytes.length, at + 18);
+      header.writeUInt16LE(nameBytes.length, at + 22);
+      return header;
+    };
+    const local = common(Buffer.alloc(30), 4);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(bytes.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
+    const central = common(Buffer.alloc(46), 6);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(bytes.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBytes, data);
     centrals.push(central, nameBytes);

@@ -10,7 +10,10 @@
  * in world space (from the inside corners towards the outside ones), which stays right for any
  * affine, reflections and shears included.
  */
+import { summarizeMask } from '../../volume/mask-summary.js';
 import type { Shape3 } from '../../volume/volume.js';
+
+const IDENTITY = Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
 
 /** Triangle soup: 9 floats (three xyz vertices) per triangle, millimetres. */
 export interface SurfaceMesh {
@@ -45,24 +48,10 @@ export function maskSurface(mask: Uint8Array, shape: Shape3, toWorld: (i: number
   const at = (i: number, j: number, k: number): number =>
     i < 0 || j < 0 || k < 0 || i >= n0 || j >= n1 || k >= n2 ? 0 : mask[(i * n1 + j) * n2 + k] !== 0 ? 1 : 0;
   // Only cubes around the foreground can hold surface: its bounding box grown by one.
-  const lo = [n0, n1, n2];
-  const hi = [-1, -1, -1];
-  for (let i = 0; i < n0; i++) {
-    for (let j = 0; j < n1; j++) {
-      const base = (i * n1 + j) * n2;
-      for (let k = 0; k < n2; k++) {
-        if (mask[base + k] === 0) continue;
-        if (i < lo[0]) lo[0] = i;
-        if (j < lo[1]) lo[1] = j;
-        if (k < lo[2]) lo[2] = k;
-        if (i > hi[0]) hi[0] = i;
-        if (j > hi[1]) hi[1] = j;
-        if (k > hi[2]) hi[2] = k;
-      }
-    }
-  }
+  const box = summarizeMask(mask, shape, IDENTITY).boundingBox;
+  if (box === null) return { positions: new Float32Array(0), triangleCount: 0 };
+  const { min: lo, max: hi } = box;
   const out: number[] = [];
-  if (hi[0] < 0) return { positions: new Float32Array(0), triangleCount: 0 };
   const inside: number[] = new Array(4);
   const corners: Array<[number, number, number]> = [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]];
   const cube = new Array<number>(8);
