@@ -93,11 +93,24 @@ export function transferSyntaxOf(file: string): string {
   return /\[(.*?)\]/.exec(line)?.[1] ?? line;
 }
 
-/** dcm2niix's NIfTI of a series directory: the volume with the most slices. */
+/**
+ * dcm2niix's NIfTI of a series directory: the volume with the most slices. For gantry tilt it also
+ * writes a resampled `_Tilt_` volume; the one returned is the unresampled one.
+ */
 export async function dcm2niixVolume(seriesDir: string): Promise<Volume> {
   const out = tempDir('dcm2niix');
   run('dcm2niix', ['-z', 'n', '-f', 'v', '-o', out, seriesDir]);
-  const volumes = await Promise.all(readdirSync(out).filter((n) => n.endsWith('.nii')).map(async (n) => (await readNifti(path.join(out, n))).volume));
+  const volumes = await Promise.all(readdirSync(out).filter((n) => n.endsWith('.nii') && !n.includes('_Tilt_')).map(async (n) => (await readNifti(path.join(out, n))).volume));
   if (volumes.length === 0) throw new Error(`dcm2niix wrote no NIfTI for ${seriesDir}`);
   return volumes.sort((a, b) => b.shape[2] - a.shape[2])[0];
+}
+
+/** The same image with its slice axis sheared along j by `degrees`: a gantry-tilted acquisition. */
+export function tilted(image: Volume, degrees: number): Volume {
+  const a = Float64Array.from(image.affine);
+  const kLength = Math.hypot(a[2], a[6], a[10]);
+  const jLength = Math.hypot(a[1], a[5], a[9]);
+  const shift = Math.tan((degrees * Math.PI) / 180) * kLength;
+  for (let r = 0; r < 3; r++) a[r * 4 + 2] += (shift * a[r * 4 + 1]) / jLength;
+  return { ...image, affine: a };
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readDicomSeries, writeDicomSeg, type DicomSeries } from '../../../src/dicom/index.js';
 import { makePhantom, type LabelVolume } from '../../../src/index.js';
-import { hasDicomTools, run, tempDir, writeDicomSeries, type SeriesOptions } from '../../helpers/dicom-series.js';
+import { hasDicomTools, run, tempDir, tilted, writeDicomSeries, type SeriesOptions } from '../../helpers/dicom-series.js';
 import { hasCommand, requireTool, SYSTEM_PYTHON } from '../../helpers/system-tools.js';
 
 const READ_SEG = path.join(import.meta.dirname, '../../helpers/read-dicom-seg.py');
@@ -77,12 +77,14 @@ describe.runIf(requireTool(hasDicomTools() && hasCommand('dciodvfy'), 'pydicom, 
     expect(info.maxPositionErrorMm).toBeLessThan(1e-6);
   });
 
-  const sources: Array<[string, SeriesOptions]> = [
-    ['a series stored in reverse order', { reverse: true }],
-    ['an Enhanced CT with frames in reverse order', { enhanced: true, reverse: true }],
+  const sources: Array<[string, SeriesOptions, number]> = [
+    ['a series stored in reverse order', { reverse: true }, 0],
+    ['an Enhanced CT with frames in reverse order', { enhanced: true, reverse: true }, 0],
+    ['a gantry-tilted series', {}, 12],
   ];
-  it.each(sources)('maps frames to slices by SOPInstanceUID for %s', async (name, options) => {
-    const dir = await writeDicomSeries(image, path.join(root, name.replace(/\W+/g, '-')), { intercept: -1024, ...options });
+  it.each(sources)('maps frames to slices by SOPInstanceUID for %s', async (name, options, tiltDeg) => {
+    const source = tiltDeg === 0 ? image : tilted(image, tiltDeg);
+    const dir = await writeDicomSeries(source, path.join(root, name.replace(/\W+/g, '-')), { intercept: -1024, ...options });
     const series = await readDicomSeries(dir);
     const mask = testMask(series);
     const file = path.join(dir, '..', `${path.basename(dir)}.seg.dcm`);

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readDicomBuffers, readDicomSeries } from '../../../src/dicom/index.js';
 import { makePhantom, type Volume } from '../../../src/index.js';
 import { orientToRas } from '../../../src/volume/orientation.js';
-import { convertSeries, dcm2niixVolume, hasDicomTools, tempDir, transferSyntaxOf, writeDicomSeries, type SeriesOptions, type SyntaxKind } from '../../helpers/dicom-series.js';
+import { convertSeries, dcm2niixVolume, tilted, hasDicomTools, tempDir, transferSyntaxOf, writeDicomSeries, type SeriesOptions, type SyntaxKind } from '../../helpers/dicom-series.js';
 import { requireTool } from '../../helpers/system-tools.js';
 import { filesUnder, zipDirectory } from '../../helpers/zip.js';
 
@@ -21,15 +21,6 @@ function phantom(options: { obliqueDeg?: [number, number, number]; orientation?:
   return makePhantom({ shape: SHAPE, spacingMm: SPACING, seed: 3, noiseHu: 20, ...options }).image;
 }
 
-/** The same image with its slice axis sheared along j: a gantry-tilted acquisition. */
-function tilted(image: Volume, degrees: number): Volume {
-  const a = Float64Array.from(image.affine);
-  const t = Math.tan((degrees * Math.PI) / 180) * SPACING[2];
-  const jLength = Math.hypot(a[1], a[5], a[9]);
-  for (let r = 0; r < 3; r++) a[r * 4 + 2] += (t * a[r * 4 + 1]) / jLength;
-  return { ...image, affine: a };
-}
-
 function expectSameRas(actual: Volume, expected: Volume): void {
   const a = orientToRas(actual).volume;
   const e = orientToRas(expected).volume;
@@ -39,10 +30,10 @@ function expectSameRas(actual: Volume, expected: Volume): void {
   expect(Buffer.from(a.data.buffer).equals(Buffer.from(e.data.buffer))).toBe(true);
 }
 
-function expectSameVolume(actual: Volume, expected: Volume): void {
+function expectSameVolume(actual: Volume, expected: Volume, compareAffine = true): void {
   expect(actual.shape).toEqual(expected.shape);
   // dcm2niix stores the affine as float32 srows.
-  for (let m = 0; m < 16; m++) expect(Math.abs(actual.affine[m] - expected.affine[m])).toBeLessThan(2e-4);
+  if (compareAffine) for (let m = 0; m < 16; m++) expect(Math.abs(actual.affine[m] - expected.affine[m])).toBeLessThan(2e-4);
   let differing = 0;
   for (let v = 0; v < actual.data.length; v++) if (actual.data[v] !== expected.data[v]) differing++;
   expect(differing).toBe(0);
@@ -70,6 +61,9 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm tools and dcm2
     expect(z).toEqual([...z].sort((p, q) => p - q));
   });
 
+  // Last column: whether dcm2niix's affine is comparable. For gantry tilt dcm2niix's unresampled
+  // volume has the same voxels but an affine that is not the sheared geometry (its slice column
+  // is off by 1.6 mm here), so there the affine is checked against the source NIfTI alone.
   const variants: Array<[string, () => Volume, SeriesOptions, boolean]> = [
     ['reversed file order and InstanceNumber', () => phantom(), { reverse: true }, true],
     ['an oblique acquisition', () => phantom({ obliqueDeg: [12, -8, 20] }), {}, true],
@@ -79,13 +73,12 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm tools and dcm2
     ['implicit VR', () => phantom(), { implicit: true }, true],
     ['Enhanced CT, frames in reverse order', () => phantom(), { enhanced: true, reverse: true }, true],
   ];
-  it.each(variants)('reads %s', async (name, make, options, compareDcm2niix) => {
+  it.each(variants)('reads %s', async (name, make, options, compareDcm2niixAffine) => {
     const image = make();
     const dir = await writeDicomSeries(image, path.join(root, name.replace(/\W+/g, '-')), options);
     const series = await readDicomSeries(dir);
     expectSameRas(series.volume, image);
-    // dcm2niix resamples gantry-tilted series onto an orthogonal grid; there only the source counts.
-    if (compareDcm2niix) expectSameVolume(series.volume, await dcm2niixVolume(dir));
+    expectSameVolume(series.volume, await dcm2niixVolume(dir), compareDcm2niixAffine);
     if (name.startsWith('gantry')) expect(series.tiltDeg).toBeCloseTo(15, 3);
     if (options.enhanced) expect(series.slices.map((s) => s.frameNumber)).toEqual(Array.from({ length: SHAPE[2] }, (_, k) => SHAPE[2] - k));
   });
