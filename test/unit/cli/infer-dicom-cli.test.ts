@@ -64,7 +64,7 @@ describe.runIf(existsSync(CLI) && requireTool(hasDicomTools(), 'pydicom, dcmtk, 
     expect(fromDicom.summary.voxelCount).toBe(fromNifti.summary.voxelCount);
     expect(fromDicom.summary.voxelCount).toBeGreaterThan(0);
     expect(fromDicom.stl!.path.endsWith('.stl')).toBe(true);
-    expect(Math.abs(fromDicom.stl!.volumeMl - fromDicom.summary.volumeMl) / fromDicom.summary.volumeMl).toBeLessThan(0.25);
+    expect(Math.abs(fromDicom.stl!.volumeMl - fromDicom.summary.volumeMl) / fromDicom.summary.volumeMl).toBeLessThan(0.1);
     expect(fromNifti.stl!.volumeMl).toBeCloseTo(fromDicom.stl!.volumeMl, 3);
   });
 

@@ -45,7 +45,7 @@ describe('mask surface and STL', () => {
     const { volumeMl, surfaceAreaMm2 } = meshMeasures(mesh);
     const voxelMl = summarizeMask(mask.data, mask.shape, affine).volumeMl;
     expect(volumeMl).toBeGreaterThan(0); // outward normals give a positive enclosed volume
-    expect(Math.abs(volumeMl - voxelMl) / voxelMl).toBeLessThan(0.08);
+    expect(Math.abs(volumeMl - voxelMl) / voxelMl).toBeLessThan(0.03);
     expect(surfaceAreaMm2).toBeGreaterThan(0);
   });
 
@@ -56,7 +56,7 @@ describe('mask surface and STL', () => {
     const mesh = maskSurfaceLps(label);
     expect(edgeDefects(mesh.positions)).toEqual({ unpaired: 0, repeated: 0 });
     const voxelMl = summarizeMask(label.data, label.shape, label.affine).volumeMl;
-    expect(Math.abs(meshMeasures(mesh).volumeMl - voxelMl) / voxelMl).toBeLessThan(0.15);
+    expect(Math.abs(meshMeasures(mesh).volumeMl - voxelMl) / voxelMl).toBeLessThan(0.02);
   });
 
   it('writes binary STL: header, count, unit outward normals, LPS vertices', () => {
