@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
 import { readCaseInput } from '../dicom/read-input.js';
+import type { SeriesSummary } from '../dicom/select-series.js';
 import { caseOutputPaths, formatOfOutputFile, isOutputFile, writeDicomOutputs, type DicomOutputsReport } from '../dicom/write-outputs.js';
 import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js';
 import { ProgressLine } from './progress.js';
@@ -72,7 +73,7 @@ export interface FileReport {
   output?: string;
   preview?: string;
   /** DICOM input: which series was read and why, and the SEG written. */
-  dicom?: { seriesInstanceUid: string; selection: string; seg?: DicomOutputsReport['seg'] };
+  dicom?: { seriesInstanceUid: string; selection: string; inventory: SeriesSummary[]; seg?: DicomOutputsReport['seg'] };
   /** --stl: the surface mesh written, its area and enclosed volume. */
   stl?: DicomOutputsReport['stl'];
   error?: { code: string; message: string };
@@ -192,7 +193,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
       const writeMs = performance.now() - writeStarted;
       const totalMs = performance.now() - started;
       progress.clear();
-      const dicom = input.dicom && { seriesInstanceUid: input.dicom.seriesInstanceUid, selection: input.dicom.selectionReason, seg: dicomOutputs.seg };
+      const dicom = input.dicom && { seriesInstanceUid: input.dicom.seriesInstanceUid, selection: input.dicom.selectionReason, inventory: input.dicom.inventory, seg: dicomOutputs.seg };
       reports.push({ input: file, ok: true, output, preview, dicom, stl: dicomOutputs.stl, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
       if (!values.json) {
         const s = result.summary;

@@ -48,9 +48,10 @@ describe.runIf(existsSync(CLI) && requireTool(hasDicomTools(), 'pydicom, dcmtk, 
     const out = path.join(tmp, 'out');
     const result = cli(['infer', series, path.join(niftiDir, 'ct.nii.gz'), '-o', out, '--stl', '--json']);
     expect(result.code, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout) as { files: Array<{ output: string; dicom?: { seriesInstanceUid: string; selection: string; seg: { path: string; frames: number } }; stl?: { path: string; volumeMl: number; surfaceAreaMm2: number }; summary: { volumeMl: number; voxelCount: number } }> };
+    const report = JSON.parse(result.stdout) as { files: Array<{ output: string; dicom?: { seriesInstanceUid: string; selection: string; inventory: Array<{ seriesInstanceUid: string; rejected?: string }>; seg: { path: string; frames: number } }; stl?: { path: string; volumeMl: number; surfaceAreaMm2: number }; summary: { volumeMl: number; voxelCount: number } }> };
     const [fromDicom, fromNifti] = report.files;
     expect(fromDicom.dicom!.selection).toMatch(/most slices/);
+    expect(fromDicom.dicom!.inventory.map((s) => s.rejected ?? 'chosen').sort()).toEqual(['a localizer', 'chosen', 'image type DERIVED\\SECONDARY\\AXIAL, not ORIGINAL\\PRIMARY']);
     expect(fromDicom.output).toBe(fromDicom.dicom!.seg.path);
     expect(path.basename(fromDicom.output)).toBe(`series-${fromDicom.dicom!.seriesInstanceUid}_seg.dcm`);
     // No patient data in any name written.
