@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync, cpSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readDicomSeries } from '../../../src/dicom/index.js';
 import { makePhantom, readNifti } from '../../../src/index.js';
 import { hasDicomTools, run as runTool, tempDir, writeDicomSeries } from '../../helpers/dicom-series.js';
 import { requireTool, SYSTEM_PYTHON } from '../../helpers/system-tools.js';
@@ -76,6 +77,18 @@ describe.runIf(existsSync(CLI) && requireTool(hasDicomTools(), 'pydicom, dcmtk, 
     const result = cli(['infer', zip, '-o', path.join(out, 'result.dcm'), '--output-format', 'both']);
     expect(result.code, result.stderr).toBe(0);
     expect(allFiles(out).map((f) => path.basename(f)).sort()).toEqual(['result.dcm', 'result.nii.gz']);
+  });
+
+  it('--series reads the series asked for, even one the default rules pass over', async () => {
+    const { inventory } = await readDicomSeries(series);
+    const mpr = inventory.find((s) => s.imageType.startsWith('DERIVED'))!;
+    const out = path.join(tmp, 'series-out');
+    const result = cli(['infer', series, '--series', mpr.seriesInstanceUid, '--output-format', 'nifti', '-o', out, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const [report] = (JSON.parse(result.stdout) as { files: Array<{ output: string; dicom: { selection: string } }> }).files;
+    expect(report.dicom.selection).toMatch(/as asked \(--series\)/);
+    expect(path.basename(report.output)).toBe(`series-${mpr.seriesInstanceUid}_trans.nii.gz`);
+    expect((await readNifti(report.output)).volume.shape).toEqual([4, 4, 3]);
   });
 
   it('bad DICOM: error code, exit 1, nothing written', () => {
