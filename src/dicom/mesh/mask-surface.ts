@@ -21,8 +21,11 @@ export interface SurfaceMesh {
   triangleCount: number;
 }
 
-/** The 6 tetrahedra of a unit cube: corner offsets (di, dj, dk), one path per axis permutation. */
-const TETRAHEDRA: ReadonlyArray<ReadonlyArray<readonly [number, number, number]>> = [
+/**
+ * The 6 tetrahedra of a unit cube as indices of its corners (corner c = di + 2 dj + 4 dk): one path
+ * from (0,0,0) to (1,1,1) per permutation of the axes.
+ */
+const TETRAHEDRA: readonly (readonly number[])[] = [
   [0, 1, 2],
   [0, 2, 1],
   [1, 0, 2],
@@ -30,20 +33,31 @@ const TETRAHEDRA: ReadonlyArray<ReadonlyArray<readonly [number, number, number]>
   [2, 0, 1],
   [2, 1, 0],
 ].map((axes) => {
-  const corner: [number, number, number] = [0, 0, 0];
-  const path: Array<readonly [number, number, number]> = [[0, 0, 0]];
-  for (const a of axes) {
-    corner[a] = 1;
-    path.push([corner[0], corner[1], corner[2]]);
-  }
-  return path;
+  let corner = 0;
+  return [0, ...axes.map((a) => (corner |= 1 << a))];
 });
 
+/** A growable float buffer (triangle soups reach millions of floats). */
+class FloatSink {
+  data = new Float32Array(1 << 16);
+  length = 0;
+  push9(values: Float64Array): void {
+    if (this.length + 9 > this.data.length) {
+      const bigger = new Float32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data.set(values, this.length);
+    this.length += 9;
+  }
+}
+
 /**
- * Extracts the mask's surface. `toWorld` maps a voxel index (possibly half-integer) to world mm
- * (for DICOM: LPS, the patient coordinates of the source).
+ * Extracts the mask's surface. `world` is a row-major 3x4 (or 4x4) matrix from voxel index to world
+ * mm (for DICOM: LPS, the patient coordinates of the source). Being linear, it maps edge midpoints
+ * to the midpoints of the corners' world positions, which are computed once per cube.
  */
-export function maskSurface(mask: Uint8Array, shape: Shape3, toWorld: (i: number, j: number, k: number) => [number, number, number]): SurfaceMesh {
+export function maskSurface(mask: Uint8Array, shape: Shape3, world: Float64Array): SurfaceMesh {
   const [n0, n1, n2] = shape;
   const at = (i: number, j: number, k: number): number =>
     i < 0 || j < 0 || k < 0 || i >= n0 || j >= n1 || k >= n2 ? 0 : mask[(i * n1 + j) * n2 + k] !== 0 ? 1 : 0;
@@ -51,62 +65,70 @@ export function maskSurface(mask: Uint8Array, shape: Shape3, toWorld: (i: number
   const box = summarizeMask(mask, shape, IDENTITY).boundingBox;
   if (box === null) return { positions: new Float32Array(0), triangleCount: 0 };
   const { min: lo, max: hi } = box;
-  const out: number[] = [];
-  const inside: number[] = new Array(4);
-  const corners: Array<[number, number, number]> = [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]];
-  const cube = new Array<number>(8);
+  const sink = new FloatSink();
+  const inside = new Uint8Array(8);
+  const corner = new Float64Array(24); // world xyz of the 8 cube corners
+  const tri = new Float64Array(9);
+  const quad = new Float64Array(12);
+  const outward = new Float64Array(3);
+  const ins: number[] = [];
+  const outs: number[] = [];
 
-  const emit = (a: number[], b: number[], c: number[], outward: number[]): void => {
-    const pa = toWorld(a[0], a[1], a[2]);
-    const pb = toWorld(b[0], b[1], b[2]);
-    const pc = toWorld(c[0], c[1], c[2]);
-    const u = [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]];
-    const v = [pc[0] - pa[0], pc[1] - pa[1], pc[2] - pa[2]];
-    const n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
-    if (n[0] * outward[0] + n[1] * outward[1] + n[2] * outward[2] < 0) out.push(...pa, ...pc, ...pb);
-    else out.push(...pa, ...pb, ...pc);
+  /** Writes the midpoint of corners a and b at `target[offset..]`. */
+  const midpoint = (target: Float64Array, offset: number, a: number, b: number): void => {
+    for (let d = 0; d < 3; d++) target[offset + d] = (corner[3 * a + d] + corner[3 * b + d]) / 2;
   };
-  const mid = (p: number[], q: number[]): number[] => [(p[0] + q[0]) / 2, (p[1] + q[1]) / 2, (p[2] + q[2]) / 2];
+  /** Emits triangle (p, q, r) of `points` wound so that its normal points along `outward`. */
+  const emit = (points: Float64Array, p: number, q: number, r: number): void => {
+    const ux = points[q] - points[p], uy = points[q + 1] - points[p + 1], uz = points[q + 2] - points[p + 2];
+    const vx = points[r] - points[p], vy = points[r + 1] - points[p + 1], vz = points[r + 2] - points[p + 2];
+    const flip = (uy * vz - uz * vy) * outward[0] + (uz * vx - ux * vz) * outward[1] + (ux * vy - uy * vx) * outward[2] < 0;
+    const order = flip ? [p, r, q] : [p, q, r];
+    for (let v = 0; v < 3; v++) for (let d = 0; d < 3; d++) tri[3 * v + d] = points[order[v] + d];
+    sink.push9(tri);
+  };
 
   for (let i = lo[0] - 1; i <= hi[0]; i++) {
     for (let j = lo[1] - 1; j <= hi[1]; j++) {
       for (let k = lo[2] - 1; k <= hi[2]; k++) {
         let sum = 0;
-        for (let c = 0; c < 8; c++) sum += cube[c] = at(i + (c & 1), j + ((c >> 1) & 1), k + (c >> 2));
+        for (let c = 0; c < 8; c++) sum += inside[c] = at(i + (c & 1), j + ((c >> 1) & 1), k + (c >> 2));
         if (sum === 0 || sum === 8) continue;
+        for (let c = 0; c < 8; c++) {
+          const x = i + (c & 1), y = j + ((c >> 1) & 1), z = k + (c >> 2);
+          for (let d = 0; d < 3; d++) corner[3 * c + d] = world[4 * d] * x + world[4 * d + 1] * y + world[4 * d + 2] * z + world[4 * d + 3];
+        }
         for (const tet of TETRAHEDRA) {
-          let count = 0;
-          for (let t = 0; t < 4; t++) {
-            const [di, dj, dk] = tet[t];
-            corners[t] = [i + di, j + dj, k + dk];
-            inside[t] = cube[di | (dj << 1) | (dk << 2)];
-            count += inside[t];
+          ins.length = 0;
+          outs.length = 0;
+          for (const c of tet) (inside[c] ? ins : outs).push(c);
+          if (ins.length === 0 || outs.length === 0) continue;
+          // Outward = from the inside corners' centroid towards the outside corners' centroid.
+          for (let d = 0; d < 3; d++) {
+            let a = 0;
+            let b = 0;
+            for (const c of ins) a += corner[3 * c + d];
+            for (const c of outs) b += corner[3 * c + d];
+            outward[d] = b / outs.length - a / ins.length;
           }
-          if (count === 0 || count === 4) continue;
-          const ins = [0, 1, 2, 3].filter((t) => inside[t] === 1).map((t) => corners[t]);
-          const outs = [0, 1, 2, 3].filter((t) => inside[t] === 0).map((t) => corners[t]);
-          // Outward = from the inside corners' centroid towards the outside corners' centroid, in world mm.
-          const centroid = (pts: number[][]): number[] => toWorld(...(pts.reduce((s, p) => [s[0] + p[0] / pts.length, s[1] + p[1] / pts.length, s[2] + p[2] / pts.length], [0, 0, 0]) as [number, number, number]));
-          const ci = centroid(ins);
-          const co = centroid(outs);
-          const outward = [co[0] - ci[0], co[1] - ci[1], co[2] - ci[2]];
           if (ins.length === 1 || outs.length === 1) {
             const [apex, others] = ins.length === 1 ? [ins[0], outs] : [outs[0], ins];
-            emit(mid(apex, others[0]), mid(apex, others[1]), mid(apex, others[2]), outward);
+            for (let e = 0; e < 3; e++) midpoint(quad, 3 * e, apex, others[e]);
+            emit(quad, 0, 3, 6);
           } else {
             // Two in, two out: the crossing is a quad on the four mixed edges, in cyclic order.
-            const q0 = mid(ins[0], outs[0]);
-            const q1 = mid(ins[0], outs[1]);
-            const q2 = mid(ins[1], outs[1]);
-            const q3 = mid(ins[1], outs[0]);
-            emit(q0, q1, q2, outward);
-            emit(q0, q2, q3, outward);
+            midpoint(quad, 0, ins[0], outs[0]);
+            midpoint(quad, 3, ins[0], outs[1]);
+            midpoint(quad, 6, ins[1], outs[1]);
+            midpoint(quad, 9, ins[1], outs[0]);
+            emit(quad, 0, 3, 6);
+            emit(quad, 0, 6, 9);
           }
         }
       }
     }
   }
-  return { positions: Float32Array.from(out), triangleCount: out.length / 9 };
+  return { positions: sink.data.slice(0, sink.length), triangleCount: sink.length / 9 };
 }
 
 /** Surface area (mm^2) and enclosed volume (mL, divergence theorem) of a closed, outward-wound mesh. */

@@ -14,14 +14,11 @@ export interface StlResult {
   volumeMl: number;
 }
 
-/** The surface of `mask` in LPS mm, from its RAS affine. */
+/** The surface of `mask` in LPS mm, from its RAS affine (x and y rows negated). */
 export function maskSurfaceLps(mask: LabelVolume): SurfaceMesh {
-  const a = mask.affine;
-  return maskSurface(mask.data, mask.shape, (i, j, k) => [
-    -(a[0] * i + a[1] * j + a[2] * k + a[3]),
-    -(a[4] * i + a[5] * j + a[6] * k + a[7]),
-    a[8] * i + a[9] * j + a[10] * k + a[11],
-  ]);
+  const lps = Float64Array.from(mask.affine.subarray(0, 12));
+  for (let m = 0; m < 8; m++) lps[m] = -lps[m];
+  return maskSurface(mask.data, mask.shape, lps);
 }
 
 /** Encodes a triangle soup as binary STL. */
