@@ -115,6 +115,9 @@ function checkPixelHeaders(instances: readonly InstanceHeader[]): Map<InstanceHe
     if (instance.bitsStored < 1 || instance.bitsStored > instance.bitsAllocated || instance.highBit !== instance.bitsStored - 1) {
       throw dicomUnsupported(`${instance.name}: BitsStored ${instance.bitsStored} with HighBit ${instance.highBit} in ${instance.bitsAllocated} bits allocated`);
     }
+    if (instance.frames.length !== instance.numberOfFrames) {
+      throw dicomUnsupported(`${instance.name}: ${instance.numberOfFrames} frames without per-frame functional groups (only Enhanced CT is read as multi-frame)`);
+    }
     if (instance.pixelRepresentation !== 0 && instance.pixelRepresentation !== 1) throw dicomInvalid(`${instance.name}: PixelRepresentation ${instance.pixelRepresentation}`);
     if (instance.frameOfReferenceUid !== first.frameOfReferenceUid) throw dicomInvalid('The series spans more than one FrameOfReferenceUID');
     syntaxes.set(instance, transferSyntax(instance.transferSyntaxUid));
