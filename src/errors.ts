@@ -9,6 +9,10 @@
 /** The closed set of runtime error codes. Add one only when a caller would branch on it. */
 export type ErrorCode =
   | 'ERR_NIFTI_INVALID'
+  /** A DICOM input that is malformed or not one consistent CT series (bad geometry, truncated, bombs). */
+  | 'ERR_DICOM_INVALID'
+  /** Well-formed DICOM this package does not read (transfer syntax, SOP class, photometric, ...). */
+  | 'ERR_DICOM_UNSUPPORTED'
   | 'ERR_MODEL_INVALID'
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_BACKEND_UNAVAILABLE'

@@ -82,3 +82,22 @@ export {
 export { makeBatchDynamic, type MakeBatchDynamicOptions, type MakeBatchDynamicResult } from './model/dynamic-batch.js';
 export { DEFAULT_UNET_CONFIG, type UnetConfig } from './model/unet-architecture.js';
 export type { ModelSource } from './model/manifest.js';
+export {
+  readDicomSeries,
+  readDicomBuffers,
+  readDicomSources,
+  encodeDicomSeg,
+  writeDicomSeg,
+  encodeMaskStl,
+  writeMaskStl,
+  DICOM_DEFAULT_MAX_VOXELS,
+  type DicomSeries,
+  type DicomSource,
+  type ReadDicomOptions,
+  type SliceReference,
+  type SeriesSummary,
+  type EncodeDicomSegOptions,
+  type EncodedDicomSeg,
+  type SegModelInfo,
+  type StlResult,
+} from './dicom/index.js';

@@ -1,24 +1,35 @@
 /**
  * `spleen-trt infer <file|dir>... -o <dir>`: the bundle's inference on each NIfTI, written as
- * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout). One bad file is reported
+ * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout), or on a DICOM series (a
+ * folder or zip; src/dicom/ reads it and writes its SEG and STL). One bad file is reported
  * and the rest still run; the exit code says whether any failed.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readNifti, Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
+import { Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
+import { readCaseInput } from '../dicom/read-input.js';
+import type { SeriesSummary } from '../dicom/select-series.js';
+import { caseOutputPaths, formatOfOutputFile, isOutputFile, writeDicomOutputs, type DicomOutputsReport } from '../dicom/write-outputs.js';
 import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js';
 import { ProgressLine } from './progress.js';
 import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
 
 export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
 
-Segments the spleen in NIfTI CT volumes (.nii, .nii.gz; a directory means every NIfTI in it).
-Writes <dir>/<name>/<name>_trans.nii.gz on the input's own grid, as the MONAI bundle does.
+Segments the spleen in NIfTI CT volumes (.nii, .nii.gz; a directory of them means every NIfTI in
+it) or in a DICOM CT series (a folder of DICOM files, any nesting, or a .zip of one).
+Writes <dir>/<name>/<name>_trans.nii.gz on the input's own grid, as the MONAI bundle does; for
+DICOM, <name> is series-<SeriesInstanceUID> and the SEG is <name>_seg.dcm.
 
 Options:
   -o, --output <dir|file>     output directory (default: ./spleen-trt-output); with one input,
-                              a name ending in .nii or .nii.gz is the mask file itself
+                              a name ending in .nii, .nii.gz or .dcm is the mask / SEG file itself
+  --output-format <f>         nifti | dicom-seg | both (default: dicom-seg for DICOM input, else
+                              nifti; with -o <file>, its extension)
+  --stl                       also write the spleen's surface as binary STL (patient LPS mm)
+  --series <uid>              the SeriesInstanceUID to read (default: the ORIGINAL/PRIMARY axial
+                              CT series with the most slices)
   --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
   --backend <b>               auto | onnxruntime | tensorrt (default: auto)
   --threads <n>               CPU threads for onnxruntime (default: all cores)
@@ -46,8 +57,8 @@ async function expandInputs(inputs: string[]): Promise<string[]> {
     const info = await stat(input).catch(() => null);
     if (info?.isDirectory()) {
       const names = (await readdir(input)).filter((n) => NIFTI_NAME.test(n)).sort();
-      if (names.length === 0) throw new UsageError(`No .nii or .nii.gz files in directory ${input}`);
-      files.push(...names.map((n) => path.join(input, n)));
+      // A directory without NIfTI files is one DICOM input (read by src/dicom/).
+      files.push(...(names.length === 0 ? [input] : names.map((n) => path.join(input, n))));
     } else {
       // Missing files are reported per file by the reader, with the other files still running.
       files.push(input);
@@ -61,6 +72,10 @@ export interface FileReport {
   ok: boolean;
   output?: string;
   preview?: string;
+  /** DICOM input: which series was read and why, and the SEG written. */
+  dicom?: { seriesInstanceUid: string; selection: string; inventory: SeriesSummary[]; seg?: DicomOutputsReport['seg'] };
+  /** --stl: the surface mesh written, its area and enclosed volume. */
+  stl?: DicomOutputsReport['stl'];
   error?: { code: string; message: string };
   summary?: SegmentResult['summary'];
   windowCount?: number;
@@ -102,6 +117,9 @@ export async function inferCommand(argv: string[]): Promise<number> {
       mode: { type: 'string' },
       'output-dtype': { type: 'string' },
       'save-stages': { type: 'boolean' },
+      'output-format': { type: 'string' },
+      stl: { type: 'boolean' },
+      series: { type: 'string' },
       preview: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -122,7 +140,11 @@ export async function inferCommand(argv: string[]): Promise<number> {
   const outputDir = values.output ?? 'spleen-trt-output';
   const files = await expandInputs(positionals);
   // `-o mask.nii.gz` with one input names the mask file itself; otherwise -o is a directory.
-  const outputFile = NIFTI_NAME.test(outputDir) ? outputDir : undefined;
+  const outputFile = isOutputFile(outputDir) ? outputDir : undefined;
+  const outputFormat = parseChoiceFlag(values['output-format'], '--output-format', ['nifti', 'dicom-seg', 'both'] as const) ?? (outputFile ? formatOfOutputFile(outputFile) : undefined);
+  if (outputFormat && outputFormat !== 'nifti' && files.some((f) => NIFTI_NAME.test(f))) {
+    throw new UsageError(`--output-format ${outputFormat} needs DICOM inputs: a SEG references the source images`);
+  }
   if (outputFile && files.length !== 1) {
     throw new UsageError(`-o ${outputDir} names one file, but there are ${files.length} inputs: give a directory`);
   }
@@ -141,7 +163,9 @@ export async function inferCommand(argv: string[]): Promise<number> {
     const started = performance.now();
     try {
       progress.update(`${label}: reading`);
-      const { volume } = await readNifti(file);
+      const input = await readCaseInput(file, { seriesUid: values.series });
+      const { volume } = input;
+      if (input.dicom && !values.json) process.stderr.write(`${label}: read ${input.dicom.selectionReason}\n`);
       const readMs = performance.now() - started;
       const result = await segmenter.segment(volume, {
         keepStages: values['save-stages'],
@@ -149,22 +173,36 @@ export async function inferCommand(argv: string[]): Promise<number> {
       });
       progress.update(`${label}: writing`);
       const writeStarted = performance.now();
-      const name = caseName(file);
+      const name = input.name ?? caseName(file);
       const caseDir = outputFile ? path.dirname(outputFile) : path.join(outputDir, name);
-      const output = outputFile ?? path.join(caseDir, `${name}_trans.nii.gz`);
+      const paths = caseOutputPaths(caseDir, name, outputFile);
+      const format = outputFormat ?? (input.dicom ? 'dicom-seg' : 'nifti');
       await mkdir(caseDir, { recursive: true });
-      await writeMaskNifti(output, result.mask, outputDtype);
+      const dicomOutputs = await writeDicomOutputs({
+        mask: result.mask,
+        paths,
+        series: format === 'nifti' ? undefined : input.dicom,
+        stl: values.stl === true,
+        model: segmenter.manifest,
+      });
+      const output = format === 'dicom-seg' ? paths.seg : paths.nifti;
+      if (format !== 'dicom-seg') await writeMaskNifti(paths.nifti, result.mask, outputDtype);
       await writeStages(caseDir, result);
       const preview = values.preview ? previewPath(values.preview, name, files.length) : undefined;
       if (preview) await writePreviewPng(preview, volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
       const writeMs = performance.now() - writeStarted;
       const totalMs = performance.now() - started;
       progress.clear();
-      reports.push({ input: file, ok: true, output, preview, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
+      const dicom = input.dicom && { seriesInstanceUid: input.dicom.seriesInstanceUid, selection: input.dicom.selectionReason, inventory: input.dicom.inventory, seg: dicomOutputs.seg };
+      reports.push({ input: file, ok: true, output, preview, dicom, stl: dicomOutputs.stl, summary: result.summary, windowCount: result.windowCount, timings: { ...result.timings, readMs, writeMs, totalMs } });
       if (!values.json) {
         const s = result.summary;
         const where = s.empty ? 'no spleen found' : `${s.volumeMl.toFixed(1)} mL, ${s.voxelCount} voxels`;
         process.stderr.write(`${label}: ${where} -> ${output} (${(totalMs / 1000).toFixed(2)} s)\n`);
+        const seg = dicomOutputs.seg;
+        if (seg && seg.path !== output) process.stderr.write(`${label}: DICOM SEG (${seg.frames} frames) -> ${seg.path}\n`);
+        const stl = dicomOutputs.stl;
+        if (stl) process.stderr.write(`${label}: surface ${stl.surfaceAreaMm2.toFixed(0)} mm^2, ${stl.volumeMl.toFixed(1)} mL enclosed -> ${stl.path}\n`);
       }
     } catch (error) {
       progress.clear();

@@ -47,9 +47,13 @@ const SERVICE_STATUS: Record<ServiceErrorCode, number> = {
 /** The package's codes as HTTP statuses (services-and-dicom.md section 0). */
 const PACKAGE_STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_NIFTI_INVALID: 422,
+  ERR_DICOM_INVALID: 422,
+  ERR_DICOM_UNSUPPORTED: 422,
   ERR_FILE_NOT_FOUND: 422,
   ERR_OUT_OF_MEMORY: 503,
   ERR_INFERENCE_FAILED: 503,
+  // The backend was recreated after a sticky CUDA error: the job can be retried.
+  ERR_GPU_FAULT: 503,
   ERR_ABORTED: 409,
   ERR_CLOSED: 503,
 };

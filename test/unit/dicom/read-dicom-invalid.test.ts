@@ -1,0 +1,137 @@
+/**
+ * Bad DICOM input ends in a coded SpleenTrtError that names the problem, before any pixel buffer
+ * is allocated where the headers already tell.
+ */
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readDicomBuffers, readDicomSeries } from '../../../src/dicom/index.js';
+import { makePhantom } from '../../../src/index.js';
+import { convertSeries, hasDicomTools, run, tempDir, writeDicomSeries } from '../../helpers/dicom-series.js';
+import { rejection } from '../../helpers/rejection.js';
+import { requireTool, SYSTEM_PYTHON } from '../../helpers/system-tools.js';
+
+describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm tools and dcm2niix'))('readDicomSeries on bad input', () => {
+  const root = tempDir('dicom-bad');
+  let good = '';
+  let files: string[] = [];
+
+  /** A copy of the good series to damage. */
+  function copy(name: string): string {
+    const dir = path.join(root, name);
+    cpSync(good, dir, { recursive: true });
+    return dir;
+  }
+
+  beforeAll(async () => {
+    const { image } = makePhantom({ shape: [32, 32, 8], spacingMm: [8, 8, 20], seed: 2 });
+    good = await writeDicomSeries(image, path.join(root, 'good'));
+    files = readdirSync(good).sort();
+  });
+
+  it('a truncated file', async () => {
+    const dir = copy('truncated');
+    const file = path.join(dir, files[3]);
+    truncateSync(file, readFileSync(file).length - 700);
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/truncated/);
+  });
+
+  it('a file that only looks like DICOM', async () => {
+    const fake = new Uint8Array(600);
+    fake.set(Buffer.from('DICM'), 128);
+    fake.fill(0x41, 132);
+    const error = await rejection(readDicomBuffers([{ name: 'fake.dcm', bytes: fake }]));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/fake\.dcm is not a readable DICOM file/);
+  });
+
+  it('no DICOM at all', async () => {
+    const dir = path.join(root, 'empty');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'notes.txt'), 'hello');
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/No DICOM files/);
+  });
+
+  it('a series of one slice', async () => {
+    const dir = path.join(root, 'one');
+    mkdirSync(dir);
+    cpSync(path.join(good, files[0]), path.join(dir, files[0]));
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/1 slice: a volume needs at least 2/);
+  });
+
+  it('a missing slice', async () => {
+    const dir = copy('missing');
+    rmSync(path.join(dir, files[4]));
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.message).toMatch(/Missing slices or irregular spacing/);
+  });
+
+  it('a duplicate position', async () => {
+    const dir = copy('duplicate');
+    cpSync(path.join(dir, files[2]), path.join(dir, 'copy-of-2'));
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.message).toMatch(/Duplicate slice position/);
+  });
+
+  it('mixed orientations', async () => {
+    const dir = copy('mixed-iop');
+    run('dcmodify', ['-nb', '-m', '(0020,0037)=0.9961947\\0.0871557\\0\\-0.0871557\\0.9961947\\0', path.join(dir, files[5])]);
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.message).toMatch(/Mixed orientations/);
+  });
+
+  it('differing rows and columns', async () => {
+    const dir = copy('mixed-size');
+    run('dcmodify', ['-nb', '-m', '(0028,0010)=16', path.join(dir, files[1])]);
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/Differing image sizes/);
+  });
+
+  it('a rows x columns x frames bomb, refused from the header', async () => {
+    const dir = copy('bomb');
+    for (const name of files) run('dcmodify', ['-nb', '-m', '(0028,0010)=65535', '-m', '(0028,0011)=65535', path.join(dir, name)]);
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/65535x65535x8 = \d+ voxels, more than the limit/);
+  });
+
+  it('an Enhanced CT claiming 1000 frames of 30000 x 30000', async () => {
+    const dir = path.join(root, 'bomb-frames');
+    mkdirSync(dir);
+    const file = path.join(dir, 'mf.dcm');
+    const script = [
+      'import pydicom, sys',
+      'from pydicom.dataset import Dataset, FileMetaDataset',
+      'ds = pydicom.dcmread(sys.argv[1])',
+      "ds.SOPClassUID = '1.2.840.10008.5.1.4.1.1.2.1'",
+      'ds.NumberOfFrames = 1000',
+      'ds.Rows = 30000',
+      'ds.Columns = 30000',
+      'ds.PerFrameFunctionalGroupsSequence = [Dataset() for _ in range(1000)]',
+      'ds.save_as(sys.argv[2])',
+    ].join('\n');
+    run(SYSTEM_PYTHON, ['-c', script, path.join(good, files[0]), file]);
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_INVALID');
+    expect(error.message).toMatch(/30000x30000x1000 = \d+ voxels, more than the limit/);
+  });
+
+  it('a transfer syntax it does not read, by name', async () => {
+    const dir = convertSeries(good, path.join(root, 'big-endian'), 'big-endian');
+    const error = await rejection(readDicomSeries(dir));
+    expect(error.code).toBe('ERR_DICOM_UNSUPPORTED');
+    expect(error.message).toMatch(/1\.2\.840\.10008\.1\.2\.2 \(Explicit VR Big Endian \(retired\)\) is not supported/);
+  });
+
+  it('a --series that is not there', async () => {
+    const error = await rejection(readDicomSeries(good, { seriesUid: '1.2.3.4' }));
+    expect(error.message).toMatch(/Series 1\.2\.3\.4 is not in the input/);
+  });
+});
