@@ -67,6 +67,16 @@ function loadError(file) {
   return check.status === 0 ? null : (check.stderr || `exit ${check.status}`).trim();
 }
 
+// What the build compiled in (CMake printed where it found the headers, or where it looked).
+function tensorRtHeaders(file) {
+  const code = `process.stdout.write(String(require(${JSON.stringify(file)}).getRuntimeInfo().compiledWith.tensorrtHeaders))`;
+  const result = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  const headers = result.status === 0 ? result.stdout.trim() : 'null';
+  return headers === 'null'
+    ? 'not compiled in (no TensorRT headers found; set TENSORRT_ROOT or TENSORRT_INCLUDE_DIR)'
+    : `compiled in (TensorRT headers ${headers})`;
+}
+
 function onPath(names) {
   const directories = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   for (const name of names) {
@@ -159,7 +169,7 @@ function main() {
 
   const error = loadError(addonFile);
   if (error !== null) giveUp(`the built addon does not load: ${error}`);
-  log(`built ${path.relative(root, addonFile)} in ${seconds.toFixed(1)} s`);
+  log(`built ${path.relative(root, addonFile)} in ${seconds.toFixed(1)} s; TensorRT backend: ${tensorRtHeaders(addonFile)}`);
 }
 
 main();
