@@ -18,7 +18,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const stage = path.join(root, 'build', 'prebuild');
+// --stage <dir>: prebuildify's work directory (default build/prebuild; kept for incremental builds);
+// --out <dir>: where prebuilds/ goes (default the package root). Other arguments go to prebuildify.
+const argv = process.argv.slice(2);
+function take(name, fallback) {
+  const index = argv.indexOf(name);
+  if (index < 0) return fallback;
+  const [, value] = argv.splice(index, 2);
+  return path.resolve(value);
+}
+const stage = take('--stage', path.join(root, 'build', 'prebuild'));
+const out = take('--out', root);
 rmSync(path.join(stage, 'build'), { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
@@ -30,9 +40,9 @@ const args = [
   '--tag-libc',
   '--name', 'spleen-trt',
   '--cwd', stage,
-  '--out', root,
+  '--out', out,
   '--node-gyp', path.join(root, 'scripts', 'prebuild-backend.mjs'),
-  ...process.argv.slice(2),
+  ...argv,
 ];
 process.stderr.write(`spleen-trt: prebuildify ${args.slice(1).map((a) => path.relative(root, a) || a).join(' ')}\n`);
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
