@@ -92,25 +92,37 @@ function onPath(names) {
   return null;
 }
 
+// Set by main(): an addon that already loads here (a prebuild) when a source build was asked for.
+let usable = null;
+
 function giveUp(reason) {
   if (required) {
     log(`native addon build FAILED: ${reason}`);
     process.exit(1);
   }
-  log(`no native addon for ${platform}: this package has no prebuild that loads here, and it cannot be compiled: ${reason}.`);
-  log('spleen-trt still works: segmentation runs on onnxruntime (CPU) with its TypeScript loops;');
-  log('the TensorRT backend and the C++ CPU kernels need the addon. To build it, install CMake >= 3.18');
-  log(`and a C++17 compiler (e.g. apt-get install cmake g++), then run: ${rebuildCommand}`);
+  const rebuild = usable === null ? rebuildCommand : `${rebuildCommand} --build-from-source`;
+  if (usable !== null) {
+    log(`the source build asked for cannot run: ${reason}.`);
+    log(`${path.relative(root, usable)} stays in use. To build from source, install CMake >= 3.18 and a C++17`);
+  } else {
+    log(`no native addon for ${platform}: this package has no prebuild that loads here, and it cannot be compiled: ${reason}.`);
+    log('The package still works: segmentation runs on onnxruntime (CPU), the CPU stages in TypeScript;');
+    log('the TensorRT backend and the C++ CPU kernels need the addon. To build it, install CMake >= 3.18');
+    log('and a C++17');
+  }
+  log(`compiler (e.g. apt-get install cmake g++), then run: ${rebuild}`);
   log('(with TensorRT: TENSORRT_ROOT=<dir> or TENSORRT_INCLUDE_DIR=<dir> if its headers are not in a standard place;');
-  log(' set SPLEEN_TRT_REQUIRE_ADDON=1 to make a failed build an error)');
+  log(' SPLEEN_TRT_REQUIRE_ADDON=1 makes a failed build an error)');
   process.exit(0);
 }
 
 function main() {
+  const existing = force ? null : findExistingAddon();
+  const existingError = existing === null ? null : loadError(existing);
+  if (existing !== null && existingError === null) usable = existing;
   if (!force && !fromSource) {
-    const existing = findExistingAddon();
     if (existing !== null) {
-      const error = loadError(existing);
+      const error = existingError;
       if (error === null) {
         log(`using ${path.relative(root, existing)} (compiles nothing; to compile from source: ${rebuildCommand} --build-from-source)`);
         return;

@@ -201,11 +201,29 @@ describe('the packed package, installed into a project with no compiler', () => 
     );
     const text = `${forced.stdout}${forced.stderr}`;
     expect(forced.status, text).toBe(0);
-    expect(text).toContain(`spleen-trt: no native addon for ${platformDir}`);
-    expect(text).toContain('cmake was not found on PATH');
-    expect(text).toContain('then run: npm rebuild spleen-trt');
+    expect(text).toContain('the source build asked for cannot run: cmake was not found on PATH');
+    expect(text).toContain(`prebuilds/${platformDir}/`);
+    expect(text).toContain('stays in use');
+    expect(text).toContain('then run: npm rebuild spleen-trt --build-from-source');
     // The prebuild is still there and still loads.
     const info = check(run('npx', ['--no-install', 'spleen-trt', 'info'], projects.scripts, 60_000), 'spleen-trt info');
     expect(info).toMatch(new RegExp(`native addon: loaded from .*prebuilds/${platformDir}/`));
+  });
+
+  it('where no prebuild matches and nothing can compile, the install says what to do and the CPU path still runs', () => {
+    // Last: it takes the prebuild away from this project.
+    const installed = path.join(projects.noScripts, 'node_modules', 'spleen-trt');
+    rmSync(path.join(installed, 'prebuilds'), { recursive: true, force: true });
+    const rebuild = check(run('npm', ['rebuild', 'spleen-trt', '--foreground-scripts'], projects.noScripts, 120_000), 'npm rebuild');
+    expect(rebuild).toContain(`spleen-trt: no native addon for ${platformDir}: this package has no prebuild that loads here`);
+    expect(rebuild).toContain('then run: npm rebuild spleen-trt\n');
+    const info = check(run('npx', ['--no-install', 'spleen-trt', 'info'], projects.noScripts, 60_000), 'spleen-trt info');
+    expect(info).toMatch(/native addon: not loaded \(.*build it with `npm rebuild spleen-trt /);
+    expect(info).toContain('cpu stages: TypeScript loops');
+    const output = check(run('node', ['segment.cjs'], projects.noScripts, 120_000), 'segment.cjs without the addon');
+    const result = JSON.parse(output.slice(output.indexOf('{'))) as { dice: number; addonPath: string | null; cpuKernels: boolean };
+    expect(result.addonPath).toBeNull();
+    expect(result.cpuKernels).toBe(false);
+    expect(result.dice).toBeGreaterThan(0.9);
   });
 });
