@@ -27,6 +27,13 @@ describe('NIfTI headers: the package decoder agrees with NIFTI-Reader-JS', () =>
     expect(versions.has('1-le') && versions.has('1-be') && versions.has('2-be')).toBe(true);
   });
 
+  it('parses a header lying inside a larger buffer (a view at an offset, as Node Buffers are)', () => {
+    const raw = new Uint8Array(readFileSync(path.join(FIXTURES, 'base-affine.nii')));
+    const backing = new Uint8Array(raw.length + 13);
+    backing.set(raw, 13);
+    expect(decodeNiftiHeader(backing.subarray(13))).toEqual(decodeNiftiHeader(raw));
+  });
+
   for (const file of files) {
     it(file, () => {
       const raw = readFileSync(path.join(FIXTURES, file));
