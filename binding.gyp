@@ -8,8 +8,9 @@
 # src/native/addon.ts) look: build/Release/spleen_trt.node. cmake-js works in build/cmake-gyp
 # because node-gyp's own Makefile lives in build/ during this build.
 #
-# Prefer `npm run build:addon`, or `prebuildify --napi --backend cmake-js`; note that node-gyp
-# itself fetches Node's headers unless given --nodedir, which the cmake-js path never needs.
+# Prefer `npm run build:addon`, or `npm run prebuildify` for prebuilds (prebuildify with
+# scripts/prebuild-backend.mjs in node-gyp's place); note that node-gyp itself fetches Node's
+# headers unless given --nodedir, which the cmake-js path never needs.
 {
   'targets': [
     {

@@ -24,6 +24,9 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: 'gpu', include: ['test/gpu/**/*.test.ts'] } },
+      // The package as users install it: npm pack, npm install into a temporary project with no
+      // compiler on PATH, then the CLI and the library from there (test/package/pack-install.test.ts).
+      { extends: true, test: { name: 'package', include: ['test/package/**/*.test.ts'] } },
     ],
   },
 });

@@ -1,62 +1,80 @@
 #!/usr/bin/env node
-// Builds the native addon (build/Release/spleen_trt.node) with cmake-js, offline.
+// The package's install script, and the source build of the native addon (cmake-js, offline).
 //
-//   node scripts/build-addon.mjs            npm install: skip when a binary is already there
+//   node scripts/build-addon.mjs            npm install: keep the addon node-gyp-build finds (a local
+//                                           build/Release, else the prebuild for this platform in
+//                                           prebuilds/) if it loads, and compile nothing; compile
+//                                           only when none does
 //   node scripts/build-addon.mjs --force    npm run build:addon: always build
 //
 // The addon is optional (the onnxruntime CPU backend needs none), so a machine without cmake or a
-// C++ compiler gets a warning and exit code 0. Options and environment:
+// C++ compiler gets a plain warning with what to do, and exit code 0. Options and environment:
 //   --require, SPLEEN_TRT_REQUIRE_ADDON=1   a failed build exits 1 (CI)
+//   --build-from-source (npm install --build-from-source, i.e. npm_config_build_from_source=true)
+//     or SPLEEN_TRT_BUILD_FROM_SOURCE=1     compile even when a prebuild matches
 //   SPLEEN_TRT_SKIP_ADDON=1                 do not build (unless --force)
-//   --out <dir>                             cmake-js work directory (default build/); the addon is
-//                                           still copied to build/Release (binding.gyp uses this)
+//   --out <dir>                             cmake-js work directory (default build/)
+//   --copy-to <file>                        where the addon goes (default build/Release/spleen_trt.node)
+//   --no-tests                              do not build the C++ tests of native/core (prebuilds)
 // No network: cmake-js takes the Node-API headers from node-api-headers because package.json has
 // binary.napi_versions, and node-addon-api is header-only.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const addonFile = path.join(root, 'build', 'Release', 'spleen_trt.node');
-
 const argv = process.argv.slice(2);
+function option(name, fallback) {
+  const index = argv.indexOf(name);
+  return index >= 0 && argv[index + 1] ? path.resolve(argv[index + 1]) : fallback;
+}
 const force = argv.includes('--force');
 const required = argv.includes('--require') || process.env.SPLEEN_TRT_REQUIRE_ADDON === '1';
-const outIndex = argv.indexOf('--out');
-const outDir = outIndex >= 0 && argv[outIndex + 1] ? path.resolve(argv[outIndex + 1]) : path.join(root, 'build');
+const fromSource =
+  argv.includes('--build-from-source') ||
+  process.env.npm_config_build_from_source === 'true' ||
+  process.env.SPLEEN_TRT_BUILD_FROM_SOURCE === '1';
+const outDir = option('--out', path.join(root, 'build'));
+const addonFile = option('--copy-to', path.join(root, 'build', 'Release', 'spleen_trt.node'));
+const buildTests = !argv.includes('--no-tests');
+// Installed as a dependency: `npm run build:addon` cannot be run from the user's project.
+const installed = root.split(path.sep).includes('node_modules');
+const rebuildCommand = installed ? 'npm rebuild spleen-trt' : 'npm run build:addon';
+const platform = `${process.platform}-${process.arch}`;
 
 function log(message) {
   process.stderr.write(`spleen-trt: ${message}\n`);
 }
 
-function isMusl() {
-  if (process.platform !== 'linux') return false;
-  const header = process.report?.getReport?.().header;
-  return header !== undefined && !header.glibcVersionRuntime;
-}
-
-// prebuildify's layout: prebuilds/<platform>-<arch>/<name>.<tag>...node, e.g. node.napi.glibc.node.
-// (src/native/addon.ts applies the same rule when loading.)
-function findPrebuild() {
-  const directory = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  let files;
+// node-gyp-build's choice (its rules: build/Release, then prebuilds/<platform>-<arch>/ by tags,
+// prebuildify's names included); src/native/addon.ts loads by the same rules. null: none matches.
+function findExistingAddon() {
   try {
-    files = readdirSync(directory);
+    const nodeGypBuild = createRequire(path.join(root, 'package.json'))('node-gyp-build');
+    return nodeGypBuild.resolve(root);
   } catch {
     return null;
   }
-  const musl = isMusl();
-  for (const file of files.sort()) {
-    if (!file.endsWith('.node')) continue;
-    const tags = file.slice(0, -'.node'.length).split('.');
-    if (!tags.includes('napi')) continue;
-    if (tags.includes('musl') !== musl && (tags.includes('musl') || tags.includes('glibc'))) continue;
-    return path.join(directory, file);
-  }
-  return null;
+}
+
+// Loading it in a child process turns a broken binary (wrong libstdc++, missing symbol) into a
+// rebuild (install) or a build failure, instead of a surprise at run time.
+function loadError(file) {
+  const check = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { encoding: 'utf8' });
+  return check.status === 0 ? null : (check.stderr || `exit ${check.status}`).trim();
+}
+
+// What the build compiled in (CMake printed where it found the headers, or where it looked).
+function tensorRtHeaders(file) {
+  const code = `process.stdout.write(String(require(${JSON.stringify(file)}).getRuntimeInfo().compiledWith.tensorrtHeaders))`;
+  const result = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  const headers = result.status === 0 ? result.stdout.trim() : 'null';
+  return headers === 'null'
+    ? 'not compiled in (no TensorRT headers found; set TENSORRT_ROOT or TENSORRT_INCLUDE_DIR)'
+    : `compiled in (TensorRT headers ${headers})`;
 }
 
 function onPath(names) {
@@ -74,24 +92,45 @@ function onPath(names) {
   return null;
 }
 
+// Set by main(): an addon that already loads here (a prebuild) when a source build was asked for.
+let usable = null;
+
 function giveUp(reason) {
   if (required) {
     log(`native addon build FAILED: ${reason}`);
     process.exit(1);
   }
-  log(`the native addon (TensorRT backend) was not built: ${reason}`);
-  log('the onnxruntime CPU backend works without it; to build it later: npm run build:addon');
-  log('(set SPLEEN_TRT_REQUIRE_ADDON=1 to make this an error)');
+  const rebuild = usable === null ? rebuildCommand : `${rebuildCommand} --build-from-source`;
+  if (usable !== null) {
+    log(`the source build asked for cannot run: ${reason}.`);
+    log(`${path.relative(root, usable)} stays in use. To build from source, install CMake >= 3.18 and a C++17`);
+  } else {
+    log(`no native addon for ${platform}: this package has no prebuild that loads here, and it cannot be compiled: ${reason}.`);
+    log('The package still works: segmentation runs on onnxruntime (CPU), the CPU stages in TypeScript;');
+    log('the TensorRT backend and the C++ CPU kernels need the addon. To build it, install CMake >= 3.18');
+    log('and a C++17');
+  }
+  log(`compiler (e.g. apt-get install cmake g++), then run: ${rebuild}`);
+  log('(with TensorRT: TENSORRT_ROOT=<dir> or TENSORRT_INCLUDE_DIR=<dir> if its headers are not in a standard place;');
+  log(' SPLEEN_TRT_REQUIRE_ADDON=1 makes a failed build an error)');
   process.exit(0);
 }
 
 function main() {
-  if (!force) {
-    const existing = existsSync(addonFile) ? addonFile : findPrebuild();
+  const existing = force ? null : findExistingAddon();
+  const existingError = existing === null ? null : loadError(existing);
+  if (existing !== null && existingError === null) usable = existing;
+  if (!force && !fromSource) {
     if (existing !== null) {
-      log(`native addon present (${path.relative(root, existing)}); not rebuilding (use --force)`);
-      return;
+      const error = existingError;
+      if (error === null) {
+        log(`using ${path.relative(root, existing)} (compiles nothing; to compile from source: ${rebuildCommand} --build-from-source)`);
+        return;
+      }
+      log(`${path.relative(root, existing)} does not load here (${error.split('\n')[0]}); building from source`);
     }
+  }
+  if (!force) {
     if (process.env.SPLEEN_TRT_SKIP_ADDON === '1') {
       log('SPLEEN_TRT_SKIP_ADDON=1: not building the native addon');
       return;
@@ -125,6 +164,7 @@ function main() {
     // with new warnings must not cost them the addon.
     `--CDSPLEEN_TRT_WERROR=${required ? 'ON' : 'OFF'}`,
   ];
+  if (!buildTests) args.push('--CDSPLEEN_TRT_BUILD_TESTS=OFF');
   const started = process.hrtime.bigint();
   log(`building the native addon: cmake-js compile (out: ${path.relative(root, outDir) || '.'})`);
   const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
@@ -139,13 +179,9 @@ function main() {
     copyFileSync(built, addonFile);
   }
 
-  // Loading it here turns a broken binary (wrong libstdc++, missing symbol) into a build failure
-  // instead of a surprise at run time.
-  const check = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(addonFile)})`], {
-    encoding: 'utf8',
-  });
-  if (check.status !== 0) giveUp(`the built addon does not load: ${(check.stderr || '').trim()}`);
-  log(`built ${path.relative(root, addonFile)} in ${seconds.toFixed(1)} s`);
+  const error = loadError(addonFile);
+  if (error !== null) giveUp(`the built addon does not load: ${error}`);
+  log(`built ${path.relative(root, addonFile)} in ${seconds.toFixed(1)} s; TensorRT backend: ${tensorRtHeaders(addonFile)}`);
 }
 
 main();

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { expectedRange, expectedType, isSpleenTrtError, SpleenTrtError } from './errors.js';
+import { warnFallbackOnce } from './fallback-warning.js';
 import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
@@ -202,6 +203,7 @@ export class Segmenter {
         fallbackReason = trt.reason;
       }
     }
+    if (fallbackReason !== undefined) warnFallbackOnce(fallbackReason);
     const reopen = backend === undefined ? undefined : openTensorRt;
     backend ??= await createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
     return new Segmenter(backend, model, params, fallbackReason, reopen);

@@ -1,5 +1,23 @@
 /** `spleen-trt info`: version, backends available and why not, threads, GPUs. */
-import { getRuntimeInfo } from '../index.js';
+import { getRuntimeInfo, type RuntimeInfo } from '../index.js';
+
+type LoadedNative = Extract<RuntimeInfo['native'], { available: true }>;
+
+/**
+ * Both halves of TensorRT support, since either can be missing: the addon compiled with TensorRT's
+ * headers (a prebuild made with them, or a source build that found them), and the library at run time.
+ */
+function tensorRtLine(native: LoadedNative): string {
+  const headers = native.compiledWith.tensorrtHeaders;
+  const compiled =
+    headers === null
+      ? 'not compiled in (this addon was built without TensorRT headers; to add it: npm rebuild spleen-trt --build-from-source where TensorRT is installed, with TENSORRT_ROOT=<dir> if its headers are not in a standard place)'
+      : `compiled in (headers ${headers})`;
+  const trt = native.tensorrt;
+  if (trt.available) return `${compiled}, library ${trt.version} at ${trt.libraryPath}`;
+  const missing = /not found/i.test(trt.reason ?? '');
+  return `${compiled}, library ${missing ? 'not found' : 'not usable'} (${trt.reason ?? 'unknown'})`;
+}
 
 export async function infoCommand(argv: string[]): Promise<number> {
   const info = await getRuntimeInfo();
@@ -14,12 +32,12 @@ export async function infoCommand(argv: string[]): Promise<number> {
   ];
   const native = info.native;
   if ('cuda' in native) {
-    lines.push(`native addon: loaded (N-API ${native.napiVersion})`);
+    lines.push(`native addon: loaded from ${native.addonPath} (N-API ${native.napiBuildVersion} build, N-API ${native.napiVersion} here)`);
     lines.push(`cuda driver: ${native.cuda.driverAvailable ? `yes, version ${native.cuda.driverVersion}` : `no (${native.cuda.reason})`}`);
     for (const gpu of native.cuda.devices) {
       lines.push(`  gpu ${gpu.index}: ${gpu.name}, compute ${gpu.computeCapability}, ${(gpu.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`);
     }
-    lines.push(`tensorrt library: ${native.tensorrt.available ? `yes, ${native.tensorrt.version}` : `no (${native.tensorrt.reason})`}`);
+    lines.push(`tensorrt: ${tensorRtLine(native)}`);
   } else {
     lines.push(`native addon: not loaded (${native.reason})`);
   }

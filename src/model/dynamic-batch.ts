@@ -245,8 +245,11 @@ function singleIo(model: ModelProto): { inputIndex: number; outputIndex: number 
   return { inputIndex: dataInputs[0].i, outputIndex: 0 };
 }
 
-/** Throws ERR_MODEL_INVALID naming the first node whose result would depend on the batch size. */
-function checkBatchIndependent(model: ModelProto, inputName: string, inputRank: number): void {
+/**
+ * Throws ERR_MODEL_INVALID naming the first node whose result would depend on the batch size;
+ * returns the values that carry the batch on axis 0 (the input and everything computed from it).
+ */
+function checkBatchIndependent(model: ModelProto, inputName: string, inputRank: number): Set<string> {
   const { graph } = model;
   const constants = new Map<string, TensorProto>();
   for (const t of graph.initializers) constants.set(t.name, t);
@@ -274,6 +277,7 @@ function checkBatchIndependent(model: ModelProto, inputName: string, inputRank: 
     }
     for (const o of node.outputs) if (o) data.add(o);
   }
+  return data;
 }
 
 /**
@@ -281,8 +285,9 @@ function checkBatchIndependent(model: ModelProto, inputName: string, inputRank: 
  * `batchParam`; returns the bytes unchanged (`changed: false`) when the batch is already symbolic.
  * Throws ERR_MODEL_INVALID when the model is not ONNX, has other than one input and one output, or
  * contains an op that would keep the traced batch size (Reshape to a constant shape, Flatten at
- * axis 0, ...). The rewritten model carries no `value_info` (intermediate shapes are inferred again
- * by onnxruntime and TensorRT), so no stale batch-1 shape survives in it.
+ * axis 0, ...). Everything else in the model is kept (metadata_props, doc strings, opset imports,
+ * fields this codec does not model, byte for byte); `value_info` entries of values computed from
+ * the input get the same symbolic batch, so no stale batch-1 shape survives.
  * @example
  * const { onnx, changed } = makeBatchDynamic(readFileSync('model.onnx'));
  */
@@ -306,9 +311,12 @@ export function makeBatchDynamic(onnx: Uint8Array, options: MakeBatchDynamicOpti
   if (inputStatic && outputStatic && input.dims![0] !== output.dims![0]) {
     invalid(`Graph input "${input.name}" has batch ${input.dims![0]} but output "${output.name}" has batch ${output.dims![0]}`);
   }
-  checkBatchIndependent(model, input.name, input.dims!.length);
+  const data = checkBatchIndependent(model, input.name, input.dims!.length);
   for (const t of model.graph.initializers) checkTensorRoundTrips(t, 'initializer');
   input.dims![0] = batchParam;
   output.dims![0] = batchParam;
+  for (const v of model.graph.valueInfo ?? []) {
+    if (data.has(v.name) && v.dims !== null && typeof v.dims[0] === 'number') v.dims[0] = batchParam;
+  }
   return { ...result, onnx: encodeModel(model), changed: true };
 }

@@ -5,9 +5,16 @@
  * Written by hand so the package needs no protobuf dependency. Field numbers are onnx.proto's.
  * The encoder collects chunks and concatenates once, so a 20 MB model costs one copy of its
  * weights; tensor data is always written as little-endian `raw_data`. The decoder accepts both
- * packed and unpacked repeated scalars (onnx.proto is proto2: writers may use either), converts
- * `float_data`/`int32_data`/`int64_data` tensors to little-endian raw bytes, and skips every field
- * it does not model.
+ * packed and unpacked repeated scalars (onnx.proto is proto2: writers may use either), and converts
+ * `float_data`/`int32_data`/`int64_data` tensors to little-endian raw bytes.
+ *
+ * Nothing a decoded model carries is lost when it is written back (metadata_props, doc strings,
+ * value_info, training info, functions, fields of later ONNX versions):
+ * - every field a message does not model is kept, as its raw bytes, in `unknown`, and written
+ *   again after the modelled ones (spreading a message into a new object carries them along);
+ * - a decoded message whose modelled fields are still what was decoded (same values, same child
+ *   objects, themselves unchanged) is written as the very bytes it was decoded from, so
+ *   decode -> encode is byte-identical, and an edit re-encodes only the messages on its path.
  */
 import { SpleenTrtError } from '../errors.js';
 
@@ -23,7 +30,12 @@ export const TensorDataType = {
   DOUBLE: 11,
 } as const;
 
-export interface TensorProto {
+/** Fields a message does not model, each as its raw protobuf bytes (tag and value), in file order. */
+export interface UnknownFields {
+  unknown?: Uint8Array[];
+}
+
+export interface TensorProto extends UnknownFields {
   name: string;
   /** onnx.proto TensorProto.DataType (1 = FLOAT, 7 = INT64, ...). */
   dataType: number;
@@ -32,7 +44,7 @@ export interface TensorProto {
   rawData: Uint8Array;
 }
 
-export type AttributeProto =
+export type AttributeProto = (
   | { name: string; type: 'FLOAT'; f: number }
   | { name: string; type: 'INT'; i: number }
   | { name: string; type: 'STRING'; s: string }
@@ -40,10 +52,12 @@ export type AttributeProto =
   | { name: string; type: 'FLOATS'; floats: number[] }
   | { name: string; type: 'INTS'; ints: number[] }
   | { name: string; type: 'STRINGS'; strings: string[] }
-  /** Any other attribute type (graphs, sparse tensors...): decoded as its type code only. */
-  | { name: string; type: 'OTHER'; typeCode: number };
+  /** Any other attribute type (graphs, sparse tensors...): its type code; written back only as decoded. */
+  | { name: string; type: 'OTHER'; typeCode: number }
+) &
+  UnknownFields;
 
-export interface NodeProto {
+export interface NodeProto extends UnknownFields {
   name: string;
   opType: string;
   domain: string;
@@ -53,33 +67,92 @@ export interface NodeProto {
 }
 
 /** A tensor value's declared type: element type plus dims (number, symbolic name, or unknown). */
-export interface ValueInfoProto {
+export interface ValueInfoProto extends UnknownFields {
   name: string;
   elemType: number;
   /** null when the value has no shape at all. */
   dims: Array<number | string | null> | null;
 }
 
-export interface GraphProto {
+export interface GraphProto extends UnknownFields {
   name: string;
   nodes: NodeProto[];
   initializers: TensorProto[];
   inputs: ValueInfoProto[];
   outputs: ValueInfoProto[];
+  /** Declared types of intermediate values (onnx.proto value_info); absent when there are none. */
+  valueInfo?: ValueInfoProto[];
 }
 
-export interface OperatorSetId {
+export interface OperatorSetId extends UnknownFields {
   domain: string;
   version: number;
 }
 
-export interface ModelProto {
+export interface ModelProto extends UnknownFields {
   irVersion: number;
   opsetImports: OperatorSetId[];
   producerName: string;
   producerVersion: string;
   docString: string;
   graph: GraphProto;
+}
+
+// ---------------------------------------------------------------- provenance
+
+/** Where a decoded message came from: its bytes, and its modelled fields as decoded. */
+interface Provenance {
+  /** The message's bytes in the decoded file (a view, not a copy). */
+  source: Uint8Array;
+  /** Own enumerable properties as decoded; arrays copied one level (their elements by reference). */
+  snapshot: Record<string, unknown>;
+  /** Tensors whose raw bytes were converted from float_data/int32_data/int64_data: those bytes as decoded. */
+  convertedRaw?: Uint8Array;
+}
+
+const provenance = new WeakMap<object, Provenance>();
+
+function remember<T extends object>(message: T, source: Uint8Array, convertedRaw?: Uint8Array): T {
+  const snapshot: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) snapshot[key] = Array.isArray(value) ? [...value] : value;
+  provenance.set(message, { source, snapshot, convertedRaw: convertedRaw?.slice() });
+  return message;
+}
+
+function sameValue(a: unknown, b: unknown, cache: Map<object, boolean>): boolean {
+  if (a === b) return typeof a !== 'object' || a === null || a instanceof Uint8Array || pristine(a, cache);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((value, i) => sameValue(value, b[i], cache));
+  }
+  return false;
+}
+
+/**
+ * True when a decoded message still holds what was decoded, all the way down: it may then be
+ * written as its source bytes. Messages built in code have no provenance and are never pristine.
+ */
+function pristine(message: object, cache: Map<object, boolean>): boolean {
+  const known = cache.get(message);
+  if (known !== undefined) return known;
+  const origin = provenance.get(message);
+  let result = origin !== undefined;
+  if (origin !== undefined) {
+    const current = message as Record<string, unknown>;
+    const keys = new Set([...Object.keys(current), ...Object.keys(origin.snapshot)]);
+    for (const key of keys) {
+      if (!sameValue(current[key], origin.snapshot[key], cache)) {
+        result = false;
+        break;
+      }
+    }
+    // Bytes converted from float_data etc. are not in the source: compare their contents.
+    const raw = current.rawData;
+    if (result && origin.convertedRaw !== undefined && raw instanceof Uint8Array) {
+      result = raw.length === origin.convertedRaw.length && raw.every((b, i) => b === origin.convertedRaw![i]);
+    }
+  }
+  cache.set(message, result);
+  return result;
 }
 
 // ---------------------------------------------------------------- encoding
@@ -177,6 +250,13 @@ class ProtoWriter {
     this.bytes(field, textEncoder.encode(value));
   }
 
+  /** Appends bytes that are already protobuf fields (kept unknown fields). */
+  raw(data: Uint8Array): void {
+    this.flush();
+    this.chunks.push(data);
+    this.length += data.length;
+  }
+
   message(field: number, write: (w: ProtoWriter) => void): void {
     const child = new ProtoWriter();
     write(child);
@@ -200,6 +280,23 @@ class ProtoWriter {
   }
 }
 
+type Cache = Map<object, boolean>;
+
+/**
+ * Writes a sub-message: its decoded bytes when it is unchanged, else its modelled fields
+ * followed by the fields it keeps as unknown.
+ */
+function writeMessage<T extends UnknownFields>(w: ProtoWriter, field: number, message: T, cache: Cache, write: (m: ProtoWriter, message: T, cache: Cache) => void): void {
+  if (pristine(message, cache)) {
+    w.bytes(field, provenance.get(message)!.source);
+    return;
+  }
+  w.message(field, (m) => {
+    write(m, message, cache);
+    for (const u of message.unknown ?? []) m.raw(u);
+  });
+}
+
 function writeTensor(w: ProtoWriter, t: TensorProto): void {
   for (const d of t.dims) w.int(1, d);
   w.int(2, t.dataType);
@@ -209,7 +306,7 @@ function writeTensor(w: ProtoWriter, t: TensorProto): void {
 
 const ATTRIBUTE_TYPE_CODES = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
 
-function writeAttribute(w: ProtoWriter, a: AttributeProto): void {
+function writeAttribute(w: ProtoWriter, a: AttributeProto, cache: Cache): void {
   w.string(1, a.name);
   switch (a.type) {
     case 'FLOAT':
@@ -222,7 +319,7 @@ function writeAttribute(w: ProtoWriter, a: AttributeProto): void {
       w.string(4, a.s);
       break;
     case 'TENSOR':
-      w.message(5, (m) => writeTensor(m, a.t));
+      writeMessage(w, 5, a.t, cache, writeTensor);
       break;
     case 'FLOATS':
       for (const f of a.floats) w.float(7, f);
@@ -239,12 +336,12 @@ function writeAttribute(w: ProtoWriter, a: AttributeProto): void {
   w.int(20, ATTRIBUTE_TYPE_CODES[a.type]);
 }
 
-function writeNode(w: ProtoWriter, n: NodeProto): void {
+function writeNode(w: ProtoWriter, n: NodeProto, cache: Cache): void {
   for (const i of n.inputs) w.string(1, i);
   for (const o of n.outputs) w.string(2, o);
   if (n.name) w.string(3, n.name);
   w.string(4, n.opType);
-  for (const a of n.attributes) w.message(5, (m) => writeAttribute(m, a));
+  for (const a of n.attributes) writeMessage(w, 5, a, cache, writeAttribute);
   if (n.domain) w.string(7, n.domain);
 }
 
@@ -266,28 +363,35 @@ function writeValueInfo(w: ProtoWriter, v: ValueInfoProto): void {
   );
 }
 
-function writeGraph(w: ProtoWriter, g: GraphProto): void {
-  for (const n of g.nodes) w.message(1, (m) => writeNode(m, n));
+function writeGraph(w: ProtoWriter, g: GraphProto, cache: Cache): void {
+  for (const n of g.nodes) writeMessage(w, 1, n, cache, writeNode);
   w.string(2, g.name);
-  for (const t of g.initializers) w.message(5, (m) => writeTensor(m, t));
-  for (const v of g.inputs) w.message(11, (m) => writeValueInfo(m, v));
-  for (const v of g.outputs) w.message(12, (m) => writeValueInfo(m, v));
+  for (const t of g.initializers) writeMessage(w, 5, t, cache, writeTensor);
+  for (const v of g.inputs) writeMessage(w, 11, v, cache, writeValueInfo);
+  for (const v of g.outputs) writeMessage(w, 12, v, cache, writeValueInfo);
+  for (const v of g.valueInfo ?? []) writeMessage(w, 13, v, cache, writeValueInfo);
 }
 
-/** Serialises a ModelProto to ONNX bytes. */
+function writeOperatorSet(w: ProtoWriter, o: OperatorSetId): void {
+  if (o.domain) w.string(1, o.domain);
+  w.int(2, o.version);
+}
+
+/**
+ * Serialises a ModelProto to ONNX bytes. A model from decodeModel comes back byte for byte where
+ * it was not changed, with every field the codec does not model.
+ */
 export function encodeModel(model: ModelProto): Uint8Array {
+  const cache: Cache = new Map();
+  if (pristine(model, cache)) return provenance.get(model)!.source.slice();
   const w = new ProtoWriter();
   w.int(1, model.irVersion);
   if (model.producerName) w.string(2, model.producerName);
   if (model.producerVersion) w.string(3, model.producerVersion);
   if (model.docString) w.string(6, model.docString);
-  w.message(7, (m) => writeGraph(m, model.graph));
-  for (const o of model.opsetImports) {
-    w.message(8, (m) => {
-      if (o.domain) m.string(1, o.domain);
-      m.int(2, o.version);
-    });
-  }
+  writeMessage(w, 7, model.graph, cache, writeGraph);
+  for (const o of model.opsetImports) writeMessage(w, 8, o, cache, writeOperatorSet);
+  for (const u of model.unknown ?? []) w.raw(u);
   return w.finish();
 }
 
@@ -341,12 +445,31 @@ export function tensorToInt64(t: TensorProto): number[] {
 
 class ProtoReader {
   pos: number;
+  /** Unmodelled fields met so far, as raw bytes (see `keep`). */
+  readonly unknown: Uint8Array[] = [];
   constructor(
     readonly buf: Uint8Array,
-    start = 0,
+    readonly begin = 0,
     readonly end = buf.length,
   ) {
-    this.pos = start;
+    this.pos = begin;
+  }
+
+  /** This message's bytes. */
+  get source(): Uint8Array {
+    return this.buf.subarray(this.begin, this.end);
+  }
+
+  /** Skips the field whose tag started at `start`, keeping its bytes in `unknown`. */
+  keep(start: number, wire: number): void {
+    this.skip(wire);
+    this.unknown.push(this.buf.subarray(start, this.pos));
+  }
+
+  /** Attaches the kept unknown fields and the provenance to a decoded message. */
+  finish<T extends UnknownFields>(message: T, convertedRaw?: Uint8Array): T {
+    if (this.unknown.length > 0) message.unknown = this.unknown;
+    return remember(message, this.source, convertedRaw);
   }
 
   get done(): boolean {
@@ -480,6 +603,7 @@ function readTensor(r: ProtoReader): TensorProto {
   let intField = 0;
   let hasRaw = false;
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) r.repeatedVarint(wire, t.dims);
     else if (field === 2) t.dataType = r.varint();
@@ -492,13 +616,15 @@ function readTensor(r: ProtoReader): TensorProto {
       expectWire(r, wire, WIRE_LENGTH, 'raw_data');
       t.rawData = r.bytes();
       hasRaw = true;
-    } else r.skip(wire);
+    } else r.keep(start, wire);
   }
+  let converted = false;
   if (!hasRaw && floats.length > 0) {
     const raw = new Uint8Array(floats.length * 4);
     const view = new DataView(raw.buffer);
     floats.forEach((v, i) => view.setFloat32(i * 4, v, true));
     t.rawData = raw;
+    converted = true;
   } else if (!hasRaw && ints.length > 0) {
     // int32_data also carries the small types (int8/16, uint8/16, bool, float16 bits).
     const size = t.dataType === TensorDataType.INT64 ? 8 : t.dataType === TensorDataType.INT32 ? 4 : 0;
@@ -507,14 +633,16 @@ function readTensor(r: ProtoReader): TensorProto {
       const view = new DataView(raw.buffer);
       ints.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
       t.rawData = raw;
+      converted = true;
     } else if (size === 4) {
       const raw = new Uint8Array(ints.length * 4);
       const view = new DataView(raw.buffer);
       ints.forEach((v, i) => view.setInt32(i * 4, v, true));
       t.rawData = raw;
+      converted = true;
     }
   }
-  return t;
+  return r.finish(t, converted ? t.rawData : undefined);
 }
 
 const ATTRIBUTE_TYPE_NAMES: Record<number, AttributeProto['type']> = {
@@ -538,6 +666,7 @@ function readAttribute(r: ProtoReader): AttributeProto {
   const ints: number[] = [];
   const strings: string[] = [];
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) name = r.string();
     else if (field === 2) f = r.float();
@@ -548,8 +677,22 @@ function readAttribute(r: ProtoReader): AttributeProto {
     else if (field === 8) r.repeatedVarint(wire, ints);
     else if (field === 9) strings.push(r.string());
     else if (field === 20) typeCode = r.varint();
-    else r.skip(wire);
+    else r.keep(start, wire);
   }
+  return r.finish(attributeOf(name, typeCode, f, i, s, t, floats, ints, strings));
+}
+
+function attributeOf(
+  name: string,
+  typeCode: number,
+  f: number,
+  i: number,
+  s: string,
+  t: TensorProto | undefined,
+  floats: number[],
+  ints: number[],
+  strings: string[],
+): AttributeProto {
   switch (ATTRIBUTE_TYPE_NAMES[typeCode]) {
     case 'FLOAT':
       return { name, type: 'FLOAT', f };
@@ -573,6 +716,7 @@ function readAttribute(r: ProtoReader): AttributeProto {
 function readNode(r: ProtoReader): NodeProto {
   const n: NodeProto = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) n.inputs.push(r.string());
     else if (field === 2) n.outputs.push(r.string());
@@ -580,9 +724,9 @@ function readNode(r: ProtoReader): NodeProto {
     else if (field === 4) n.opType = r.string();
     else if (field === 5) n.attributes.push(readAttribute(r.sub()));
     else if (field === 7) n.domain = r.string();
-    else r.skip(wire);
+    else r.keep(start, wire);
   }
-  return n;
+  return r.finish(n);
 }
 
 function readDimension(r: ProtoReader): number | string | null {
@@ -599,6 +743,7 @@ function readDimension(r: ProtoReader): number | string | null {
 function readValueInfo(r: ProtoReader): ValueInfoProto {
   const v: ValueInfoProto = { name: '', elemType: 0, dims: null };
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) v.name = r.string();
     else if (field === 2) {
@@ -625,23 +770,27 @@ function readValueInfo(r: ProtoReader): ValueInfoProto {
           } else tensor.skip(ft.wire);
         }
       }
-    } else r.skip(wire);
+    } else r.keep(start, wire);
   }
-  return v;
+  return r.finish(v);
 }
 
 function readGraph(r: ProtoReader): GraphProto {
   const g: GraphProto = { name: '', nodes: [], initializers: [], inputs: [], outputs: [] };
+  const valueInfo: ValueInfoProto[] = [];
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) g.nodes.push(readNode(r.sub()));
     else if (field === 2) g.name = r.string();
     else if (field === 5) g.initializers.push(readTensor(r.sub()));
     else if (field === 11) g.inputs.push(readValueInfo(r.sub()));
     else if (field === 12) g.outputs.push(readValueInfo(r.sub()));
-    else r.skip(wire);
+    else if (field === 13) valueInfo.push(readValueInfo(r.sub()));
+    else r.keep(start, wire);
   }
-  return g;
+  if (valueInfo.length > 0) g.valueInfo = valueInfo;
+  return r.finish(g);
 }
 
 /**
@@ -660,6 +809,7 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   };
   let hasGraph = false;
   while (!r.done) {
+    const start = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) {
       expectWire(r, wire, WIRE_VARINT, 'ir_version');
@@ -675,16 +825,17 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
       const o: OperatorSetId = { domain: '', version: 0 };
       const s = r.sub();
       while (!s.done) {
+        const opsetStart = s.pos;
         const t = s.tag();
         if (t.field === 1) o.domain = s.string();
         else if (t.field === 2) o.version = s.varint();
-        else s.skip(t.wire);
+        else s.keep(opsetStart, t.wire);
       }
-      model.opsetImports.push(o);
-    } else r.skip(wire);
+      model.opsetImports.push(s.finish(o));
+    } else r.keep(start, wire);
   }
   if (!hasGraph || model.irVersion <= 0) {
     throw new SpleenTrtError('ERR_MODEL_INVALID', 'Not a valid ONNX model: no ir_version or no graph');
   }
-  return model;
+  return r.finish(model);
 }

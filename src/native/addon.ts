@@ -1,5 +1,7 @@
 /**
- * The one module that loads the native addon (build/Release/spleen_trt.node, or a prebuild).
+ * The one module that loads the native addon: build/Release/spleen_trt.node (a source build), or the
+ * prebuild for this platform shipped in prebuilds/ (made by prebuildify: `npm run prebuild`), chosen
+ * by node-gyp-build's tag rules.
  *
  * The addon is optional: when it is missing or fails to load, loadAddon() returns null and keeps
  * the error for getNativeLoadError(), so callers can fall back to onnxruntime and say why.
@@ -92,36 +94,70 @@ export type AddonLoadResult =
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 const require = createRequire(import.meta.url);
 
-function isMusl(): boolean {
-  if (process.platform !== 'linux') return false;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report?.header !== undefined && !report.header.glibcVersionRuntime;
+/** The parts of node-gyp-build (no types of its own) that pick a prebuild. */
+interface PrebuildTags {
+  file: string;
+}
+interface NodeGypBuild {
+  parseTuple(name: string): { name: string } | undefined;
+  matchTuple(platform: string, arch: string): (tuple: { name: string } | undefined) => boolean;
+  compareTuples(a: { name: string }, b: { name: string }): number;
+  parseTags(file: string): PrebuildTags | undefined;
+  matchTags(runtime: string, abi: string): (tags: PrebuildTags | undefined) => boolean;
+  compareTags(runtime: string): (a: PrebuildTags, b: PrebuildTags) => number;
+}
+const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+
+function listDirectory(directory: string): string[] {
+  try {
+    return readdirSync(directory);
+  } catch {
+    return [];
+  }
 }
 
 /**
- * Files the addon may be loaded from, in order: the local build, then prebuildify's layout
- * (prebuilds/<platform>-<arch>/<name>.<tags>.node with a "napi" tag and, if tagged, this libc);
- * scripts/build-addon.mjs applies the same rule.
+ * The prebuild node-gyp-build would pick for this process from prebuilds/<platform>-<arch>/, with
+ * its own tag rules (prebuildify's names: spleen-trt.glibc.node, node.napi.node; abiNNN only for
+ * this Node's ABI; libc, armv and uv tags when present), or null.
+ */
+export function matchingPrebuild(root: string = packageRoot): string | null {
+  const prebuilds = path.join(root, 'prebuilds');
+  const tuples = listDirectory(prebuilds)
+    .map((name) => nodeGypBuild.parseTuple(name))
+    .filter(nodeGypBuild.matchTuple(process.platform, process.arch)) as { name: string }[];
+  const tuple = tuples.sort(nodeGypBuild.compareTuples)[0];
+  if (tuple === undefined) return null;
+  const directory = path.join(prebuilds, tuple.name);
+  const flavours = listDirectory(directory)
+    .map((file) => nodeGypBuild.parseTags(file))
+    .filter(nodeGypBuild.matchTags('node', process.versions.modules)) as PrebuildTags[];
+  const winner = flavours.sort(nodeGypBuild.compareTags('node'))[0];
+  return winner === undefined ? null : path.join(directory, winner.file);
+}
+
+/**
+ * Files the addon may be loaded from, in order: the local build (a source build, e.g. `npm rebuild
+ * spleen-trt` with TensorRT headers, wins over the shipped prebuild, as in node-gyp-build), then
+ * the matching prebuild. scripts/build-addon.mjs (the install script) applies the same rule.
  */
 export function addonCandidates(root: string = packageRoot): string[] {
   const candidates = [path.join(root, 'build', 'Release', 'spleen_trt.node')];
-  const directory = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  let files: string[] = [];
-  try {
-    files = readdirSync(directory).sort();
-  } catch {
-    // no prebuilds for this platform
-  }
-  const musl = files.length > 0 && isMusl();
-  for (const file of files) {
-    if (!file.endsWith('.node')) continue;
-    const tags = file.slice(0, -'.node'.length).split('.');
-    if (!tags.includes('napi')) continue;
-    const libcTagged = tags.includes('musl') || tags.includes('glibc');
-    if (libcTagged && tags.includes('musl') !== musl) continue;
-    candidates.push(path.join(directory, file));
-  }
+  const prebuild = matchingPrebuild(root);
+  if (prebuild !== null) candidates.push(prebuild);
   return candidates;
+}
+
+/**
+ * The command that builds the addon from source here: `npm rebuild spleen-trt` where the package
+ * is installed as a dependency (`npm run` scripts of a dependency cannot be run from the user's
+ * project), `npm run build:addon` in a checkout of the repository.
+ */
+export function addonBuildCommand(root: string = packageRoot): string {
+  const installed = root.split(/[\\/]/).includes('node_modules');
+  return installed
+    ? 'npm rebuild spleen-trt (needs cmake >= 3.18 and a C++17 compiler on PATH)'
+    : 'npm run build:addon';
 }
 
 function isNativeAddon(value: unknown): value is NativeAddon {
@@ -154,7 +190,7 @@ export function tryLoadAddon(candidates: readonly string[]): AddonLoadResult {
   return {
     addon: null,
     path: null,
-    error: new Error(`The spleen-trt native addon could not be loaded (build it with \`npm run build:addon\`): ${detail}`),
+    error: new Error(`The spleen-trt native addon could not be loaded (build it with \`${addonBuildCommand()}\`): ${detail}`),
   };
 }
 

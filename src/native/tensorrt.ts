@@ -7,7 +7,7 @@
  * built without TensorRT headers, libnvinfer missing or of another version, parser missing.
  */
 import { expectedRange, expectedType, SpleenTrtError, throwIfAborted, type ErrorCode } from '../errors.js';
-import { getNativeLoadError, loadAddon, type NativeAddon } from './addon.js';
+import { addonBuildCommand, getNativeLoadError, loadAddon, type NativeAddon } from './addon.js';
 
 /** fp32: TF32 off (torch-equivalent); tf32: TensorRT's default; fp16: half-precision compute. */
 export type TensorRtPrecision = 'fp32' | 'tf32' | 'fp16';
@@ -136,7 +136,7 @@ function addonProblem(addon: NativeAddon | null): string | null {
   if (addon === null) return getNativeLoadError()?.message ?? 'The spleen-trt native addon is not loaded';
   const missing = TENSORRT_EXPORTS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) {
-    return `The loaded spleen-trt native addon predates TensorRT support (missing ${missing.join(', ')}); rebuild it with \`npm run build:addon\``;
+    return `The loaded spleen-trt native addon predates TensorRT support (missing ${missing.join(', ')}); rebuild it with \`${addonBuildCommand()}\``;
   }
   return null;
 }

@@ -9,7 +9,7 @@
  * `SPLEEN_TRT_JS_KERNELS=1` (or setVolumeKernelsEnabled(false), for tests) forces the TS loops.
  */
 import type { AxisTable } from '../volume/trilinear.js';
-import { loadAddon } from './addon.js';
+import { addonBuildCommand, loadAddon } from './addon.js';
 
 /** A typed array of voxels as a NIfTI file stores them (64-bit integers arrive as Float64Array). */
 export type FileVoxelArray =
@@ -114,7 +114,7 @@ export function volumeKernelsStatus(): { native: boolean; reason: string } {
     return { native: false, reason: `TypeScript loops (${why})` };
   }
   const addonLoaded = loadAddon() !== null;
-  return { native: false, reason: `TypeScript loops (${addonLoaded ? 'the loaded addon predates the kernels: rebuild it with npm run build:addon' : 'the native addon is not loaded'})` };
+  return { native: false, reason: `TypeScript loops (${addonLoaded ? 'the loaded addon predates the kernels: rebuild it with ' + addonBuildCommand() : 'the native addon is not loaded'})` };
 }
 
 /** Turns the native kernels off (the TS loops run) or back on; for tests that compare the two. */

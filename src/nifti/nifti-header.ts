@@ -5,7 +5,16 @@
  * The decoded header holds the values exactly as stored in the file; the corrections nibabel applies
  * at load (zero/negative pixdim, invalid xform codes, odd qfac) are applied later, where the affine is
  * chosen (nifti-affine.ts), so a caller can still see what the file said.
+ *
+ * The fields are parsed by NIFTI-Reader-JS (the reader the design brief names) where it reads them
+ * as stored; this module reads the rest itself: the size and byte order (for its error messages),
+ * the magic, the strings (NIFTI-Reader-JS 0.8.0 joins the bytes after a string's NUL onto it),
+ * NIfTI-1's srow_x/y/z (read there only when its own affine choice picks the sform; the
+ * MONAI/nibabel choice in nifti-affine.ts needs both transforms), glmax/glmin (not read there), and
+ * NIfTI-2's int64 fields (its big-endian int64 reading fails from 2^31 on).
+ * test/unit/nifti/nifti-reader-js-agreement.test.ts checks both on every fixture.
  */
+import { NIFTI1, NIFTI2 } from 'nifti-reader-js';
 import { SpleenTrtError } from '../errors.js';
 
 /** Sizes of the two header versions; sizeof_hdr holds one of them and gives away the byte order. */
@@ -164,48 +173,69 @@ function checkMagic(magic: string, version: 1 | 2): void {
   throw invalid(`bad magic ${JSON.stringify(magic)}, expected "n+${version}"`);
 }
 
+/** NIFTI-Reader-JS on the header bytes alone (a 348/540-byte copy: no extensions, no voxel data). */
+function parseWithNiftiReader<T extends NIFTI1 | NIFTI2>(parser: T, bytes: Uint8Array, size: number): T {
+  try {
+    // A copy into its own ArrayBuffer: `bytes` may be a view into a larger one (a Node Buffer
+    // from the pool, whose slice() is a view too), and readHeader reads from offset 0.
+    const header = new Uint8Array(size);
+    header.set(bytes.subarray(0, size));
+    parser.readHeader(header.buffer);
+  } catch (error) {
+    throw invalid(`unreadable header (${(error as Error).message})`, error);
+  }
+  return parser;
+}
+
+/** The fields both header versions have that NIFTI-Reader-JS reads as stored, under the spec's names. */
+function readerFields(h: NIFTI1 | NIFTI2) {
+  return {
+    dim_info: h.dim_info,
+    intent_p1: h.intent_p1,
+    intent_p2: h.intent_p2,
+    intent_p3: h.intent_p3,
+    intent_code: h.intent_code,
+    datatype: h.datatypeCode,
+    bitpix: h.numBitsPerVoxel,
+    pixdim: [...h.pixDims],
+    scl_slope: h.scl_slope,
+    scl_inter: h.scl_inter,
+    slice_code: h.slice_code,
+    xyzt_units: h.xyzt_units,
+    cal_max: h.cal_max,
+    cal_min: h.cal_min,
+    slice_duration: h.slice_duration,
+    toffset: h.toffset,
+    qform_code: h.qform_code,
+    sform_code: h.sform_code,
+    quatern_b: h.quatern_b,
+    quatern_c: h.quatern_c,
+    quatern_d: h.quatern_d,
+    qoffset_x: h.qoffset_x,
+    qoffset_y: h.qoffset_y,
+    qoffset_z: h.qoffset_z,
+  };
+}
+
 function decodeV1(bytes: Uint8Array, v: DataView, le: boolean): NiftiHeader {
   // magic is char[4] "n+1\0"; without the NUL the string reads as 4 characters and fails the check.
   const magic = readString(bytes, 344, 4);
   checkMagic(magic, 1);
+  const h = parseWithNiftiReader(new NIFTI1(), bytes, NIFTI1_HEADER_SIZE);
   const f32 = (o: number) => v.getFloat32(o, le);
-  const i16 = (o: number) => v.getInt16(o, le);
   return {
     version: 1,
     littleEndian: le,
     sizeof_hdr: v.getInt32(0, le),
-    dim_info: v.getUint8(39),
-    dim: Array.from({ length: 8 }, (_, i) => i16(40 + 2 * i)),
-    intent_p1: f32(56),
-    intent_p2: f32(60),
-    intent_p3: f32(64),
-    intent_code: i16(68),
-    datatype: i16(70),
-    bitpix: i16(72),
-    slice_start: i16(74),
-    pixdim: Array.from({ length: 8 }, (_, i) => f32(76 + 4 * i)),
-    vox_offset: f32(108),
-    scl_slope: f32(112),
-    scl_inter: f32(116),
-    slice_end: i16(120),
-    slice_code: v.getUint8(122),
-    xyzt_units: v.getUint8(123),
-    cal_max: f32(124),
-    cal_min: f32(128),
-    slice_duration: f32(132),
-    toffset: f32(136),
+    ...readerFields(h),
+    dim: [...h.dims],
+    slice_start: h.slice_start,
+    vox_offset: h.vox_offset,
+    slice_end: h.slice_end,
     glmax: v.getInt32(140, le),
     glmin: v.getInt32(144, le),
     descrip: readString(bytes, 148, 80),
     aux_file: readString(bytes, 228, 24),
-    qform_code: i16(252),
-    sform_code: i16(254),
-    quatern_b: f32(256),
-    quatern_c: f32(260),
-    quatern_d: f32(264),
-    qoffset_x: f32(268),
-    qoffset_y: f32(272),
-    qoffset_z: f32(276),
     srow_x: [f32(280), f32(284), f32(288), f32(292)],
     srow_y: [f32(296), f32(300), f32(304), f32(308)],
     srow_z: [f32(312), f32(316), f32(320), f32(324)],
@@ -221,48 +251,25 @@ function decodeV2(bytes: Uint8Array, v: DataView, le: boolean): NiftiHeader {
   const eol = [bytes[8], bytes[9], bytes[10], bytes[11]];
   const eolOk = (eol[0] === 13 && eol[1] === 10 && eol[2] === 26 && eol[3] === 10) || eol.every((b) => b === 0);
   if (!eolOk) throw invalid('NIfTI-2 magic line-ending bytes are damaged (file transferred in text mode?)');
-  const f64 = (o: number) => v.getFloat64(o, le);
+  const h = parseWithNiftiReader(new NIFTI2(), bytes, NIFTI2_HEADER_SIZE);
   // int64 fields: exact up to 2^53; anything larger becomes an inexact number the checks reject.
   const i64 = (o: number) => Number(v.getBigInt64(o, le));
-  const i32 = (o: number) => v.getInt32(o, le);
   return {
     version: 2,
     littleEndian: le,
-    sizeof_hdr: i32(0),
-    datatype: v.getInt16(12, le),
-    bitpix: v.getInt16(14, le),
+    sizeof_hdr: v.getInt32(0, le),
+    ...readerFields(h),
     dim: Array.from({ length: 8 }, (_, i) => i64(16 + 8 * i)),
-    intent_p1: f64(80),
-    intent_p2: f64(88),
-    intent_p3: f64(96),
-    pixdim: Array.from({ length: 8 }, (_, i) => f64(104 + 8 * i)),
     vox_offset: i64(168),
-    scl_slope: f64(176),
-    scl_inter: f64(184),
-    cal_max: f64(192),
-    cal_min: f64(200),
-    slice_duration: f64(208),
-    toffset: f64(216),
     slice_start: i64(224),
     slice_end: i64(232),
     descrip: readString(bytes, 240, 80),
     aux_file: readString(bytes, 320, 24),
-    qform_code: i32(344),
-    sform_code: i32(348),
-    quatern_b: f64(352),
-    quatern_c: f64(360),
-    quatern_d: f64(368),
-    qoffset_x: f64(376),
-    qoffset_y: f64(384),
-    qoffset_z: f64(392),
-    srow_x: [f64(400), f64(408), f64(416), f64(424)],
-    srow_y: [f64(432), f64(440), f64(448), f64(456)],
-    srow_z: [f64(464), f64(472), f64(480), f64(488)],
-    slice_code: i32(496),
-    xyzt_units: i32(500),
-    intent_code: i32(504),
+    // NIfTI-2's affine in NIFTI-Reader-JS is srow_x/y/z as stored (float64).
+    srow_x: h.affine[0].slice(0, 4),
+    srow_y: h.affine[1].slice(0, 4),
+    srow_z: h.affine[2].slice(0, 4),
     intent_name: readString(bytes, 508, 16),
-    dim_info: v.getUint8(524),
     glmax: 0,
     glmin: 0,
     magic,

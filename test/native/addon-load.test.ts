@@ -3,7 +3,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addonBuildCommand,
   addonCandidates,
+  matchingPrebuild,
   getNativeAddonPath,
   getNativeLoadError,
   loadAddon,
@@ -104,23 +106,33 @@ describe('tryLoadAddon', () => {
 });
 
 describe('addonCandidates', () => {
-  it('tries the local build first, then napi prebuilds for this platform only', () => {
+  it("tries the local build first, then the prebuild node-gyp-build picks for this platform (prebuildify's names)", () => {
     const root = makeTempDir('prebuilds');
     const here = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
     const elsewhere = path.join(root, 'prebuilds', 'plan9-mips');
     mkdirSync(here, { recursive: true });
     mkdirSync(elsewhere, { recursive: true });
-    for (const file of ['node.napi.node', 'node.abi115.node', 'readme.txt']) writeFileSync(path.join(here, file), '');
-    writeFileSync(path.join(elsewhere, 'node.napi.node'), '');
+    // What `prebuildify --napi --tag-libc --name spleen-trt` writes, next to builds for another
+    // libc, another Node ABI, and a stray file; the loader rejected prebuildify's name before.
+    const libc = process.platform === 'linux' ? 'glibc' : null;
+    const ours = libc === null ? 'spleen-trt.node' : 'spleen-trt.glibc.node';
+    for (const file of [ours, 'spleen-trt.musl.node', 'spleen-trt.abi1.node', 'readme.txt']) writeFileSync(path.join(here, file), '');
+    writeFileSync(path.join(elsewhere, 'spleen-trt.node'), '');
 
-    expect(addonCandidates(root)).toEqual([
-      path.join(root, 'build', 'Release', 'spleen_trt.node'),
-      path.join(here, 'node.napi.node'),
-    ]);
+    expect(matchingPrebuild(root)).toBe(path.join(here, ours));
+    expect(addonCandidates(root)).toEqual([path.join(root, 'build', 'Release', 'spleen_trt.node'), path.join(here, ours)]);
   });
 
   it('has only the local build when there are no prebuilds', () => {
     const root = makeTempDir('prebuilds');
+    expect(matchingPrebuild(root)).toBeNull();
     expect(addonCandidates(root)).toEqual([path.join(root, 'build', 'Release', 'spleen_trt.node')]);
+  });
+});
+
+describe('addonBuildCommand', () => {
+  it('names npm rebuild where the package is a dependency, npm run build:addon in a checkout', () => {
+    expect(addonBuildCommand(path.join('/srv', 'app', 'node_modules', 'spleen-trt'))).toMatch(/^npm rebuild spleen-trt /);
+    expect(addonBuildCommand(path.join('/work', 'spleen-trt'))).toBe('npm run build:addon');
   });
 });
