@@ -16,6 +16,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
+import { ortWorkerStackMb } from './ort-worker-stack.js';
 
 export interface OnnxRuntimeBackendOptions {
   /** Threads inside one operator (default: all cores, `os.availableParallelism()`). */
@@ -243,7 +244,12 @@ function workerHost(bytes: Uint8Array, sessionOptions: SessionOptions, source: s
   } catch (error) {
     return Promise.reject(unavailable(error));
   }
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, model: bytes, options: sessionOptions } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    // Sized from the command line: onnxruntime's telemetry regex-matches it recursively (ort-worker-stack.ts).
+    resourceLimits: { stackSizeMb: ortWorkerStackMb() },
+    workerData: { ortPath, model: bytes, options: sessionOptions },
+  });
   const pending = new Map<number, { resolve: (out: RunOutput) => void; reject: (error: unknown) => void }>();
   let nextId = 0;
   let failure: SpleenTrtError | undefined;
