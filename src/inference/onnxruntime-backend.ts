@@ -8,7 +8,7 @@
  * setImmediate), which would freeze the event loop for ~0.3 s per 96^3 window. So by default the
  * session lives in a worker thread; `thread: 'main'` keeps it in-process (no copies, no thread).
  */
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/read-regular-file.js';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -85,13 +85,12 @@ function checkThreads(value: unknown, name: string): void {
 async function readModelBytes(model: Uint8Array | string): Promise<Uint8Array> {
   if (model instanceof Uint8Array) return model;
   if (typeof model !== 'string') throw expectedType('ONNX bytes (Uint8Array) or a file path', 'model', model);
-  try {
-    return new Uint8Array(await readFile(model));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `ONNX model not found: ${model}`, { cause: error });
-    throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ONNX model ${model}: ${messageOf(error)}`, { cause: error });
-  }
+  // Regular files only, size-checked first: a FIFO would block and /dev/zero never end.
+  return readRegularFile(model, {
+    what: 'ONNX model',
+    maxBytes: 2 * 1024 ** 3,
+    directoryError: (file) => new SpleenTrtError('ERR_MODEL_INVALID', `ONNX model ${file} is a directory`),
+  });
 }
 
 function signatures(metadata: readonly InferenceSession.ValueMetadata[]): TensorSignature[] {
