@@ -16,7 +16,12 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
-import { ortWorkerStackMb } from './ort-worker-stack.js';
+import { commandLineBytes, ortWorkerStackMb } from './ort-worker-stack.js';
+
+/** Command-line bytes the main thread's 8 MiB stack survives in onnxruntime's telemetry regex (crashes near 50 KB). */
+const MAIN_THREAD_SAFE_CMDLINE_BYTES = 16 * 1024;
+/** Whether a session was created in this process, so the process-wide OrtEnv exists. */
+let ortEnvCreated = false;
 
 export interface OnnxRuntimeBackendOptions {
   /** Threads inside one operator (default: all cores, `os.availableParallelism()`). */
@@ -358,7 +363,13 @@ export async function createOnnxRuntimeBackend(
     graphOptimizationLevel: level,
     executionMode: 'sequential',
   };
+  if (thread === 'main' && !ortEnvCreated && commandLineBytes() > MAIN_THREAD_SAFE_CMDLINE_BYTES) {
+    // The process's OrtEnv is created once, by the first session: let a worker with a big enough
+    // stack create it, since the main thread's stack is fixed (ort-worker-stack.ts).
+    await (await workerHost(bytes, sessionOptions, source)).release();
+  }
   const host = thread === 'worker' ? await workerHost(bytes, sessionOptions, source) : await mainThreadHost(bytes, sessionOptions, source);
+  ortEnvCreated = true;
   let outputChannels: number;
   try {
     outputChannels = checkSignature(host.inputs, host.outputs, source);
