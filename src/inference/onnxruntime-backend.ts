@@ -250,6 +250,8 @@ function workerHost(bytes: Uint8Array, sessionOptions: SessionOptions, source: s
   }
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
+    // The worker's source is CommonJS: a parent started with --input-type=module must not make it ESM.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
     // Sized from the command line: onnxruntime's telemetry regex-matches it recursively (ort-worker-stack.ts).
     resourceLimits: { stackSizeMb: ortWorkerStackMb() },
     workerData: { ortPath, model: bytes, options: sessionOptions },
