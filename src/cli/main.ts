@@ -12,7 +12,7 @@ import { exportCommand } from './export-command.js';
 import { inferCommand } from './infer-command.js';
 import { infoCommand } from './info-command.js';
 import { phantomCommand } from './phantom-command.js';
-import { UsageError } from './usage-error.js';
+import { runMain, UsageError } from './usage-error.js';
 
 const USAGE = `Usage: spleen-trt <command> [options]
 
@@ -78,12 +78,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`error ERR_UNEXPECTED: ${String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

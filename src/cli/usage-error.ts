@@ -45,3 +45,16 @@ export function joinNegativeNumbers(argv: string[], flags: readonly string[]): s
   }
   return out;
 }
+
+/** Runs a command-line entry point: its resolved number is the exit code; a rejection prints ERR_UNEXPECTED, exit 1. */
+export function runMain(main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`error ERR_UNEXPECTED: ${String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

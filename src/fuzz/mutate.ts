@@ -97,7 +97,8 @@ export function mutateJson(value: unknown, random: Random): unknown {
         node = child as Record<string, unknown>;
         continue;
       }
-      node[key] = random() < 0.15 ? undefined : pick(random, JSON_VALUES);
+      // A copy: a shared [] or {} placed twice would make the document circular (and grow across cases).
+      node[key] = random() < 0.15 ? undefined : structuredClone(pick(random, JSON_VALUES));
       break;
     }
   }

@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { runMain } from '../cli/usage-error.js';
 
 export const FUZZ_TARGETS = ['nifti', 'nifti-segment', 'checkpoint', 'zip', 'pickle', 'onnx', 'bundle-config', 'manifest'] as const;
 
@@ -177,14 +178,4 @@ async function main(argv: string[]): Promise<number> {
   return bad === 0 ? 0 : 1;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`error ERR_UNEXPECTED: ${String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runMain(main);

@@ -7,12 +7,14 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseBundleConfig } from '../../../src/model/bundle-config.js';
 import { importModel } from '../../../src/model/import-model.js';
 import { DEFAULT_MODEL_DIR, loadModel } from '../../../src/model/load-model.js';
 import { unpickle } from '../../../src/model/pickle-reader.js';
 import { readZipDirectory, readZipEntry } from '../../../src/model/zip-reader.js';
 import { writeZip } from '../import/torch-writer.js';
 
+const ROOT = path.resolve(import.meta.dirname, '../../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-hostile-model-'));
 
 describe('model files from a hostile source', () => {
@@ -31,6 +33,14 @@ describe('model files from a hostile source', () => {
     const [entry] = readZipDirectory(bytes);
     expect(() => readZipEntry(bytes, entry, 1 << 20)).toThrow(expect.objectContaining({ code: 'ERR_INPUT_TOO_LARGE' }));
     expect(() => readZipDirectory(bytes, 1 << 20)).toThrow(expect.objectContaining({ code: 'ERR_INPUT_TOO_LARGE' }));
+  });
+
+  it('refuses a bundle config declaring 1e308 output channels at once (found by the fuzzer: the label table looped for ever)', () => {
+    const dir = path.join(ROOT, 'test/fixtures/import/spleen-configs');
+    const inference = JSON.parse(readFileSync(path.join(dir, 'inference.json'), 'utf8'));
+    const metadata = JSON.parse(readFileSync(path.join(dir, 'metadata.json'), 'utf8'));
+    inference.network_def.out_channels = 1e308;
+    expect(() => parseBundleConfig(inference, metadata)).toThrow(expect.objectContaining({ code: 'ERR_MODEL_INVALID', message: expect.stringMatching(/out_channels/) }));
   });
 
   it('refuses a FIFO or /dev/zero as --model or import source at once', async () => {
