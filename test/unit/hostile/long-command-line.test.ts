@@ -22,14 +22,14 @@ describe.runIf(existsSync(CLI))('a long command line', () => {
     expect(result.stderr).toMatch(/\[600\/600\] case_0599\.nii\.gz: error ERR_FILE_NOT_FOUND/);
   });
 
-  it("a main-thread onnxruntime session survives 150 KB of arguments (the env is created in a worker first)", () => {
+  it("a main-thread onnxruntime session survives 500 KB of arguments (the env is created in a worker first)", () => {
     const code = `
       const { createOnnxRuntimeBackend } = await import(${JSON.stringify(path.join(ROOT, 'dist/inference/onnxruntime-backend.js'))});
       const { loadDefaultModel } = await import(${JSON.stringify(path.join(ROOT, 'dist/model/load-model.js'))});
       const backend = await createOnnxRuntimeBackend(loadDefaultModel().onnx, { thread: 'main', intraOpThreads: 1 });
       await backend.close();
       console.log('main thread ok');`;
-    const args = Array.from({ length: 3000 }, (_, i) => `/a/rather/long/folder/name/case_${String(i).padStart(5, '0')}.nii.gz`);
+    const args = Array.from({ length: 10000 }, (_, i) => `/a/rather/long/folder/name/case_${String(i).padStart(5, '0')}.nii.gz`);
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', code, ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(result.signal).toBeNull();
     expect(result.stdout, result.stderr).toMatch(/main thread ok/);
