@@ -2,18 +2,24 @@
  * `spleen-trt infer <file|dir>... -o <dir>`: the bundle's inference on each NIfTI, written as
  * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout), or on a DICOM series (a
  * folder or zip; src/dicom/ reads it and writes its SEG and STL). One bad file is reported
- * and the rest still run; the exit code says whether any failed.
+ * and the rest still run; the exit code says whether any failed. Output names and the
+ * write-all-or-nothing rule of each case live in infer-outputs.ts.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
-import { readCaseInput } from '../dicom/read-input.js';
+import { errorCode } from '../errors.js';
+import { Segmenter, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
+import { readCaseInput, type CaseInput } from '../dicom/read-input.js';
 import type { SeriesSummary } from '../dicom/select-series.js';
-import { caseOutputPaths, formatOfOutputFile, isOutputFile, writeDicomOutputs, type DicomOutputsReport } from '../dicom/write-outputs.js';
+import { writeDicomOutputs, type DicomOutputsReport, type OutputFormat } from '../dicom/write-outputs.js';
+import { writeError } from '../write-file-atomic.js';
+import { expandInputs, NIFTI_NAME } from './infer-inputs.js';
+import { formatOfOutputFile, isOutputFile, OutputPlan, OutputUnit, type CaseOutputs } from './infer-outputs.js';
 import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js';
 import { ProgressLine } from './progress.js';
-import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
+import { joinNegativeNumbers, parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
+import { MAX_OVERLAP } from '../segmenter.js';
 
 export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
 
@@ -33,7 +39,7 @@ Options:
   --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
   --backend <b>               auto | onnxruntime | tensorrt (default: auto)
   --threads <n>               CPU threads for onnxruntime (default: all cores)
-  --overlap <x>               sliding-window overlap in [0, 1) (default: 0.5)
+  --overlap <x>               sliding-window overlap in [0, 0.9] (default: 0.5)
   --sw-batch-size <n>         windows per network call (default: 4)
   --mode <m>                  constant | gaussian window blending (default: constant)
   --output-dtype <t>          float32 (bundle-compatible, default) | uint8
@@ -44,28 +50,7 @@ Options:
   --json                      print one JSON document with each file's result and timings
   --verbose                   print stacks with errors`;
 
-const NIFTI_NAME = /\.nii(\.gz)?$/i;
-
-/** The input's name as the bundle uses it: the file name without .nii / .nii.gz. */
-export function caseName(file: string): string {
-  return path.basename(file).replace(NIFTI_NAME, '');
-}
-
-async function expandInputs(inputs: string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => null);
-    if (info?.isDirectory()) {
-      const names = (await readdir(input)).filter((n) => NIFTI_NAME.test(n)).sort();
-      // A directory without NIfTI files is one DICOM input (read by src/dicom/).
-      files.push(...(names.length === 0 ? [input] : names.map((n) => path.join(input, n))));
-    } else {
-      // Missing files are reported per file by the reader, with the other files still running.
-      files.push(input);
-    }
-  }
-  return files;
-}
+export { caseName } from './infer-outputs.js';
 
 export interface FileReport {
   input: string;
@@ -90,22 +75,53 @@ export async function writeMaskNifti(file: string, mask: LabelVolume, datatype: 
   await writeNifti(file, mask, { datatype, gzipLevel: 1 });
 }
 
-/** The preview file of one input: `file` itself, or `<file stem>_<name>.png` when there are several inputs. */
-function previewPath(file: string, name: string, inputs: number): string {
-  return inputs === 1 ? file : file.replace(/(\.png)?$/i, `_${name}.png`);
+interface CaseWriteOptions {
+  format: OutputFormat;
+  stl: boolean;
+  outputDtype: 'float32' | 'uint8';
+  model: Segmenter['manifest'];
 }
 
-async function writeStages(dir: string, result: SegmentResult): Promise<void> {
-  const stages = result.stages;
-  if (!stages) return;
-  await writeNifti(path.join(dir, 'preprocessed.nii.gz'), stages.preprocessed);
-  await writeNifti(path.join(dir, 'logits.nii.gz'), stages.logits);
-  await writeNifti(path.join(dir, 'probability.nii.gz'), stages.probability);
+/**
+ * Writes one case's files as a unit (infer-outputs.ts): the mask and/or SEG, the STL, the stages and
+ * the preview, all of them or none and no new directory. Returns the main output and the DICOM side.
+ */
+async function writeCase(plan: CaseOutputs, input: CaseInput, result: SegmentResult, options: CaseWriteOptions): Promise<{ output: string; dicom: DicomOutputsReport }> {
+  const unit = new OutputUnit(plan.caseDir);
+  try {
+    await unit.open();
+    const dicom = await writeDicomOutputs({
+      mask: result.mask,
+      paths: plan,
+      series: options.format === 'nifti' ? undefined : input.dicom,
+      stl: options.stl,
+      model: options.model,
+      stage: (final) => unit.stage(final),
+    });
+    if (options.format !== 'dicom-seg') await writeMaskNifti(unit.stage(plan.mask), result.mask, options.outputDtype);
+    const stages = result.stages;
+    if (plan.stages && stages) {
+      await writeNifti(unit.stage(plan.stages['preprocessed.nii.gz']), stages.preprocessed);
+      await writeNifti(unit.stage(plan.stages['logits.nii.gz']), stages.logits);
+      await writeNifti(unit.stage(plan.stages['probability.nii.gz']), stages.probability);
+    }
+    if (plan.preview) {
+      await mkdir(path.dirname(plan.preview), { recursive: true }).catch((error: unknown) => {
+        throw writeError(error, plan.preview!);
+      });
+      await writePreviewPng(unit.stage(plan.preview), input.volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
+    }
+    await unit.commit();
+    return { output: options.format === 'dicom-seg' ? plan.seg : plan.mask, dicom };
+  } catch (error) {
+    await unit.abort();
+    throw writeError(error, plan.caseDir);
+  }
 }
 
 export async function inferCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv, ['--threads', '--overlap', '--sw-batch-size']),
     allowPositionals: true,
     options: {
       output: { type: 'string', short: 'o' },
@@ -134,12 +150,13 @@ export async function inferCommand(argv: string[]): Promise<number> {
   const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
   const mode = parseChoiceFlag(values.mode, '--mode', ['constant', 'gaussian'] as const);
   const outputDtype = parseChoiceFlag(values['output-dtype'], '--output-dtype', ['float32', 'uint8'] as const) ?? 'float32';
-  const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer >= 1');
-  const overlap = parseNumberFlag(values.overlap, '--overlap', (n) => n >= 0 && n < 1, 'a number in [0, 1)');
+  const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer in 1..1024');
+  const overlap = parseNumberFlag(values.overlap, '--overlap', (n) => n >= 0 && n <= MAX_OVERLAP, `a number in [0, ${MAX_OVERLAP}]`);
   const swBatchSize = parseNumberFlag(values['sw-batch-size'], '--sw-batch-size', (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer in 1..64');
   const outputDir = values.output ?? 'spleen-trt-output';
-  const files = await expandInputs(positionals);
-  // `-o mask.nii.gz` with one input names the mask file itself; otherwise -o is a directory.
+  const inputs = await expandInputs(positionals);
+  const files = inputs.map((i) => i.file);
+  // `-o mask.nii.gz` (or `-o seg.dcm`) with one input names that file; otherwise -o is a directory.
   const outputFile = isOutputFile(outputDir) ? outputDir : undefined;
   const outputFormat = parseChoiceFlag(values['output-format'], '--output-format', ['nifti', 'dicom-seg', 'both'] as const) ?? (outputFile ? formatOfOutputFile(outputFile) : undefined);
   if (outputFormat && outputFormat !== 'nifti' && files.some((f) => NIFTI_NAME.test(f))) {
@@ -148,6 +165,9 @@ export async function inferCommand(argv: string[]): Promise<number> {
   if (outputFile && files.length !== 1) {
     throw new UsageError(`-o ${outputDir} names one file, but there are ${files.length} inputs: give a directory`);
   }
+  if (inputs.every((i) => 'error' in i)) throw new UsageError(inputs.map((i) => ('error' in i ? i.error.message : '')).join('; '));
+  // Before anything runs: unique case names, and no output that is an input.
+  const plan = new OutputPlan(files, { outputDir, outputFile, saveStages: values['save-stages'] === true, preview: values.preview });
 
   const progress = new ProgressLine();
   await using segmenter = await Segmenter.create({ model: values.model, backend, threads, overlap, swBatchSize, mode });
@@ -162,34 +182,23 @@ export async function inferCommand(argv: string[]): Promise<number> {
     const label = `[${index + 1}/${files.length}] ${path.basename(file)}`;
     const started = performance.now();
     try {
+      const early = inputs[index];
+      if ('error' in early) throw early.error;
       progress.update(`${label}: reading`);
       const input = await readCaseInput(file, { seriesUid: values.series });
-      const { volume } = input;
       if (input.dicom && !values.json) process.stderr.write(`${label}: read ${input.dicom.selectionReason}\n`);
+      // A DICOM case is named from its series UID (never a file or patient name), known only now.
+      const casePlan = input.name === undefined ? plan.cases[index] : plan.bindCaseName(index, input.name);
       const readMs = performance.now() - started;
-      const result = await segmenter.segment(volume, {
+      const result = await segmenter.segment(input.volume, {
         keepStages: values['save-stages'],
         onProgress: (p) => progress.update(p.stage === 'network' ? `${label}: network ${p.windowsDone}/${p.windowsTotal} windows` : `${label}: ${p.stage}`),
       });
       progress.update(`${label}: writing`);
       const writeStarted = performance.now();
-      const name = input.name ?? caseName(file);
-      const caseDir = outputFile ? path.dirname(outputFile) : path.join(outputDir, name);
-      const paths = caseOutputPaths(caseDir, name, outputFile);
       const format = outputFormat ?? (input.dicom ? 'dicom-seg' : 'nifti');
-      await mkdir(caseDir, { recursive: true });
-      const dicomOutputs = await writeDicomOutputs({
-        mask: result.mask,
-        paths,
-        series: format === 'nifti' ? undefined : input.dicom,
-        stl: values.stl === true,
-        model: segmenter.manifest,
-      });
-      const output = format === 'dicom-seg' ? paths.seg : paths.nifti;
-      if (format !== 'dicom-seg') await writeMaskNifti(paths.nifti, result.mask, outputDtype);
-      await writeStages(caseDir, result);
-      const preview = values.preview ? previewPath(values.preview, name, files.length) : undefined;
-      if (preview) await writePreviewPng(preview, volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
+      const { output, dicom: dicomOutputs } = await writeCase(casePlan, input, result, { format, stl: values.stl === true, outputDtype, model: segmenter.manifest });
+      const preview = casePlan.preview;
       const writeMs = performance.now() - writeStarted;
       const totalMs = performance.now() - started;
       progress.clear();
@@ -206,7 +215,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
       }
     } catch (error) {
       progress.clear();
-      const code = error instanceof SpleenTrtError ? error.code : 'ERR_UNEXPECTED';
+      const code = errorCode(error);
       const message = (error as Error).message;
       reports.push({ input: file, ok: false, error: { code, message } });
       process.stderr.write(`${label}: error ${code}: ${message}\n`);

@@ -28,7 +28,12 @@ export async function isDicomInput(file: string): Promise<boolean> {
   const info = await stat(file).catch(() => null);
   if (info === null) return false;
   if (info.isDirectory()) return true;
-  const handle = await open(file, 'r');
+  // A FIFO, device or socket would block (or never end) on open/read: the NIfTI reader refuses
+  // those with ERR_FILE_UNREADABLE without opening them for a blocking read.
+  if (!info.isFile()) return false;
+  // Unreadable (EACCES...): not decided here; the NIfTI reader reports it with its code.
+  const handle = await open(file, 'r').catch(() => null);
+  if (handle === null) return false;
   try {
     const head = new Uint8Array(132);
     const { bytesRead } = await handle.read(head, 0, 132, 0);

@@ -16,7 +16,7 @@
  * as path separators); `$` expressions are not evaluated and are refused where a value is needed.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/read-regular-file.js';
 import path from 'node:path';
 import { expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
@@ -275,8 +275,23 @@ function readNetwork(r: Resolver, config: JsonObject): UnetConfig {
   }
   if (network.inChannels !== 1) refuse(r.source, `network_def.in_channels is ${network.inChannels}; the pipeline feeds one CT channel`);
   if (network.outChannels < 2) refuse(r.source, `network_def.out_channels is ${network.outChannels}; the pipeline needs softmax over at least 2 channels`);
+  // Sizes a config may declare (the fuzzer's out_channels 1e308 made the label table loop for ever).
+  const bounds: Array<[string, readonly number[], number]> = [
+    ['out_channels', [network.outChannels], MAX_NETWORK.outChannels],
+    ['channels', network.channels, MAX_NETWORK.channels],
+    ['strides', network.strides, MAX_NETWORK.stride],
+    ['kernel_size', [network.kernelSize, network.upKernelSize], MAX_NETWORK.kernel],
+    ['num_res_units', [network.numResUnits], MAX_NETWORK.resUnits],
+  ];
+  for (const [name, values, max] of bounds) {
+    if (values.some((v) => v > max)) refuse(r.source, `network_def.${name} = ${JSON.stringify(values)} is larger than this package builds (at most ${max})`);
+  }
+  if (network.channels.length > MAX_NETWORK.levels) refuse(r.source, `network_def.channels has ${network.channels.length} levels, more than ${MAX_NETWORK.levels}`);
   return network;
 }
+
+/** Upper bounds of a buildable UNet (the bundle's: 2 labels, 16-256 channels, 5 levels, stride 2, kernel 3, 2 res units). */
+const MAX_NETWORK = { outChannels: 1024, channels: 65536, levels: 16, stride: 16, kernel: 15, resUnits: 16 } as const;
 
 function readPipeline(r: Resolver, config: JsonObject): PipelineParameters {
   const pre = r.transforms(config.preprocessing ?? (isObject(config.dataset) ? config.dataset.transform : undefined), 'preprocessing');
@@ -390,11 +405,10 @@ export function parseBundleConfig(inference: unknown, metadata: unknown, source 
 async function readJson(file: string, required: boolean): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Regular files only and at most 16 MiB: a FIFO or device in a bundle must not block or exhaust memory.
+    text = new TextDecoder().decode(await readRegularFile(file, { what: 'Bundle config', maxBytes: 16 << 20 }));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
-    }
+    if ((error as SpleenTrtError).code !== 'ERR_FILE_NOT_FOUND') throw error;
     if (!required) return undefined;
     const yaml = ['.yaml', '.yml'].map((ext) => file.replace(/\.json$/, ext)).find((y) => existsSync(y));
     if (yaml) {
