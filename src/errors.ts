@@ -21,7 +21,11 @@ export type ErrorCode =
   | 'ERR_INFERENCE_FAILED'
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_ABORTED'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  /** The job queue (Redis) cannot be reached: retry later (HTTP 503). */
+  | 'ERR_QUEUE_UNAVAILABLE'
+  /** A client already has its cap of queued jobs (HTTP 429). */
+  | 'ERR_QUEUE_FULL';
 
 export interface SpleenTrtErrorOptions {
   /** Extra lines for diagnosis (e.g. TensorRT log lines of the failing call). */
