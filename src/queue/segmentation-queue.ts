@@ -39,6 +39,8 @@ export interface SegmentationQueueOptions {
   backoffMs?: number;
   /** Unfinished jobs one client may have; default 100. */
   maxQueuedPerClient?: number;
+  /** How long a call waits for a first connection before ERR_QUEUE_UNAVAILABLE, ms; default 2000. */
+  connectTimeoutMs?: number;
 }
 
 export interface AddSegmentationOptions {
@@ -119,12 +121,14 @@ export class SegmentationQueue {
   readonly #maxQueuedPerClient: number;
   #lastError: Error | undefined;
   #scriptsDefined = false;
+  readonly #connectTimeoutMs: number;
 
   constructor(options: SegmentationQueueOptions) {
     this.prefix = options.prefix ?? 'bull';
     this.storage = options.storage;
     const attempts = options.attempts ?? 3;
     if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`Expected a positive integer for attempts but received ${String(attempts)}`);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.#maxQueuedPerClient = options.maxQueuedPerClient ?? 100;
     if (!Number.isInteger(this.#maxQueuedPerClient) || this.#maxQueuedPerClient < 1) {
       throw new RangeError(`Expected a positive integer for maxQueuedPerClient but received ${String(options.maxQueuedPerClient)}`);
@@ -149,10 +153,20 @@ export class SegmentationQueue {
 
   async #redis(): Promise<Awaited<Queue['client']>> {
     let client: Awaited<Queue['client']>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      client = await this.queue.client;
+      // Once connected, commands fail at once while Redis is down (no offline queue); before the
+      // first connection BullMQ waits for it, so that wait is bounded here.
+      client = await Promise.race([
+        this.queue.client,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(this.#lastError ?? new Error('no connection yet')), this.#connectTimeoutMs);
+        }),
+      ]);
     } catch (error) {
       throw unavailable(error);
+    } finally {
+      clearTimeout(timer);
     }
     if (!this.#scriptsDefined) {
       client.defineCommand('spleenTrtReserveSlot', { numberOfKeys: 1, lua: RESERVE_SLOT });
@@ -210,6 +224,7 @@ export class SegmentationQueue {
 
   async #job(id: string): Promise<Job<SegmentJobData, SegmentJobResult> | undefined> {
     if (!isValidJobId(id)) return undefined;
+    await this.#redis();
     try {
       return await this.queue.getJob(id);
     } catch (error) {
@@ -264,12 +279,15 @@ export class SegmentationQueue {
         try {
           await job.remove();
           await this.storage.remove(id);
+          // Free the client's slot now rather than after the vanished-job grace time.
+          const client = await this.#redis();
+          await client.runCommand('spleenTrtReleaseSlot', [clientJobsKey(this.prefix, job.data.clientId), id]);
           return 'removed';
         } catch {
           // Taken by a worker between getState and remove: cancel it there.
         }
       }
-      const client = await this.queue.client;
+      const client = await this.#redis();
       await client.set(cancelKey(this.prefix, id), '1', { EX: 86_400 });
       return 'cancelling';
     } catch (error) {
@@ -280,6 +298,7 @@ export class SegmentationQueue {
 
   /** Jobs per state, for /metrics and health checks. */
   async counts(): Promise<Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed', number>> {
+    await this.#redis();
     try {
       const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
       return {
