@@ -13,6 +13,7 @@ import { inferCommand } from './infer-command.js';
 import { infoCommand } from './info-command.js';
 import { phantomCommand } from './phantom-command.js';
 import { UsageError } from './usage-error.js';
+import { workerCommand } from './worker-command.js';
 
 const USAGE = `Usage: spleen-trt <command> [options]
 
@@ -25,6 +26,7 @@ Commands:
   export                build a TensorRT engine (plan) from an ONNX model
   phantom -o <dir>      synthetic abdominal CTs with spleen labels (images/, labels/)
   evaluate              Dice and spleen volumes of the pipeline on labelled images
+  worker --queue <url>  take segmentation jobs from a Redis queue (scale-out)
   help [command]        this text, or a command's options
 
 Run 'spleen-trt <command> --help' for a command's options.`;
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, Command> = {
   import: importCommand,
   bench: benchCommand,
   export: exportCommand,
+  worker: workerCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

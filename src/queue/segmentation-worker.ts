@@ -116,7 +116,7 @@ export function createSegmentationWorker(options: SegmentationWorkerOptions): Se
     const finish = (outcome: JobOutcome, extra: Record<string, unknown> = {}): void => {
       const seconds = (performance.now() - startedAt) / 1000;
       metrics.observe(outcome, seconds);
-      log({ event: outcome, job: jobId, worker: name, seconds: Math.round(seconds * 1000) / 1000, ...extra });
+      log({ event: 'run-end', outcome, job: jobId, worker: name, seconds: Math.round(seconds * 1000) / 1000, ...extra });
     };
 
     log({ event: 'start', job: jobId, worker: name, attempt: job.attemptsStarted });
@@ -157,6 +157,10 @@ export function createSegmentationWorker(options: SegmentationWorkerOptions): Se
   // Without an 'error' listener a lost Redis connection would throw from an EventEmitter and end
   // the process; ioredis reconnects on its own.
   worker.on('error', (error) => log({ event: 'error', worker: name, message: error.message }));
+  // Logged from BullMQ's events, after Redis has recorded the end: a run whose lock was lost
+  // (its job stalled and went elsewhere) never logs 'completed'.
+  worker.on('completed', (job) => log({ event: 'completed', job: job.id, worker: name }));
+  worker.on('failed', (job, error) => log({ event: 'failed', job: job?.id, worker: name, reason: error.message, attemptsMade: job?.attemptsMade }));
   worker.on('stalled', (jobId) => {
     metrics.stalled.inc();
     log({ event: 'stalled', job: jobId, worker: name });
