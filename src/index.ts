@@ -15,6 +15,7 @@ export {
   writeNifti,
   parseNifti,
   encodeNifti,
+  decodeNiftiHeader,
   readNiftiChannels,
   type NiftiImage,
   type NiftiHeader,

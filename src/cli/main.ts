@@ -12,6 +12,7 @@ import { exportCommand } from './export-command.js';
 import { inferCommand } from './infer-command.js';
 import { infoCommand } from './info-command.js';
 import { phantomCommand } from './phantom-command.js';
+import { serveCommand } from './serve-command.js';
 import { UsageError } from './usage-error.js';
 import { workerCommand } from './worker-command.js';
 
@@ -26,6 +27,7 @@ Commands:
   export                build a TensorRT engine (plan) from an ONNX model
   phantom -o <dir>      synthetic abdominal CTs with spleen labels (images/, labels/)
   evaluate              Dice and spleen volumes of the pipeline on labelled images
+  serve                 the segmentation service over HTTP (job API, viewer, metrics)
   worker --queue <url>  take segmentation jobs from a Redis queue (scale-out)
   help [command]        this text, or a command's options
 
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, Command> = {
   import: importCommand,
   bench: benchCommand,
   export: exportCommand,
+  serve: serveCommand,
   worker: workerCommand,
 };
 
