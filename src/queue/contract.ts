@@ -5,7 +5,7 @@
  * `v` is the contract version; a worker refuses data of a version it does not know (fails once,
  * not `attempts` times), so producers and workers can be upgraded one after the other.
  */
-import type { MaskSummary } from '../index.js';
+import type { MaskSummary, SegmentTimings } from '../index.js';
 
 /** The BullMQ queue every producer and worker of this package uses (a prefix separates deployments). */
 export const QUEUE_NAME = 'spleen-trt-segment';
@@ -30,19 +30,24 @@ export interface SegmentJobData {
   clientId: string;
   /** The HTTP request id or another correlation id, for logs. */
   reqId?: string;
+  /** Also store the foreground probability map. */
+  probability?: boolean;
   submittedAt: number;
 }
 
 /** A finished job's return value in Redis: where the result is, and its summary. */
 export interface SegmentJobResult {
   v: typeof JOB_DATA_VERSION;
-  /** The result directory's key in shared storage (mask.nii + summary.json). */
+  /** The result directory's key in shared storage (mask.nii.gz, preview.png, summary.json...). */
   resultRef: string;
   summary: MaskSummary;
   windowCount: number;
   /** The worker that ran it (its BullMQ worker name). */
   worker: string;
   segmentMs: number;
+  timings: SegmentTimings;
+  /** The result's files in storage. */
+  files: string[];
   /** False when another run of the same job had already stored its (equal) result first. */
   stored: boolean;
 }

@@ -7,10 +7,23 @@
  * table for HTTP and the queue"): a bad input fails the same way on every try, so it must fail
  * once (BullMQ's UnrecoverableError); everything else may pass on another try or another worker.
  */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { UnrecoverableError } from 'bullmq';
-import { encodeNifti, isSpleenTrtError, readNifti, type SegmentProgress, type Segmenter } from '../index.js';
+import {
+  encodeNifti,
+  encodePng,
+  isSpleenTrtError,
+  PREDICTION_COLOR,
+  readNifti,
+  renderPreview,
+  type SegmentProgress,
+  type Segmenter,
+} from '../index.js';
 import { checkJobData, JOB_DATA_VERSION, type SegmentJobResult } from './contract.js';
 import { RESULT_FILES, type JobStorage } from './shared-storage.js';
+
+const gzipAsync = promisify(gzip);
 
 /** What a job needs of a Segmenter (tests pass a stand-in). */
 export type QueueSegmenter = Pick<Segmenter, 'segment'>;
@@ -32,17 +45,22 @@ export async function processSegmentJob(
 ): Promise<SegmentJobResult> {
   const checked = checkJobData(data);
   if (!checked.ok) throw new TypeError(`Invalid job data: ${checked.reason}`);
+  const probability = checked.data.probability === true;
   const bytes = await storage.getInput(checked.data.inputRef);
   const { volume } = await readNifti(bytes);
-  const result = await segmenter.segment(volume, { signal: options.signal, onProgress: options.onProgress });
-  // uint8 {0, 1}: a quarter of the bundle's float32 and the same voxels.
-  const mask = encodeNifti(result.mask, { datatype: 'uint8', description: 'spleen-trt mask' });
+  const result = await segmenter.segment(volume, { signal: options.signal, onProgress: options.onProgress, keepStages: probability });
+  // The service's artifacts, as its in-process runner writes them: the mask float32 {0, 1} as the
+  // bundle writes it (gzip level 1: fast, and the mask compresses well anyway), the preview PNG,
+  // and the foreground probability when asked for.
+  const files: Record<string, Uint8Array | string> = {
+    [RESULT_FILES.mask]: await gzipAsync(encodeNifti(result.mask), { level: 1 }),
+    [RESULT_FILES.preview]: encodePng(renderPreview(volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }])),
+  };
+  if (probability && result.stages) files[RESULT_FILES.probability] = await gzipAsync(encodeNifti(result.stages.probability), { level: 1 });
   const summary = { summary: result.summary, windowCount: result.windowCount, worker: options.worker, timings: result.timings };
-  // summary.json last in the listing only for readability: the directory is committed at once.
-  const { ref, stored } = await storage.putResult(jobId, {
-    [RESULT_FILES.mask]: mask,
-    [RESULT_FILES.summary]: `${JSON.stringify(summary, null, 2)}\n`,
-  });
+  files[RESULT_FILES.summary] = `${JSON.stringify(summary, null, 2)}\n`;
+  // The files are committed together: a reader sees all of them or none.
+  const { ref, stored } = await storage.putResult(jobId, files);
   return {
     v: JOB_DATA_VERSION,
     resultRef: ref,
@@ -50,6 +68,8 @@ export async function processSegmentJob(
     windowCount: result.windowCount,
     worker: options.worker,
     segmentMs: result.timings.totalMs,
+    timings: result.timings,
+    files: Object.keys(files),
     stored,
   };
 }

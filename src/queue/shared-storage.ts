@@ -18,7 +18,12 @@ import { writeFileAtomic } from '../write-file-atomic.js';
 import { isValidJobId } from './contract.js';
 
 /** The files of a stored result. */
-export const RESULT_FILES = { mask: 'mask.nii', summary: 'summary.json' } as const;
+export const RESULT_FILES = {
+  mask: 'mask.nii.gz',
+  preview: 'preview.png',
+  probability: 'probability.nii.gz',
+  summary: 'summary.json',
+} as const;
 
 /** Storage for job inputs and results, keyed by job id. */
 export interface JobStorage {
@@ -54,7 +59,7 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
- * `<root>/inputs/<jobId>.nii[.gz]` and `<root>/results/<jobId>/{mask.nii,summary.json}`.
+ * `<root>/inputs/<jobId>.nii[.gz]` and `<root>/results/<jobId>/{mask.nii.gz,preview.png,summary.json}`.
  * @example
  * const storage = new DirectoryStorage('/mnt/spleen-jobs');
  */
@@ -113,6 +118,13 @@ export class DirectoryStorage implements JobStorage {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** The local path of a result file (this storage is a directory; the service streams from it). */
+  resultPath(jobId: string, name: string): string {
+    checkJobId(jobId);
+    if (!FILE_NAME.test(name)) throw new TypeError(`Expected a plain file name but received ${JSON.stringify(name)}`);
+    return path.join(this.#resultDir(jobId), name);
   }
 
   async getResultFile(jobId: string, name: string): Promise<Uint8Array | null> {

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNifti, SpleenTrtError, type SegmentOptions, type SegmentResult, type Volume } from '../../../src/index.js';
+import { encodeNifti, readNifti, SpleenTrtError, type SegmentOptions, type SegmentResult, type Volume } from '../../../src/index.js';
 import { QUEUE_NAME } from '../../../src/queue/contract.js';
 import type { QueueSegmenter } from '../../../src/queue/process-segment-job.js';
 import { createSegmentationQueue, type SegmentationQueue, type SegmentationQueueOptions } from '../../../src/queue/segmentation-queue.js';
@@ -123,9 +123,12 @@ describe.runIf(redisAvailable())('queue semantics on a real Redis', () => {
     expect(status.state).toBe('completed');
     expect(status.worker).toBe('worker-a');
     expect(status.result?.summary.voxelCount).toBe(16);
-    const mask = await queue.resultFile(id, 'mask.nii');
+    const mask = await queue.resultFile(id, 'mask.nii.gz');
     expect(mask).not.toBeNull();
-    expect(Buffer.from(mask!).equals(Buffer.from(encodeNifti(thresholdResult(tiny).mask, { datatype: 'uint8', description: 'spleen-trt mask' })))).toBe(true);
+    const { volume: stored } = await readNifti(mask!);
+    expect(Array.from(stored.data)).toEqual(Array.from(thresholdResult(tiny).mask.data));
+    expect((await queue.resultFile(id, 'preview.png'))?.subarray(1, 4).toString()).toBe('PNG');
+    expect(await queue.resultFile(id, 'probability.nii.gz')).toBeNull();
     // What Redis holds about the job: a storage key and ids, nothing of the volume.
     const client = await queue.queue.client;
     const data = JSON.parse((await client.hget(`${queue.prefix}:${QUEUE_NAME}:${id}`, 'data'))!);

@@ -160,7 +160,7 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
       const references = [];
       for (const volume of inputs) references.push((await segmenter.segment((await readNifti(encodeNifti(volume, { datatype: 'int16' }))).volume)).mask);
       for (const { id, input } of jobs) {
-        const bytes = await queue.resultFile(id, 'mask.nii');
+        const bytes = await queue.resultFile(id, 'mask.nii.gz');
         expect(bytes, id).not.toBeNull();
         const { volume } = await readNifti(bytes!);
         const reference = references[input];
