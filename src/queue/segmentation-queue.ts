@@ -52,6 +52,8 @@ export interface AddSegmentationOptions {
   jobId?: string;
   /** Correlation id for logs (the HTTP request id). */
   reqId?: string;
+  /** Also store the foreground probability map. */
+  probability?: boolean;
 }
 
 export type SegmentationJobState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed' | 'waiting-children' | 'unknown';
@@ -213,6 +215,7 @@ export class SegmentationQueue {
     }
     const data: SegmentJobData = { v: JOB_DATA_VERSION, inputRef, clientId, submittedAt: Date.now() };
     if (options.reqId !== undefined) data.reqId = options.reqId;
+    if (options.probability) data.probability = true;
     try {
       await this.queue.add(JOB_NAME, data, { ...this.#jobOptions, jobId: id, priority: PRIORITY[priorityClass] });
     } catch (error) {
@@ -294,6 +297,19 @@ export class SegmentationQueue {
       if (error instanceof SpleenTrtError) throw error;
       throw unavailable(error);
     }
+  }
+
+  /** Deletes a finished (or never started) job from Redis and its files from storage. */
+  async forget(id: string): Promise<void> {
+    const job = await this.#job(id);
+    if (job) {
+      try {
+        await job.remove();
+      } catch (error) {
+        throw unavailable(error);
+      }
+    }
+    await this.storage.remove(id);
   }
 
   /** Jobs per state, for /metrics and health checks. */

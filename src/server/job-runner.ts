@@ -15,6 +15,10 @@ export interface SubmitInput {
   probability: boolean;
   reqId?: string;
   validateMs: number;
+  /** Who submits (a digest of the bearer token): queue runners cap unfinished jobs per client. */
+  clientId?: string;
+  /** 'urgent' runs ahead of waiting 'batch' jobs (queue runners; the in-process runner is FIFO). */
+  priority?: 'urgent' | 'batch';
 }
 
 export interface RunnerStats {

@@ -1,0 +1,110 @@
+/**
+ * `spleen-trt serve --queue` with a `spleen-trt worker`, both as processes on a real Redis: the
+ * same HTTP API as in process, the job run by the worker (named in the job's status), its mask
+ * equal to an in-process run, the queue's counts in the service's /metrics, cancel, and 503 with
+ * ERR_QUEUE_UNAVAILABLE while Redis is down.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeNifti, makePhantom, readNifti, Segmenter } from '../../../src/index.js';
+import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
+
+const CLI = path.resolve(import.meta.dirname, '../../../dist/cli/main.js');
+
+function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${output}`)), 60_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, match, output: () => output });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', () => reject(new Error(`${args[0]} exited: ${output}`)));
+  });
+}
+
+const ct = makePhantom({ shape: [64, 56, 16], spacingMm: [2.5, 2.5, 6], seed: 21 }).image;
+const ctBytes = encodeNifti(ct, { datatype: 'int16' });
+
+describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker process', () => {
+  let redis: RedisServer;
+  let base: string;
+  const children: ChildProcess[] = [];
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-serve-queue-'));
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const served = await start(
+      ['serve', '--queue', redis.url, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
+      /spleen-trt serve: (http:\/\/\S+)/,
+    );
+    children.push(served.child);
+    base = served.match[1];
+    const worker = await start(
+      ['worker', '--queue', redis.url, '--data-dir', dataDir, '--name', 'gpu-node-7', '--backend', 'onnxruntime', '--threads', '1'],
+      /"event":"ready"/,
+    );
+    children.push(worker.child);
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await redis?.destroy();
+  });
+
+  it('runs a submitted volume on the worker and serves its mask', async () => {
+    const response = await fetch(`${base}/v1/segmentations?wait=60&priority=urgent`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: ctBytes,
+    });
+    expect(response.status).toBe(200);
+    const job = (await response.json()) as { id: string; state: string; worker?: string; urls: Record<string, string>; summary?: { voxelCount: number } };
+    expect(job.state).toBe('done');
+    expect(job.worker).toBe('gpu-node-7');
+    expect(Object.keys(job.urls).sort()).toEqual(['mask', 'preview', 'self']);
+
+    const status = (await (await fetch(`${base}/v1/segmentations/${job.id}`)).json()) as { worker?: string; state: string };
+    expect(status).toMatchObject({ state: 'done', worker: 'gpu-node-7' });
+
+    const mask = await fetch(`${base}/v1/segmentations/${job.id}/mask`);
+    expect(mask.status).toBe(200);
+    const served = (await readNifti(new Uint8Array(await mask.arrayBuffer()))).volume;
+    const segmenter = await Segmenter.create({ backend: 'onnxruntime', threads: 1 });
+    try {
+      const reference = (await segmenter.segment((await readNifti(ctBytes)).volume)).mask;
+      expect(served.shape).toEqual(reference.shape);
+      expect(Array.from(served.data)).toEqual(Array.from(reference.data));
+      expect(job.summary?.voxelCount).toBe(reference.data.reduce((a, b) => a + b, 0));
+    } finally {
+      await segmenter.close();
+    }
+    expect((await fetch(`${base}/v1/segmentations/${job.id}/preview.png`)).status).toBe(200);
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/spleen_trt_queue_jobs\{state="completed"\} 1/);
+    expect(metrics).toMatch(/spleen_trt_queue_jobs\{state="waiting"\} 0/);
+    expect(metrics).toMatch(/spleen_trt_queue_stalled_total 0/);
+
+    const deleted = await fetch(`${base}/v1/segmentations/${job.id}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect((await fetch(`${base}/v1/segmentations/${job.id}`)).status).toBe(404);
+  });
+
+  it('answers 503 with ERR_QUEUE_UNAVAILABLE while Redis is down', async () => {
+    await redis.stop();
+    const response = await fetch(`${base}/v1/segmentations`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ctBytes });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).not.toBeNull();
+    expect(((await response.json()) as { code: string }).code).toBe('ERR_QUEUE_UNAVAILABLE');
+  });
+});
