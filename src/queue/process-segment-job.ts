@@ -103,9 +103,20 @@ export function toQueueError(error: unknown): Error {
   return classifyJobFailure(error) === 'permanent' ? new UnrecoverableError(message) : new Error(message, { cause: error });
 }
 
-/** Splits a failedReason made by toQueueError back into its code and message. */
+/**
+ * BullMQ's own reasons for failing a job whose worker kept dying under it (maxStalledCount,
+ * maxStartedAttempts): one code, so a client can tell "the input killed the worker" from a
+ * pipeline error.
+ */
+const WORKER_LOST = /^job (stalled|started) more than allowable limit$/;
+
+/** Splits a failedReason made by toQueueError (or BullMQ) back into a code and a message. */
 export function parseFailedReason(reason: string | undefined): { code: string; message: string } | undefined {
   if (!reason) return undefined;
   const match = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/.exec(reason);
-  return match ? { code: match[1], message: match[2] } : { code: 'ERR_UNEXPECTED', message: reason };
+  if (match) return { code: match[1], message: match[2] };
+  if (WORKER_LOST.test(reason)) {
+    return { code: 'ERR_WORKER_LOST', message: `The job's worker stopped while running it more often than allowed (${reason}); the input may crash the worker` };
+  }
+  return { code: 'ERR_UNEXPECTED', message: reason };
 }

@@ -185,6 +185,25 @@ describe.runIf(redisAvailable())('queue semantics on a real Redis', () => {
     expect(handedBack?.value).toBe(1);
   });
 
+  it('fails a job whose worker keeps dying under it, with ERR_WORKER_LOST', async () => {
+    const { queue, worker, settled } = setup();
+    // A worker that vanishes mid-job without a word (close(true): no hand-back, no lock renewal).
+    const vanishing = worker(standIn(untilAborted), { lockDurationMs: 500, stalledIntervalMs: 300 });
+    vanishing.start();
+    const { id } = await queue.add(tinyNifti);
+    await waitFor(async () => (await queue.status(id))?.state === 'active', 'the job to start');
+    await vanishing.worker.close(true);
+    // maxStalledCount 0: the first stall is one too many.
+    const second = standIn(async (v) => thresholdResult(v));
+    const watcher = worker(second, { lockDurationMs: 500, stalledIntervalMs: 300, maxStalledCount: 0 });
+    watcher.start();
+    const status = await settled(id);
+    expect(status.state).toBe('failed');
+    expect(status.error?.code).toBe('ERR_WORKER_LOST');
+    expect(second.calls).toHaveLength(0); // failed where it stalled, not run again
+    expect((await watcher.metrics.stalled.get()).values[0].value).toBe(1);
+  });
+
   it('runs an urgent job ahead of waiting batch jobs', async () => {
     const { queue, worker, settled } = setup();
     const order: string[] = [];

@@ -72,7 +72,9 @@ describe('queue contract and failure mapping', () => {
     expect(parseFailedReason(oom.message)?.code).toBe('ERR_OUT_OF_MEMORY');
     expect(classifyJobFailure(new TypeError('x'))).toBe('permanent');
     expect(classifyJobFailure(new Error('connection reset'))).toBe('transient');
-    expect(parseFailedReason('job stalled more than allowable limit')).toEqual({ code: 'ERR_UNEXPECTED', message: 'job stalled more than allowable limit' });
+    expect(parseFailedReason('job stalled more than allowable limit')?.code).toBe('ERR_WORKER_LOST');
+    expect(parseFailedReason('job started more than allowable limit')?.code).toBe('ERR_WORKER_LOST');
+    expect(parseFailedReason('something else')).toEqual({ code: 'ERR_UNEXPECTED', message: 'something else' });
   });
 
   it('parses Redis URLs', () => {
