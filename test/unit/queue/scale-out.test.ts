@@ -1,6 +1,6 @@
 /**
- * The scale-out proof, as the issue states it: a real redis-server with AOF persistence, a
- * producer, and two `spleen-trt worker` processes with the real Segmenter (onnxruntime, 1 thread
+ * The scale-out proof, as the issue states it: a real redis-server with AOF persistence, the
+ * service (`spleen-trt serve --queue`, jobs submitted over HTTP), and two `spleen-trt worker` processes with the real Segmenter (onnxruntime, 1 thread
  * each). One worker is killed with SIGKILL in the middle of a job, and Redis is restarted once
  * while jobs are still waiting. Every job must end completed exactly once (one 'completed' event
  * across both workers' logs, one result directory), none lost, and each mask voxel-equal to an
@@ -84,14 +84,37 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
   let redis: RedisServer;
   let queue: SegmentationQueue;
   const workers: WorkerProcess[] = [];
+  const services: ChildProcess[] = [];
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-shared-'));
+
+  let base: string;
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    queue = createSegmentationQueue({ connection: redis.url, storage: new DirectoryStorage(dataDir), prefix: PREFIX, backoffMs: 200 });
+    // The test's own producer only watches the queue (counts, states); jobs come in over HTTP.
+    queue = createSegmentationQueue({ connection: redis.url, storage: new DirectoryStorage(dataDir), prefix: PREFIX });
+    const service = spawn(
+      process.execPath,
+      [CLI, 'serve', '--queue', redis.url, '--queue-prefix', PREFIX, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    services.push(service);
+    let stderr = '';
+    base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 60_000);
+      service.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /spleen-trt serve: (http:\/\/\S+)/.exec(stderr);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+    });
   });
   afterAll(async () => {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    for (const child of services) if (child.exitCode === null) child.kill('SIGKILL');
     await queue?.close();
     await redis?.destroy();
   });
@@ -103,10 +126,20 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
     await waitUntil(() => w1.has('ready') && w2.has('ready'), `both workers ready (stderr: ${w1.stderr}${w2.stderr})`, 60_000);
 
     const files = inputs.map((v) => encodeNifti(v, { datatype: 'int16' }));
+    /** POST /v1/segmentations; the job id, or the HTTP status when refused. */
+    const submit = async (input: number, priority = 'batch'): Promise<string | number> => {
+      const response = await fetch(`${base}/v1/segmentations?priority=${priority}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: files[input],
+      });
+      return response.status === 202 ? ((await response.json()) as { id: string }).id : response.status;
+    };
     const jobs: Array<{ id: string; input: number }> = [];
     for (let i = 0; i < 6; i++) {
-      const { id } = await queue.add(files[i % 3], { jobId: `proof-${i}`, priority: i === 4 ? 'urgent' : 'batch' });
-      jobs.push({ id, input: i % 3 });
+      const id = await submit(i % 3, i === 4 ? 'urgent' : 'batch');
+      expect(typeof id, `submission ${i}`).toBe('string');
+      jobs.push({ id: id as string, input: i % 3 });
     }
 
     // SIGKILL w1 as soon as it is inside a job.
@@ -121,27 +154,29 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
     expect(before.waiting + before.prioritized + before.active).toBeGreaterThan(0);
     await redis.restart();
 
-    // The producer reconnects too: one more job after the restart.
+    // The service reconnects too: one more job after the restart (503 until it has).
     await waitUntil(
       async () => {
-        try {
-          jobs.push({ id: (await queue.add(files[0], { jobId: 'proof-6' })).id, input: 0 });
-          return true;
-        } catch {
+        const id = await submit(0);
+        if (typeof id === 'number') {
+          expect(id).toBe(503);
           return false;
         }
+        jobs.push({ id, input: 0 });
+        return true;
       },
-      'the producer to reach the restarted Redis',
+      'the service to reach the restarted Redis',
       20_000,
     );
 
     await waitUntil(async () => (await queue.counts()).completed === jobs.length, 'all jobs completed', 180_000);
 
-    // The killed worker's job ran again on w2, found stalled there.
+    // The killed worker's job ran again on w2, found stalled there; the service says so.
     const killed = await queue.status(killedJob);
     expect(killed?.state).toBe('completed');
-    expect(killed?.worker).toBe('w2');
     expect(killed?.attemptsStarted).toBeGreaterThanOrEqual(2);
+    const killedView = (await (await fetch(`${base}/v1/segmentations/${killedJob}`)).json()) as { state: string; worker?: string };
+    expect(killedView).toMatchObject({ state: 'done', worker: 'w2' });
     expect(w2.has('stalled', killedJob)).toBe(true);
     expect(w1.has('completed', killedJob)).toBe(false);
 
@@ -160,9 +195,9 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
       const references = [];
       for (const volume of inputs) references.push((await segmenter.segment((await readNifti(encodeNifti(volume, { datatype: 'int16' }))).volume)).mask);
       for (const { id, input } of jobs) {
-        const bytes = await queue.resultFile(id, 'mask.nii.gz');
-        expect(bytes, id).not.toBeNull();
-        const { volume } = await readNifti(bytes!);
+        const response = await fetch(`${base}/v1/segmentations/${id}/mask`);
+        expect(response.status, id).toBe(200);
+        const { volume } = await readNifti(new Uint8Array(await response.arrayBuffer()));
         const reference = references[input];
         expect(volume.shape).toEqual(reference.shape);
         expect(Array.from(volume.affine)).toEqual(Array.from(reference.affine));
