@@ -13,7 +13,7 @@ import { QueueEvents } from 'bullmq';
 import { isSpleenTrtError } from '../index.js';
 import { newJobId } from '../server/job-id.js';
 import { ARTIFACT_NAMES, isFinished, type ArtifactName, type JobRecord, type JobState } from '../server/job-record.js';
-import type { JobRunner, RunnerObserver, RunnerStats, SubmitInput } from '../server/job-runner.js';
+import { newJobRecord, type JobRunner, type RunnerObserver, type RunnerStats, type SubmitInput } from '../server/job-runner.js';
 import type { JobStore } from '../server/job-store.js';
 import { ServiceError, type ResponseErrorCode } from '../server/service-error.js';
 import { isValidJobId, QUEUE_NAME } from './contract.js';
@@ -119,21 +119,7 @@ export class QueueRunner implements JobRunner {
     const { upload } = input;
     let id = newJobId();
     while (!isValidJobId(id)) id = newJobId(); // BullMQ refuses all-digit ids
-    const record: JobRecord = {
-      id,
-      state: 'queued',
-      createdAt: new Date().toISOString(),
-      input: {
-        format: upload.kind,
-        bytes: upload.bytes,
-        shape: upload.shape,
-        spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number],
-      },
-      probability: input.probability,
-      timings: { uploadMs: upload.receiveMs, validateMs: input.validateMs },
-      artifacts: [],
-      reqId: input.reqId,
-    };
+    const record = newJobRecord(id, input);
     const bytes = await readFile(upload.path);
     // The record first, so a status request right after the answer finds the job.
     await this.#options.store.create(record, upload.path, upload.gzip);

@@ -237,14 +237,18 @@ export class SegmentationQueue {
 
   /** The job's state, progress, worker and result or failure; null for an unknown id. */
   async status(id: string): Promise<SegmentationJobStatus | null> {
-    const job = await this.#job(id);
-    if (!job) return null;
+    if (!isValidJobId(id)) return null;
+    await this.#redis();
     let state: string;
     try {
-      state = await job.getState();
+      // The state first, the job's fields after: a job read before it finished and a state read
+      // after would say 'failed' without its reason.
+      state = await this.queue.getJobState(id);
     } catch (error) {
       throw unavailable(error);
     }
+    const job = await this.#job(id);
+    if (!job || state === 'unknown') return null;
     const status: SegmentationJobStatus = {
       id,
       state: state as SegmentationJobState,

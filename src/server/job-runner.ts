@@ -21,6 +21,26 @@ export interface SubmitInput {
   priority?: 'urgent' | 'batch';
 }
 
+/** The record of a job just submitted (both runners start from it). */
+export function newJobRecord(id: string, input: SubmitInput): JobRecord {
+  const { upload } = input;
+  return {
+    id,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    input: {
+      format: upload.kind,
+      bytes: upload.bytes,
+      shape: upload.shape,
+      spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number],
+    },
+    probability: input.probability,
+    timings: { uploadMs: upload.receiveMs, validateMs: input.validateMs },
+    artifacts: [],
+    reqId: input.reqId,
+  };
+}
+
 export interface RunnerStats {
   queued: number;
   running: number;

@@ -244,7 +244,7 @@ describe.runIf(redisAvailable())('queue semantics on a real Redis', () => {
     expect(await queue.cancel(id)).toBe('cancelling');
     const status = await settled(id);
     expect(status.state).toBe('failed');
-    expect(status.error?.code).toBe('ERR_ABORTED');
+    expect(status.error?.code, JSON.stringify(status)).toBe('ERR_ABORTED');
     expect(status.attemptsMade).toBe(1);
     expect(await queue.cancel(id)).toBe('finished');
   });

@@ -15,9 +15,8 @@ import { encodeNifti, makePhantom, readNifti, Segmenter, type Volume } from '../
 import { createSegmentationQueue, type SegmentationQueue } from '../../../src/queue/segmentation-queue.js';
 import { DirectoryStorage } from '../../../src/queue/shared-storage.js';
 import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
+import { CLI, startCli } from '../../helpers/start-cli.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLI = path.join(ROOT, 'dist/cli/main.js');
 const PREFIX = 'proof';
 
 /** A spawned worker and the JSON events it printed. */
@@ -93,24 +92,12 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
     redis = await RedisServer.start();
     // The test's own producer only watches the queue (counts, states); jobs come in over HTTP.
     queue = createSegmentationQueue({ connection: redis.url, storage: new DirectoryStorage(dataDir), prefix: PREFIX });
-    const service = spawn(
-      process.execPath,
-      [CLI, 'serve', '--queue', redis.url, '--queue-prefix', PREFIX, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+    const service = await startCli(
+      ['serve', '--queue', redis.url, '--queue-prefix', PREFIX, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
+      /spleen-trt serve: (http:\/\/\S+)/,
     );
-    services.push(service);
-    let stderr = '';
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 60_000);
-      service.stderr!.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /spleen-trt serve: (http:\/\/\S+)/.exec(stderr);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-    });
+    services.push(service.child);
+    base = service.match[1];
   });
   afterAll(async () => {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');

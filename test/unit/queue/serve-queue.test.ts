@@ -4,34 +4,15 @@
  * equal to an in-process run, the queue's counts in the service's /metrics, cancel, and 503 with
  * ERR_QUEUE_UNAVAILABLE while Redis is down.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNifti, makePhantom, readNifti, Segmenter } from '../../../src/index.js';
 import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
+import { CLI, startCli } from '../../helpers/start-cli.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../../dist/cli/main.js');
-
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${output}`)), 60_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = ready.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match, output: () => output });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', () => reject(new Error(`${args[0]} exited: ${output}`)));
-  });
-}
 
 const ct = makePhantom({ shape: [64, 56, 16], spacingMm: [2.5, 2.5, 6], seed: 21 }).image;
 const ctBytes = encodeNifti(ct, { datatype: 'int16' });
@@ -44,13 +25,13 @@ describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const served = await start(
+    const served = await startCli(
       ['serve', '--queue', redis.url, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
       /spleen-trt serve: (http:\/\/\S+)/,
     );
     children.push(served.child);
     base = served.match[1];
-    const worker = await start(
+    const worker = await startCli(
       ['worker', '--queue', redis.url, '--data-dir', dataDir, '--name', 'gpu-node-7', '--backend', 'onnxruntime', '--threads', '1'],
       /"event":"ready"/,
     );
