@@ -8,9 +8,10 @@
  *
  * 1. Queue overhead: jobs whose Segmenter is a stand-in that returns a precomputed mask at once,
  *    timed from add() to 'completed' seen by the producer (QueueEvents), one worker, one job at a
- *    time. What is left is the queue's own cost: Redis round trips, the input written to and read
- *    from shared storage, the NIfTI decoded and the mask encoded and committed. Run on a tiny
- *    volume (queue cost alone) and on the bench's 256x256x60 CT (plus the file transfer).
+ *    time, against the job's own file work done directly (decode the input, gzip the mask, render
+ *    the preview). The difference is the queue's cost: Redis round trips, and the input written
+ *    to and read from shared storage and the artifacts committed (fsynced). Run on a tiny volume
+ *    (queue cost alone) and on the bench's 256x256x60 CT (plus the file transfer).
  * 2. Throughput: the real Segmenter (onnxruntime) in `spleen-trt worker` processes, N jobs of a
  *    small CT, for 1 worker x 2 threads, 1 worker x 1 thread and 2 workers x 1 thread.
  */
@@ -22,14 +23,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { QueueEvents } from 'bullmq';
-import { encodeNifti, makePhantom, readNifti, Segmenter } from '../dist/index.js';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { encodeNifti, encodePng, makePhantom, PREDICTION_COLOR, readNifti, renderPreview, Segmenter } from '../dist/index.js';
 import { createSegmentationQueue, createSegmentationWorker, DirectoryStorage, QUEUE_NAME } from '../dist/queue/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+const gzipAsync = promisify(gzip);
 const CLI = path.join(ROOT, 'dist/cli/main.js');
 const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '8' },
+    'skip-throughput': { type: 'boolean', default: false },
     'overhead-jobs': { type: 'string', default: '40' },
     out: { type: 'string', default: path.join(ROOT, 'bench/results/queue-bench.json') },
   },
@@ -80,24 +85,49 @@ async function queueOverhead(redisUrl, dataDir, volume, jobs, prefix) {
   worker.start();
   const bytes = encodeNifti(volume, { datatype: 'int16' });
   const latencies = [];
+  const addMs = [];
+  const runMs = [];
+  const queueOnly = [];
   for (let i = 0; i < jobs + 3; i++) {
     const t = performance.now();
     const { id } = await queue.add(bytes);
-    await queue.queue.getJob(id).then((job) => job.waitUntilFinished(events, 60_000));
-    if (i >= 3) latencies.push(performance.now() - t); // 3 warm-up jobs
+    const added = performance.now();
+    const job = await queue.queue.getJob(id);
+    await job.waitUntilFinished(events, 60_000);
+    const total = performance.now() - t;
+    const done = await queue.queue.getJob(id);
+    if (i < 3) continue; // 3 warm-up jobs
+    latencies.push(total);
+    addMs.push(added - t);
+    // processedOn -> finishedOn: the job's own work in the worker (read input, decode, encode and
+    // commit the artifacts); the rest of add -> completed, minus add(), is Redis and BullMQ.
+    runMs.push(done.finishedOn - done.processedOn);
+    queueOnly.push(total - (added - t) - (done.finishedOn - done.processedOn));
   }
-  // The same read/encode/write work without Redis or storage: decode the input, encode the mask.
+  // The job's own file work without Redis or storage (what an in-process run that reads its
+  // input and writes the same artifacts also pays): decode the input, gzip the float32 mask,
+  // render and encode the preview.
   const direct = [];
   for (let i = 0; i < Math.min(jobs, 10); i++) {
     const t = performance.now();
-    await readNifti(bytes);
-    encodeNifti(mask, { datatype: 'uint8' });
+    const { volume: decoded } = await readNifti(bytes);
+    await gzipAsync(encodeNifti(mask), { level: 1 });
+    encodePng(renderPreview(decoded, [{ mask: mask.data, color: PREDICTION_COLOR }]));
     direct.push(performance.now() - t);
   }
   await worker.close();
   await events.close();
   await queue.close();
-  return { inputBytes: bytes.length, queueMs: round(stats(latencies)), decodeEncodeOnlyMs: round(stats(direct)) };
+  const queueMs = stats(latencies);
+  const fileWorkMs = stats(direct);
+  return {
+    inputBytes: bytes.length,
+    addToCompletedMs: round(queueMs),
+    addMs: round(stats(addMs)),
+    workerRunMs: round(stats(runMs)),
+    redisAndBullmqMs: round(stats(queueOnly)),
+    fileWorkOnlyMs: round(fileWorkMs),
+  };
 }
 
 function startWorker(name, redisUrl, dataDir, threads, prefix) {
@@ -166,7 +196,7 @@ try {
     overheadTiny: await queueOverhead(redis.url, path.join(tmp, 'data'), tiny, overheadJobs, 'ovt'),
     overheadCt256x256x60: await queueOverhead(redis.url, path.join(tmp, 'data'), ct, Math.max(10, overheadJobs >> 2), 'ovc'),
     smallCtInProcessMs: round(stats(inProcess)),
-    throughput: [
+    throughput: values['skip-throughput'] ? [] : [
       await throughput(redis.url, path.join(tmp, 'data'), smallBytes, jobs, 1, 2, 'tp12'),
       await throughput(redis.url, path.join(tmp, 'data'), smallBytes, jobs, 1, 1, 'tp11'),
       await throughput(redis.url, path.join(tmp, 'data'), smallBytes, jobs, 2, 1, 'tp21'),
