@@ -81,6 +81,29 @@ describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker
     expect((await fetch(`${base}/v1/segmentations/${job.id}`)).status).toBe(404);
   });
 
+  it('worker --devices starts one worker per device, each with its /metrics, and stops them all on SIGTERM', async () => {
+    const parent = await startCli(
+      ['worker', '--queue', redis.url, '--data-dir', dataDir, '--devices', '0,1', '--name', 'node-9', '--backend', 'onnxruntime', '--threads', '1', '--metrics-port', '0'],
+      /"event":"ready".*\n(.|\n)*"event":"ready".*\n/,
+    );
+    children.push(parent.child);
+    const ready = parent
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"event":"ready"'))
+      .map((line) => JSON.parse(line) as { worker: string; metricsPort: number });
+    expect(ready.map((r) => r.worker).sort()).toEqual(['node-9-gpu0', 'node-9-gpu1']);
+    for (const { metricsPort } of ready) {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(text).toMatch(/# TYPE spleen_trt_worker_jobs_total counter/);
+      expect(text).toMatch(/spleen_trt_worker_lock_renewal_failures_total\{worker="node-9-gpu\d"\} 0/);
+    }
+    const exited = new Promise<number | null>((resolve) => parent.child.once('exit', (code) => resolve(code)));
+    parent.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(parent.output().match(/"event":"stopped"/g)).toHaveLength(2);
+  });
+
   it('answers 503 with ERR_QUEUE_UNAVAILABLE while Redis is down', async () => {
     await redis.stop();
     const response = await fetch(`${base}/v1/segmentations`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ctBytes });
