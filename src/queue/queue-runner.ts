@@ -15,6 +15,7 @@ import { newJobId } from '../server/job-id.js';
 import { ARTIFACT_NAMES, isFinished, type ArtifactName, type JobRecord, type JobState } from '../server/job-record.js';
 import { newJobRecord, type JobRunner, type RunnerObserver, type RunnerStats, type SubmitInput } from '../server/job-runner.js';
 import type { JobStore } from '../server/job-store.js';
+import type { RetentionOptions } from '../server/server-options.js';
 import { ServiceError, type ResponseErrorCode } from '../server/service-error.js';
 import { isValidJobId, QUEUE_NAME } from './contract.js';
 import { producerConnection } from './connection.js';
@@ -26,6 +27,8 @@ export interface QueueRunnerOptions {
   queue: SegmentationQueue;
   storage: DirectoryStorage;
   store: JobStore;
+  /** Finished jobs are deleted (record, input, result, Redis entry) this long after they finish. */
+  retention?: Pick<RetentionOptions, 'maxAgeMs'>;
   observer?: RunnerObserver;
   /** Where the queue's gauges go (the service's registry). */
   registry?: Registry;
@@ -49,6 +52,7 @@ export class QueueRunner implements JobRunner {
   #counts = { queued: 0, running: 0 };
   #accepting = true;
   #timer: NodeJS.Timeout | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
   #events: QueueEvents | undefined;
   #meanRunS = 30;
 
@@ -65,7 +69,28 @@ export class QueueRunner implements JobRunner {
     runner.#timer.unref();
     await runner.#refreshCounts();
     if (options.registry) runner.#registerMetrics(options.registry);
+    const maxAgeMs = options.retention?.maxAgeMs;
+    if (maxAgeMs !== undefined) {
+      runner.#sweepTimer = setInterval(() => void runner.sweep(maxAgeMs).catch(() => undefined), Math.min(60_000, Math.max(1000, Math.floor(maxAgeMs / 4))));
+      runner.#sweepTimer.unref();
+    }
     return runner;
+  }
+
+  /**
+   * Deletes jobs finished more than `maxAgeMs` ago: record, input, result and Redis entry.
+   * Unfinished records are refreshed from the queue first (a job nobody polled may have ended).
+   */
+  async sweep(maxAgeMs: number): Promise<void> {
+    const now = Date.now();
+    for (const id of [...this.#records.keys()]) {
+      const record = isFinished(this.#records.get(id)!.state) ? this.#records.get(id) : await this.status(id);
+      if (!record || !isFinished(record.state)) continue;
+      if (now - Date.parse(record.finishedAt ?? record.createdAt) <= maxAgeMs) continue;
+      this.#records.delete(id);
+      await this.#options.queue.forget(id);
+      await this.#options.store.remove(id);
+    }
   }
 
   async #refreshCounts(): Promise<void> {
@@ -184,6 +209,8 @@ export class QueueRunner implements JobRunner {
     if (isFinished(merged.state)) {
       // Final: kept in job.json, which outlives the job in Redis; reported to the metrics once.
       this.#records.set(id, merged);
+      // A finished job never runs again: its input can go (the result stays until retention).
+      await this.#options.storage.removeInput(id).catch(() => undefined);
       await this.#options.store.save(merged).catch((error: unknown) => this.#options.log?.warn({ jobId: id, err: error }, 'could not save the job record'));
       if (live.result) this.#meanRunS = 0.7 * this.#meanRunS + 0.3 * (live.result.segmentMs / 1000);
       this.#options.observer?.finished?.(merged.state, merged.timings.totalMs ?? 0, merged.error?.code);
@@ -227,6 +254,7 @@ export class QueueRunner implements JobRunner {
   async close(_graceMs: number): Promise<void> {
     this.#accepting = false;
     clearInterval(this.#timer);
+    clearInterval(this.#sweepTimer);
     await this.#events?.close();
     await this.#options.queue.close();
   }

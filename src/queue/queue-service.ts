@@ -37,7 +37,16 @@ export function queueServiceOptions(options: QueueServiceOptions): Pick<Segmenta
         maxQueuedPerClient: options.maxQueuedPerClient,
         attempts: options.attempts,
       });
-      return QueueRunner.open({ queue, storage, store: context.store, observer: context.observer, registry: context.registry, connection: options.connection, log: context.log });
+      return QueueRunner.open({
+        queue,
+        storage,
+        store: context.store,
+        retention: context.retention,
+        observer: context.observer,
+        registry: context.registry,
+        connection: options.connection,
+        log: context.log,
+      });
     },
   };
 }

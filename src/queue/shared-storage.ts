@@ -38,6 +38,8 @@ export interface JobStorage {
   putResult(jobId: string, files: Readonly<Record<string, Uint8Array | string>>): Promise<{ ref: string; stored: boolean }>;
   /** One file of a job's committed result, or null when there is none (yet). */
   getResultFile(jobId: string, name: string): Promise<Uint8Array | null>;
+  /** Deletes a job's input (it has finished and will not run again). */
+  removeInput(jobId: string): Promise<void>;
   /** Deletes a job's input and result (a cancelled or expired job). */
   remove(jobId: string): Promise<void>;
 }
@@ -138,10 +140,14 @@ export class DirectoryStorage implements JobStorage {
     }
   }
 
-  async remove(jobId: string): Promise<void> {
+  async removeInput(jobId: string): Promise<void> {
     checkJobId(jobId);
-    await rm(this.#resultDir(jobId), { recursive: true, force: true });
     await rm(path.join(this.root, 'inputs', `${jobId}.nii`), { force: true });
     await rm(path.join(this.root, 'inputs', `${jobId}.nii.gz`), { force: true });
+  }
+
+  async remove(jobId: string): Promise<void> {
+    await this.removeInput(jobId);
+    await rm(this.#resultDir(jobId), { recursive: true, force: true });
   }
 }

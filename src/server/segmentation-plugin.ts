@@ -51,7 +51,7 @@ export async function segmentationPlugin(app: FastifyInstance, options: Segmenta
   const metrics = createMetrics(() => runner, { backend: segmenter.info.backend, model: segmenter.info.model.name });
   const store = new JobStore(options.dataDir);
   const inProcess = options.createRunner
-    ? await options.createRunner({ store, observer: metrics.observer, registry: metrics.registry, log: app.log })
+    ? await options.createRunner({ store, retention, observer: metrics.observer, registry: metrics.registry, log: app.log })
     : await InProcessRunner.open({
         segmenter,
         store,

@@ -70,6 +70,7 @@ export interface SegmentationServiceOptions {
 /** What the service hands a custom runner. */
 export interface RunnerContext {
   store: JobStore;
+  retention: RetentionOptions;
   observer: RunnerObserver;
   registry: Registry;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };

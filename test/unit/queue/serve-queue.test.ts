@@ -5,11 +5,13 @@
  * ERR_QUEUE_UNAVAILABLE while Redis is down.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNifti, makePhantom, readNifti, Segmenter } from '../../../src/index.js';
+import { createSegmentationQueue } from '../../../src/queue/segmentation-queue.js';
+import { DirectoryStorage } from '../../../src/queue/shared-storage.js';
 import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
 import { CLI, startCli } from '../../helpers/start-cli.js';
 
@@ -102,6 +104,37 @@ describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker
     parent.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(parent.output().match(/"event":"stopped"/g)).toHaveLength(2);
+  });
+
+  it('deletes finished jobs after the retention time: record, input, result and Redis entry', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-retention-'));
+    const service = await startCli(
+      ['serve', '--queue', redis.url, '--queue-prefix', 'ret', '--data-dir', dir, '--port', '0', '--no-auth', '--log-level', 'warn', '--retention-h', '0.001'],
+      /spleen-trt serve: (http:\/\/\S+)/,
+    );
+    children.push(service.child);
+    const worker = await startCli(['worker', '--queue', redis.url, '--prefix', 'ret', '--data-dir', dir, '--backend', 'onnxruntime', '--threads', '1'], /"event":"ready"/);
+    children.push(worker.child);
+    const retBase = service.match[1];
+    const response = await fetch(`${retBase}/v1/segmentations?wait=60`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ctBytes });
+    const job = (await response.json()) as { id: string; state: string };
+    expect(job.state).toBe('done');
+    expect(readdirSync(path.join(dir, 'inputs'))).toEqual([]); // a finished job's input goes at once
+    expect(readdirSync(path.join(dir, 'results'))).toEqual([job.id]);
+    // 3.6 s retention, swept every second: gone within a bounded wait.
+    const deadline = Date.now() + 30_000;
+    while ((await fetch(`${retBase}/v1/segmentations/${job.id}`)).status !== 404 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect((await fetch(`${retBase}/v1/segmentations/${job.id}`)).status).toBe(404);
+    expect(readdirSync(path.join(dir, 'results'))).toEqual([]);
+    expect(readdirSync(path.join(dir, 'jobs'))).toEqual([]);
+    const queue = createSegmentationQueue({ connection: redis.url, storage: new DirectoryStorage(dir), prefix: 'ret' });
+    try {
+      expect(await queue.status(job.id)).toBeNull();
+    } finally {
+      await queue.close();
+    }
+    service.child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
   });
 
   it('answers 503 with ERR_QUEUE_UNAVAILABLE while Redis is down', async () => {
