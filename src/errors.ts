@@ -34,10 +34,12 @@ export type ErrorCode =
   | 'ERR_FILE_UNREADABLE'
   /** An output that cannot be written: read-only or full disk, a parent that is a file, an output that would replace an input. */
   | 'ERR_WRITE_FAILED'
-  /** Segmenter.segment refused: `maxQueue` runs are already waiting. */
+  /** A queue is full: Segmenter.segment past `maxQueue`, or a client at its cap of queued jobs (HTTP 429). */
   | 'ERR_QUEUE_FULL'
   /** A run exceeded its `timeoutMs`. */
-  | 'ERR_TIMEOUT';
+  | 'ERR_TIMEOUT'
+  /** The job queue (Redis) cannot be reached: retry later (HTTP 503). */
+  | 'ERR_QUEUE_UNAVAILABLE';
 
 export interface SpleenTrtErrorOptions {
   /** Extra lines for diagnosis (e.g. TensorRT log lines of the failing call). */

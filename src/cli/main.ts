@@ -14,6 +14,7 @@ import { infoCommand } from './info-command.js';
 import { phantomCommand } from './phantom-command.js';
 import { serveCommand } from './serve-command.js';
 import { runMain, UsageError } from './usage-error.js';
+import { workerCommand } from './worker-command.js';
 
 const USAGE = `Usage: spleen-trt <command> [options]
 
@@ -27,6 +28,7 @@ Commands:
   phantom -o <dir>      synthetic abdominal CTs with spleen labels (images/, labels/)
   evaluate              Dice and spleen volumes of the pipeline on labelled images
   serve                 the segmentation service over HTTP (job API, viewer, metrics)
+  worker --queue <url>  take segmentation jobs from a Redis queue (scale-out)
   help [command]        this text, or a command's options
 
 Run 'spleen-trt <command> --help' for a command's options.`;
@@ -43,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
   bench: benchCommand,
   export: exportCommand,
   serve: serveCommand,
+  worker: workerCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,6 +8,8 @@ import { Segmenter } from '../index.js';
 import { isLoopback, checkTokens, parseTokens, readTokenFile } from '../server/auth.js';
 import { createSegmentationServer } from '../server/create-segmentation-server.js';
 import { DEFAULT_LIMITS, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_GRACE_MS, type AuthOptions } from '../server/server-options.js';
+import { parseRedisUrl } from '../queue/connection.js';
+import { queueServiceOptions } from '../queue/queue-service.js';
 import { parseChoiceFlag, UsageError } from './usage-error.js';
 
 export const SERVE_USAGE = `Usage: spleen-trt serve [options]
@@ -34,7 +36,12 @@ Options:
   --retention-h <n>      keep finished jobs this many hours (default ${DEFAULT_RETENTION.maxAgeMs / 3600_000})
   --max-store-gb <n>     size cap of the data dir's jobs (default ${DEFAULT_RETENTION.maxBytes / 1024 ** 3})
   --grace-s <n>          on SIGTERM, let the running job finish this long (default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000})
-  --log-level <level>    pino level (default info)`;
+  --log-level <level>    pino level (default info)
+  --queue <url>          enqueue jobs on Redis (redis://host:port) for \`spleen-trt worker\`
+                         processes instead of running them here; --data-dir must be the
+                         directory the workers share
+  --queue-prefix <p>     BullMQ key prefix, the workers' --prefix (default bull)
+  --max-queued-per-client <n>  unfinished jobs per bearer token with --queue (default 100)`;
 
 function number(value: string | undefined, name: string, integer = true): number | undefined {
   if (value === undefined) return undefined;
@@ -94,6 +101,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-store-gb': { type: 'string' },
       'grace-s': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      queue: { type: 'string' },
+      'queue-prefix': { type: 'string' },
+      'max-queued-per-client': { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,9 +130,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
 
-  const segmenter = await Segmenter.create({ model: values.model, backend, threads: number(values.threads, 'threads') });
+  if (values.queue !== undefined) {
+    try {
+      parseRedisUrl(values.queue);
+    } catch {
+      throw new UsageError(`--queue expects a redis:// URL, got "${values.queue}"`);
+    }
+  }
+  const maxQueuedPerClient = number(values['max-queued-per-client'], 'max-queued-per-client');
+  // With --queue the workers own the Segmenters; this process only enqueues.
+  const mode =
+    values.queue === undefined
+      ? { segmenter: await Segmenter.create({ model: values.model, backend, threads: number(values.threads, 'threads') }) }
+      : queueServiceOptions({ connection: values.queue, dataDir: values['data-dir']!, prefix: values['queue-prefix'], maxQueuedPerClient });
+  const { segmenter } = mode;
   const app = createSegmentationServer({
-    segmenter,
+    ...mode,
     dataDir: values['data-dir']!,
     auth,
     limits,

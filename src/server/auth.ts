@@ -72,3 +72,12 @@ export function makeAuthCheck(auth: AuthOptions): (authorization: string | undef
     if (!match || !ok) throw new ServiceError('ERR_UNAUTHORIZED', 'A valid bearer token is required');
   };
 }
+
+/**
+ * Who a request comes from, for per-client caps: a short digest of its bearer token (never the
+ * token itself, which would then sit in Redis), or 'anonymous'.
+ */
+export function clientIdOf(authorization: string | undefined): string {
+  const match = /^Bearer ([^\s]+)$/i.exec(authorization ?? '');
+  return match ? `token-${createHash('sha256').update(match[1]).digest('hex').slice(0, 16)}` : 'anonymous';
+}

@@ -11,7 +11,7 @@
 import { rm } from 'node:fs/promises';
 import { isSpleenTrtError, PREDICTION_COLOR, writeNifti, writePreviewPng, type SegmentResult, type Volume } from '../index.js';
 import { ARTIFACT_NAMES, isFinished, type ArtifactName, type JobRecord, type JobState } from './job-record.js';
-import type { JobRunner, RunnerObserver, RunnerStats, SubmitInput } from './job-runner.js';
+import { newJobRecord, type JobRunner, type RunnerObserver, type RunnerStats, type SubmitInput } from './job-runner.js';
 import type { JobStore } from './job-store.js';
 import { newJobId } from './job-id.js';
 import type { RetentionOptions, SegmenterLike } from './server-options.js';
@@ -102,21 +102,7 @@ export class InProcessRunner implements JobRunner {
       throw new ServiceError('ERR_QUEUE_FULL', `The queue is full (${this.#options.maxQueue} jobs)`, { retryAfterS: this.retryAfterS() });
     }
     const { upload } = input;
-    const record: JobRecord = {
-      id: newJobId(),
-      state: 'queued',
-      createdAt: new Date().toISOString(),
-      input: {
-        format: upload.kind,
-        bytes: upload.bytes,
-        shape: upload.shape,
-        spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number],
-      },
-      probability: input.probability,
-      timings: { uploadMs: upload.receiveMs, validateMs: input.validateMs },
-      artifacts: [],
-      reqId: input.reqId,
-    };
+    const record = newJobRecord(newJobId(), input);
     const inputPath = await this.#options.store.create(record, upload.path, upload.gzip);
     // Keep the decoded volume only for a job that starts next: at most one waits in memory.
     const volume = this.#queue.length === 0 ? input.volume : undefined;

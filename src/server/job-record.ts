@@ -61,6 +61,8 @@ export interface JobRecord {
   queuePosition?: number;
   /** The request id of the submission, to find its logs. */
   reqId?: string;
+  /** The queue worker that ran (or runs) the job, with `serve --queue`. */
+  worker?: string;
 }
 
 export function isFinished(state: JobState): boolean {

@@ -15,6 +15,30 @@ export interface SubmitInput {
   probability: boolean;
   reqId?: string;
   validateMs: number;
+  /** Who submits (a digest of the bearer token): queue runners cap unfinished jobs per client. */
+  clientId?: string;
+  /** 'urgent' runs ahead of waiting 'batch' jobs (queue runners; the in-process runner is FIFO). */
+  priority?: 'urgent' | 'batch';
+}
+
+/** The record of a job just submitted (both runners start from it). */
+export function newJobRecord(id: string, input: SubmitInput): JobRecord {
+  const { upload } = input;
+  return {
+    id,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    input: {
+      format: upload.kind,
+      bytes: upload.bytes,
+      shape: upload.shape,
+      spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number],
+    },
+    probability: input.probability,
+    timings: { uploadMs: upload.receiveMs, validateMs: input.validateMs },
+    artifacts: [],
+    reqId: input.reqId,
+  };
 }
 
 export interface RunnerStats {

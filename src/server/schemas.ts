@@ -49,6 +49,7 @@ export const jobSchema = {
     startedAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: 'string', format: 'date-time' },
     queuePosition: { type: 'integer', description: 'Jobs ahead of this one (queued only)' },
+    worker: { type: 'string', description: 'The queue worker that ran the job (serve --queue)' },
     input: {
       type: 'object',
       properties: { format: { type: 'string' }, bytes: { type: 'integer' }, shape: ivec3, spacingMm: vec3 },
@@ -102,6 +103,11 @@ export const submitQuery = {
   properties: {
     wait: { type: 'number', minimum: 0, description: 'Seconds to wait for the result before answering 202' },
     probability: { type: 'boolean', default: false, description: 'Also keep the foreground probability map' },
+    priority: {
+      type: 'string',
+      enum: ['urgent', 'batch'],
+      description: "With serve --queue: 'urgent' runs ahead of waiting 'batch' jobs (default batch)",
+    },
   },
   additionalProperties: false,
 } as const;

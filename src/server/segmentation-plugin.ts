@@ -50,16 +50,18 @@ export async function segmentationPlugin(app: FastifyInstance, options: Segmenta
   let runner: JobRunner | undefined;
   const metrics = createMetrics(() => runner, { backend: segmenter.info.backend, model: segmenter.info.model.name });
   const store = new JobStore(options.dataDir);
-  const inProcess = await InProcessRunner.open({
-    segmenter,
-    store,
-    maxQueue: limits.maxQueue,
-    maxVoxels: limits.maxVoxels,
-    jobTimeoutMs: limits.jobTimeoutMs,
-    retention,
-    observer: metrics.observer,
-    log: app.log,
-  });
+  const inProcess = options.createRunner
+    ? await options.createRunner({ store, retention, observer: metrics.observer, registry: metrics.registry, log: app.log })
+    : await InProcessRunner.open({
+        segmenter,
+        store,
+        maxQueue: limits.maxQueue,
+        maxVoxels: limits.maxVoxels,
+        jobTimeoutMs: limits.jobTimeoutMs,
+        retention,
+        observer: metrics.observer,
+        log: app.log,
+      });
   runner = inProcess;
 
   app.addSchema(problemSchema);

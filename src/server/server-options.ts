@@ -3,11 +3,15 @@
  * option; the defaults suit one CPU or GPU process serving abdominal CTs.
  */
 import { expectedRange, expectedType } from '../errors.js';
+import type { Registry } from 'prom-client';
 import type { SegmenterInfo, SegmentOptions, SegmentResult, Volume } from '../index.js';
+import type { JobRunner, RunnerObserver } from './job-runner.js';
+import type { JobStore } from './job-store.js';
 
 /** What the service needs of a Segmenter (a real one, or a test double with the same contract). */
 export interface SegmenterLike {
-  readonly info: Pick<SegmenterInfo, 'backend' | 'model'>;
+  /** What /readyz and the metrics name; with `serve --queue` the workers' backend is not known here. */
+  readonly info: { readonly backend: SegmenterInfo['backend'] | 'queue'; readonly model: Pick<SegmenterInfo['model'], 'name'> };
   segment(volume: Volume, options?: SegmentOptions): Promise<SegmentResult>;
   close(): Promise<void>;
 }
@@ -56,6 +60,20 @@ export interface SegmentationServiceOptions {
   shutdownGraceMs?: number;
   /** Origins allowed by CORS; CORS is off unless given. */
   corsOrigins?: readonly string[];
+  /**
+   * Runs the jobs somewhere else (queue workers: `spleen-trt serve --queue`); default an
+   * in-process runner on `segmenter`.
+   */
+  createRunner?: (context: RunnerContext) => Promise<JobRunner>;
+}
+
+/** What the service hands a custom runner. */
+export interface RunnerContext {
+  store: JobStore;
+  retention: RetentionOptions;
+  observer: RunnerObserver;
+  registry: Registry;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {

@@ -59,6 +59,7 @@ const PACKAGE_STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_GPU_FAULT: 503,
   ERR_ABORTED: 409,
   ERR_CLOSED: 503,
+  ERR_QUEUE_UNAVAILABLE: 503,
 };
 
 /** A failure the service reports with a status and a code; `retryAfterS` sets Retry-After. */

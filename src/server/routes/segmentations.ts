@@ -10,6 +10,7 @@ import { isFinished, type ArtifactName, type JobRecord } from '../job-record.js'
 import type { JobRunner } from '../job-runner.js';
 import type { JobStore } from '../job-store.js';
 import type { ServiceMetrics } from '../metrics.js';
+import { clientIdOf } from '../auth.js';
 import { artifactSchema, cancelSchema, statusSchema, submitSchema } from '../schemas.js';
 import type { ServiceLimits } from '../server-options.js';
 import { ServiceError } from '../service-error.js';
@@ -92,7 +93,7 @@ export async function segmentationRoutes(app: FastifyInstance, options: Segmenta
     }
   };
 
-  app.post<{ Querystring: { wait?: number; probability?: boolean } }>('/v1/segmentations', { schema: submitSchema }, async (request, reply) => {
+  app.post<{ Querystring: { wait?: number; probability?: boolean; priority?: 'urgent' | 'batch' } }>('/v1/segmentations', { schema: submitSchema }, async (request, reply) => {
     admit(request);
     uploadsInFlight++;
     let record: JobRecord;
@@ -100,7 +101,15 @@ export async function segmentationRoutes(app: FastifyInstance, options: Segmenta
       const { upload, volume, validateMs } = await receive(request);
       metrics.observer.stage?.('upload' , upload.receiveMs / 1000);
       try {
-        record = await runner.submit({ upload, volume, probability: request.query.probability === true, reqId: String(request.id), validateMs });
+        record = await runner.submit({
+          upload,
+          volume,
+          probability: request.query.probability === true,
+          reqId: String(request.id),
+          validateMs,
+          clientId: clientIdOf(request.headers.authorization),
+          priority: request.query.priority,
+        });
       } catch (error) {
         await rm(upload.path, { force: true });
         if (error instanceof ServiceError && error.code === 'ERR_QUEUE_FULL') metrics.rejected.inc({ code: error.code });
