@@ -88,7 +88,7 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm, dcm2niix'))('
   it('takes the zip in multipart/form-data too', async () => {
     server = await startServer({ segmenter: new ControlledSegmenter() });
     const form = new FormData();
-    form.append('file', new Blob([zip as BlobPart]), 'study.zip');
+    form.append('file', new Blob([Buffer.from(zip)]), 'study.zip');
     const response = await fetch(`${server.base}/v1/segmentations?wait=30`, { method: 'POST', body: form });
     const job = await response.json();
     expect(job).toMatchObject({ state: 'done', input: { format: 'dicom' } });
