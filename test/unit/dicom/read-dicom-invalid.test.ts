@@ -135,3 +135,23 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm tools and dcm2
     expect(error.message).toMatch(/Series 1\.2\.3\.4 is not in the input/);
   });
 });
+
+/** Found by the fuzz harness (target dicom): no tools needed, the seeds are committed fixtures. */
+describe('readDicomBuffers on an element running past the end of the file', () => {
+  it('is ERR_DICOM_INVALID, not a bare string thrown later by an accessor', async () => {
+    const dir = path.join(import.meta.dirname, '../../fixtures/dicom/implicit');
+    const names = readdirSync(dir).sort();
+    const damaged = new Uint8Array(readFileSync(path.join(dir, names[2])));
+    // StudyInstanceUID (0020,000D) in implicit VR: tag, then a 4-byte length; declare 16 MiB.
+    let at = -1;
+    for (let p = 132; p < damaged.length - 8 && at < 0; p++) {
+      if (damaged[p] === 0x20 && damaged[p + 1] === 0x00 && damaged[p + 2] === 0x0d && damaged[p + 3] === 0x00) at = p;
+    }
+    expect(at).toBeGreaterThan(0);
+    new DataView(damaged.buffer).setUint32(at + 4, 0x01000000, true);
+    const sources = names.map((name, n) => ({ name, bytes: n === 2 ? damaged : new Uint8Array(readFileSync(path.join(dir, name))) }));
+    const error = await rejection(readDicomBuffers(sources));
+    expect(error).toMatchObject({ code: 'ERR_DICOM_INVALID' });
+    expect((error as Error).message).toMatch(/x0020000d .*runs past the end of the file/);
+  });
+});

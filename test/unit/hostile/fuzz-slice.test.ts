@@ -30,7 +30,7 @@ function fuzz(args: string[]): Report[] {
 describe.runIf(existsSync(FUZZ))('fuzz slice', () => {
   it('300 cases per target (seed 20261204): only results and coded errors', () => {
     const reports = fuzz(['--cases', '300', '--seed', '20261204']);
-    expect(reports.map((r) => r.target)).toEqual(['nifti', 'nifti-segment', 'checkpoint', 'zip', 'pickle', 'onnx', 'bundle-config', 'manifest']);
+    expect(reports.map((r) => r.target)).toEqual(['nifti', 'nifti-segment', 'checkpoint', 'zip', 'pickle', 'onnx', 'bundle-config', 'manifest', 'dicom', 'dicom-zip']);
     for (const r of reports) {
       expect(r.cases).toBe(300);
       expect(r.findings, r.target).toEqual([]);
