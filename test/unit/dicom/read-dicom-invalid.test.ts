@@ -155,3 +155,25 @@ describe('readDicomBuffers on an element running past the end of the file', () =
     expect((error as Error).message).toMatch(/x0020000d .*runs past the end of the file/);
   });
 });
+
+/**
+ * Found by the long fuzz run (target dicom, seed 1, cases 60031, 60595, 74005: damaged JPEG-LS
+ * frames): each alone is ERR_DICOM_INVALID, but after a few hundred such failures CharLS's WASM
+ * heap gave "RuntimeError: memory access out of bounds" (uncoded) on the next frame.
+ */
+describe('the WASM decoders after many failed frames', () => {
+  it('stay coded, and an intact JPEG-LS series still reads as the uncompressed one', async () => {
+    const { fuzzTargets } = await import('../../../src/fuzz/fuzz-targets.js');
+    const { caseRandom } = await import('../../../src/fuzz/fuzz-case.js');
+    const target = fuzzTargets().find((t) => t.name === 'dicom')!;
+    const inputs = [60031, 60595, 74005].map((index) => target.make(caseRandom(1, 'dicom', index)));
+    for (let round = 0; round < 140; round++) {
+      for (const input of inputs) expect(await rejection(target.run(input))).toMatchObject({ code: 'ERR_DICOM_INVALID' });
+    }
+    const fixtures = path.join(import.meta.dirname, '../../fixtures/dicom');
+    const jpegLs = await readDicomSeries(path.join(fixtures, 'jpeg-ls'));
+    const plain = await readDicomSeries(path.join(fixtures, 'explicit'));
+    expect(jpegLs.transferSyntaxes).toEqual(['1.2.840.10008.1.2.4.80']);
+    expect(Array.from(jpegLs.volume.data)).toEqual(Array.from(plain.volume.data));
+  }, 60_000);
+});
