@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDicomBuffers, Segmenter } from '../../../src/index.js';
 import { hasDicomTools, run, tempDir, writeDicomSeries } from '../../helpers/dicom-series.js';
 import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
-import { CLI, startCli } from '../../helpers/start-cli.js';
+import { CLI, startCli, startServeQueue } from '../../helpers/start-cli.js';
 import { requireTool, SYSTEM_PYTHON } from '../../helpers/system-tools.js';
 import { zipDirectory } from '../../helpers/zip.js';
 import { smallPhantom } from '../server/server-test-helpers.js';
@@ -30,12 +30,9 @@ describe.runIf(existsSync(CLI) && redisAvailable() && requireTool(hasDicomTools(
   beforeAll(async () => {
     seriesDir = await writeDicomSeries(smallPhantom(3).image, path.join(root, 'series'), { intercept: -1024 });
     redis = await RedisServer.start();
-    const served = await startCli(
-      ['serve', '--queue', redis.url, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
-      /spleen-trt serve: (http:\/\/\S+)/,
-    );
+    const served = await startServeQueue(redis.url, dataDir);
     children.push(served.child);
-    base = served.match[1];
+    base = served.base;
     const worker = await startCli(['worker', '--queue', redis.url, '--data-dir', dataDir, '--name', 'dicom-node', '--backend', 'onnxruntime', '--threads', '1'], /"event":"ready"/);
     children.push(worker.child);
   });
