@@ -95,7 +95,7 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm, dcm2niix'))('
     expect(job.urls.seg).toBe(`/v1/segmentations/${job.id}/seg.dcm`);
   });
 
-  it('refuses a corrupt zip, a zip without DICOM and a voxel bomb with 4xx codes, storing nothing', async () => {
+  it('refuses a corrupt zip, a zip without DICOM, a voxel bomb and a zip bomb with 4xx codes, storing nothing and naming no entry', async () => {
     const segmenter = new ControlledSegmenter();
     server = await startServer({ segmenter, limits: { maxVoxels: series.volume.data.length - 1 } });
     const expectRefused = async (body: Uint8Array, status: number, code: string): Promise<any> => {
@@ -109,8 +109,23 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm, dcm2niix'))('
     // Folder names from a hospital may hold a patient's name: never repeated back.
     const text = await expectRefused(zipOf('DOE_JOHN_12345/notes.txt', new TextEncoder().encode('not DICOM')), 422, 'ERR_DICOM_INVALID');
     expect(text.detail).not.toMatch(/DOE_JOHN/);
+    // An entry that does not inflate: the zip layer names it, the service does not.
+    const broken = zipOf('DOE_JOHN_12345/IM1', new Uint8Array(100)).slice();
+    broken[30 + 'DOE_JOHN_12345/IM1'.length + 2] ^= 0xff;
+    const inflate = await expectRefused(broken, 422, 'ERR_DICOM_INVALID');
+    expect(inflate.detail).toMatch(/does not inflate/);
+    expect(inflate.detail).not.toMatch(/DOE_JOHN/);
     // One voxel over the limit: refused from the headers, before the pixels are read.
     await expectRefused(zip, 422, 'ERR_DICOM_INVALID');
+    // A zip bomb: an entry declaring 3.75 GiB inflated, refused from its declared size (413).
+    const bomb = zipOf('PATIENT_NAME/IM1', new Uint8Array(16)).slice();
+    const view = new DataView(bomb.buffer);
+    view.setUint32(22, 0xf0000000, true);
+    for (let p = bomb.length - 22; p >= 0; p--) {
+      if (view.getUint32(p, true) === 0x02014b50) view.setUint32(p + 24, 0xf0000000, true);
+    }
+    const tooLarge = await expectRefused(bomb, 413, 'ERR_INPUT_TOO_LARGE');
+    expect(tooLarge.detail).not.toMatch(/PATIENT_NAME/);
     expect(segmenter.runs).toBe(0);
   });
 });
