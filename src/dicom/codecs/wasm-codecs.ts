@@ -28,7 +28,10 @@ class WasmModule {
   #instance: Promise<DecoderModule> | undefined;
   constructor(private readonly specifier: string) {}
   get(): Promise<DecoderModule> {
-    this.#instance ??= (require(this.specifier) as () => Promise<DecoderModule>)();
+    // OpenJPEG prints "[INFO] ..." lines per frame through Emscripten's print: silenced, they
+    // would land in a service's stdout between its JSON log lines.
+    const quiet = { print: () => undefined, printErr: () => undefined };
+    this.#instance ??= (require(this.specifier) as (module: typeof quiet) => Promise<DecoderModule>)(quiet);
     return this.#instance;
   }
   discard(): void {
