@@ -140,6 +140,29 @@ function inflater(bytes: Uint8Array, position: number): Uint8Array {
 }
 
 /**
+ * Every element, in sequences too, must lie inside the file: dicom-parser records offsets and
+ * lengths as declared and only reads them when asked, so an element whose declared length runs
+ * past the end would throw (a bare string) later, from any accessor.
+ */
+function checkBounds(ds: DataSet, end: number, name: string, depth = 0): void {
+  if (depth > 64) throw dicomInvalid(`${name}: sequences nested more than 64 deep`);
+  for (const [tag, element] of Object.entries(ds.elements)) {
+    const defined = element.length !== 0xffffffff;
+    if (element.dataOffset < 0 || (defined && (element.length < 0 || element.dataOffset + element.length > end))) {
+      throw dicomInvalid(`${name}: element ${tag} (${element.length} bytes at ${element.dataOffset}) runs past the end of the file`);
+    }
+    for (const item of element.items ?? []) if (item.dataSet) checkBounds(item.dataSet, end, name, depth + 1);
+  }
+}
+
+/** Why dicom-parser failed: it throws Errors, bare strings, or objects carrying `exception`. */
+function parserReason(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  return String((error as { exception?: unknown } | null)?.exception ?? error);
+}
+
+/**
  * Parses a candidate file. Returns null for files that are not DICOM Part 10 (no "DICM" prefix):
  * a directory may hold anything. A file that claims to be DICOM but does not parse, or whose
  * pixel data runs past its end (truncated), is ERR_DICOM_INVALID.
@@ -153,9 +176,20 @@ export function parseInstance(source: DicomSource): InstanceHeader | null {
       inflater: inflater as unknown as (arr: Uint8Array, position: number) => void,
     });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : typeof error === 'string' ? error : String((error as { exception?: unknown }).exception ?? error);
-    throw dicomInvalid(`${source.name} is not a readable DICOM file (truncated or corrupt?): ${reason}`, error);
+    throw dicomInvalid(`${source.name} is not a readable DICOM file (truncated or corrupt?): ${parserReason(error)}`, error);
   }
+  const bytes = ds.byteArray;
+  checkBounds(ds, bytes.length, source.name);
+  try {
+    return headerOf(source, ds);
+  } catch (error) {
+    if (error instanceof Error && 'code' in error) throw error;
+    throw dicomInvalid(`${source.name} is not a readable DICOM file (corrupt?): ${parserReason(error)}`, error);
+  }
+}
+
+/** The fields the reader needs, from a parsed data set whose elements lie inside the file. */
+function headerOf(source: DicomSource, ds: DataSet): InstanceHeader {
   const bytes = ds.byteArray;
   const pixel: Element | undefined = ds.elements.x7fe00010;
   if (pixel && pixel.length !== 0xffffffff && pixel.dataOffset + pixel.length > bytes.length) {

@@ -1,7 +1,7 @@
 /**
  * What the fuzzer feeds: each target has seed inputs (the repository's own fixtures: NIfTI-1/2,
  * plain, gzip and big-endian; torch checkpoints; ONNX exports; MONAI bundle configs; a model
- * manifest) and a run function that takes one mutated input through the package's real entry point.
+ * manifest; small DICOM series in each transfer syntax read, test/fixtures/dicom) and a run function that takes one mutated input through the package's real entry point.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ import { unpickle } from '../model/pickle-reader.js';
 import { readTorchCheckpoint } from '../model/torch-checkpoint.js';
 import { readZipDirectory, readZipEntry } from '../model/zip-reader.js';
 import { readNifti } from '../nifti/read-nifti.js';
+import { readDicomBuffers } from '../dicom/index.js';
+import { zipFiles, type ZipFile } from './store-zip.js';
 import { segmentVolume } from '../segment-volume.js';
 import { DEFAULT_VOLUME_LIMITS } from '../volume/volume-limits.js';
 import { mutate, mutateJson, type Random } from './mutate.js';
@@ -104,6 +106,41 @@ function makeJsonText(seeds: unknown[], random: Random): Uint8Array {
   return mutate(new TextEncoder().encode(JSON.stringify(seed, null, 1)), random, 4096);
 }
 
+/** The DICOM seed series: one list of files per folder of test/fixtures/dicom. */
+function dicomSeeds(): ZipFile[][] {
+  const dir = path.join(FIXTURES, 'dicom');
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()
+    .map((folder) => readdirSync(path.join(dir, folder)).sort().map((name) => ({ name: `${folder}/${name}`, bytes: fixture('dicom', folder, name) })));
+}
+
+/**
+ * The limits a DICOM case runs under: small enough that a mutated Rows x Columns x frames cannot
+ * take the fuzzer past its memory watch, as a service would set them.
+ */
+const DICOM_FUZZ_LIMITS = { maxVoxels: 2 ** 22, maxTotalBytes: 64 * 1024 * 1024, maxFiles: 1000 };
+
+/**
+ * One series with one file damaged (DICOM headers favoured: the first 1 KiB), zipped without
+ * compression so the damage reaches the DICOM parser and decoders; a third of the time the damaged
+ * file alone (the single-file input; ok for the Enhanced CT seed).
+ */
+function makeDicom(series: ZipFile[][], random: Random): Uint8Array {
+  const files = pickOne(random, series);
+  const victim = Math.floor(random() * files.length);
+  const damaged = files.map((f, n) => (n === victim ? { name: f.name, bytes: mutate(f.bytes, random, 1024) } : f));
+  if (random() < 1 / 3) return damaged[victim].bytes;
+  return zipFiles(damaged, false);
+}
+
+/** A deflated zip of a seed series, damaged anywhere (half the time in its central directory, at the end). */
+function makeDicomZip(series: ZipFile[][], random: Random): Uint8Array {
+  const zip = zipFiles(pickOne(random, series), true);
+  return random() < 0.5 ? mutate(zip, random, 1024) : mutate(zip.slice().reverse(), random, 2048).reverse();
+}
+
 /** Every target, built lazily (seeds are read once per process). */
 export function fuzzTargets(): FuzzTarget[] {
   const nifti = niftiSeeds();
@@ -122,6 +159,7 @@ export function fuzzTargets(): FuzzTarget[] {
   mkdirSync(path.join(bundleDir, 'configs'));
   const segmentParams = { ...BUNDLE_PIPELINE, roiSize: [16, 16, 16] as [number, number, number] };
   const segmentLimits = { ...DEFAULT_VOLUME_LIMITS, maxResampledVoxels: 2 ** 21, maxWindows: 256 };
+  const dicom = dicomSeeds();
 
   return [
     { name: 'nifti', make: (r) => makeNifti(nifti, r), run: (b) => readNifti(b) },
@@ -170,6 +208,8 @@ export function fuzzTargets(): FuzzTarget[] {
         return parseBundleConfig(parsed, metadata);
       },
     },
+    { name: 'dicom', make: (r) => makeDicom(dicom, r), run: (b) => readDicomBuffers(b, DICOM_FUZZ_LIMITS) },
+    { name: 'dicom-zip', make: (r) => makeDicomZip(dicom, r), run: (b) => readDicomBuffers(b, DICOM_FUZZ_LIMITS) },
     {
       name: 'manifest',
       make: (r) => makeJsonText([manifestSeed], r),

@@ -1,7 +1,8 @@
 /**
  * `npm run fuzz`: a seeded mutation fuzzer over every parser that takes outside input (NIfTI-1/2
  * plain, gzip and big-endian through readNifti and through the pipeline; torch checkpoints, their
- * zip and pickle layers; ONNX; MONAI bundle configs; model manifests). Each target's cases run in a
+ * zip and pickle layers; ONNX; MONAI bundle configs; model manifests; DICOM files and zipped
+ * series through readDicomBuffers). Each target's cases run in a
  * worker thread watched from here: a case that runs past --timeout-ms is a hang, one that takes the
  * process past --max-rss-mb is over memory, an uncaught error in the worker a crash; the worker is
  * then replaced and the run goes on with the next case. Outcomes are counted per target; anything
@@ -15,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { runMain } from '../cli/usage-error.js';
 
-export const FUZZ_TARGETS = ['nifti', 'nifti-segment', 'checkpoint', 'zip', 'pickle', 'onnx', 'bundle-config', 'manifest'] as const;
+export const FUZZ_TARGETS = ['nifti', 'nifti-segment', 'checkpoint', 'zip', 'pickle', 'onnx', 'bundle-config', 'manifest', 'dicom', 'dicom-zip'] as const;
 
 export interface FuzzOptions {
   cases: number;

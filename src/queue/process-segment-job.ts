@@ -13,20 +13,35 @@ import { UnrecoverableError } from 'bullmq';
 import {
   encodeNifti,
   encodePng,
+  DICOM_DEFAULT_MAX_VOXELS,
   isSpleenTrtError,
   PREDICTION_COLOR,
   readNifti,
   renderPreview,
   type SegmentProgress,
   type Segmenter,
+  type Volume,
+  type DicomSeries,
 } from '../index.js';
+import { encodeDicomArtifacts, segModelInfo } from '../server/dicom-artifacts.js';
+import { readDicomUpload } from '../server/upload/read-dicom-upload.js';
 import { checkJobData, JOB_DATA_VERSION, type SegmentJobResult } from './contract.js';
-import { RESULT_FILES, type JobStorage } from './shared-storage.js';
+import { isZipInput, RESULT_FILES, type JobStorage } from './shared-storage.js';
 
 const gzipAsync = promisify(gzip);
 
-/** What a job needs of a Segmenter (tests pass a stand-in). */
-export type QueueSegmenter = Pick<Segmenter, 'segment'>;
+/** What a job needs of a Segmenter (tests pass a stand-in); the manifest names a DICOM SEG's algorithm. */
+export type QueueSegmenter = Pick<Segmenter, 'segment'> & Partial<Pick<Segmenter, 'manifest'>>;
+
+/**
+ * The stored input as a volume: a NIfTI, or a zipped DICOM series read as the service read it
+ * when it accepted the upload (same limits, same series chosen).
+ */
+async function readStoredInput(bytes: Uint8Array): Promise<{ volume: Volume; series?: DicomSeries }> {
+  if (!isZipInput(bytes)) return { volume: (await readNifti(bytes)).volume };
+  const series = await readDicomUpload(bytes, { maxVoxels: DICOM_DEFAULT_MAX_VOXELS });
+  return { volume: series.volume, series };
+}
 
 export interface ProcessSegmentJobOptions {
   /** The worker's name, recorded in the result. */
@@ -47,7 +62,7 @@ export async function processSegmentJob(
   if (!checked.ok) throw new TypeError(`Invalid job data: ${checked.reason}`);
   const probability = checked.data.probability === true;
   const bytes = await storage.getInput(checked.data.inputRef);
-  const { volume } = await readNifti(bytes);
+  const { volume, series } = await readStoredInput(bytes);
   const result = await segmenter.segment(volume, { signal: options.signal, onProgress: options.onProgress, keepStages: probability });
   // The service's artifacts, as its in-process runner writes them: the mask float32 {0, 1} as the
   // bundle writes it (gzip level 1: fast, and the mask compresses well anyway), the preview PNG,
@@ -57,6 +72,9 @@ export async function processSegmentJob(
     [RESULT_FILES.preview]: encodePng(renderPreview(volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }])),
   };
   if (probability && result.stages) files[RESULT_FILES.probability] = await gzipAsync(encodeNifti(result.stages.probability), { level: 1 });
+  if (series) {
+    Object.assign(files, await encodeDicomArtifacts(series, result.mask, segModelInfo(segmenter.manifest, 'spleen-trt')));
+  }
   const summary = { summary: result.summary, windowCount: result.windowCount, worker: options.worker, timings: result.timings };
   files[RESULT_FILES.summary] = `${JSON.stringify(summary, null, 2)}\n`;
   // The files are committed together: a reader sees all of them or none.
@@ -77,7 +95,7 @@ export async function processSegmentJob(
 /** 'permanent': the same input fails the same way on every try; 'transient': another try may pass. */
 export type FailureKind = 'permanent' | 'transient';
 
-const PERMANENT_CODES: ReadonlySet<string> = new Set(['ERR_NIFTI_INVALID', 'ERR_FILE_NOT_FOUND']);
+const PERMANENT_CODES: ReadonlySet<string> = new Set(['ERR_NIFTI_INVALID', 'ERR_DICOM_INVALID', 'ERR_DICOM_UNSUPPORTED', 'ERR_INPUT_TOO_LARGE', 'ERR_FILE_NOT_FOUND']);
 
 /** Sorts a job failure (ERR_ABORTED is the worker's to judge: a cancel or a shutdown). */
 export function classifyJobFailure(error: unknown): FailureKind {

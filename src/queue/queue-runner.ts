@@ -14,7 +14,7 @@ import { isSpleenTrtError } from '../index.js';
 import { newJobId } from '../server/job-id.js';
 import { ARTIFACT_NAMES, isFinished, type ArtifactName, type JobRecord, type JobState } from '../server/job-record.js';
 import { newJobRecord, type JobRunner, type RunnerObserver, type RunnerStats, type SubmitInput } from '../server/job-runner.js';
-import type { JobStore } from '../server/job-store.js';
+import { inputFileKind, type JobStore } from '../server/job-store.js';
 import type { RetentionOptions } from '../server/server-options.js';
 import { ServiceError, type ResponseErrorCode } from '../server/service-error.js';
 import { isValidJobId, QUEUE_NAME } from './contract.js';
@@ -147,7 +147,7 @@ export class QueueRunner implements JobRunner {
     const record = newJobRecord(id, input);
     const bytes = await readFile(upload.path);
     // The record first, so a status request right after the answer finds the job.
-    await this.#options.store.create(record, upload.path, upload.gzip);
+    await this.#options.store.create(record, upload.path, inputFileKind(upload));
     await this.#options.store.removeInput(id);
     this.#records.set(id, record);
     try {

@@ -23,11 +23,15 @@ export const RESULT_FILES = {
   preview: 'preview.png',
   probability: 'probability.nii.gz',
   summary: 'summary.json',
+  /** DICOM jobs: the SEG, the mask surface and the CT read (for the viewer). */
+  seg: 'seg.dcm',
+  stl: 'mask.stl',
+  ct: 'ct.nii.gz',
 } as const;
 
 /** Storage for job inputs and results, keyed by job id. */
 export interface JobStorage {
-  /** Stores a job's input NIfTI (.nii or .nii.gz bytes) whole; returns its key for the job data. */
+  /** Stores a job's input (.nii, .nii.gz or a zipped DICOM series) whole; returns its key for the job data. */
   putInput(jobId: string, bytes: Uint8Array): Promise<string>;
   /** The input stored under `ref`; ERR_FILE_NOT_FOUND when it is not there. */
   getInput(ref: string): Promise<Uint8Array>;
@@ -44,7 +48,9 @@ export interface JobStorage {
   remove(jobId: string): Promise<void>;
 }
 
-const INPUT_REF = /^inputs\/([A-Za-z0-9][A-Za-z0-9_-]*)\.nii(\.gz)?$/;
+const INPUT_REF = /^inputs\/([A-Za-z0-9][A-Za-z0-9_-]*)\.(nii|nii\.gz|zip)$/;
+/** The extensions an input is stored under, by content. */
+const INPUT_EXTENSIONS = ['.nii', '.nii.gz', '.zip'] as const;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function checkJobId(jobId: string): void {
@@ -55,13 +61,23 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+/** A zip archive (a zipped DICOM series) starts with a local file header. */
+export function isZipInput(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+}
+
+function inputExtension(bytes: Uint8Array): (typeof INPUT_EXTENSIONS)[number] {
+  if (isZipInput(bytes)) return '.zip';
+  return isGzip(bytes) ? '.nii.gz' : '.nii';
+}
+
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /**
- * `<root>/inputs/<jobId>.nii[.gz]` and `<root>/results/<jobId>/{mask.nii.gz,preview.png,summary.json}`.
+ * `<root>/inputs/<jobId>.{nii,nii.gz,zip}` and `<root>/results/<jobId>/{mask.nii.gz,preview.png,summary.json}`.
  * @example
  * const storage = new DirectoryStorage('/mnt/spleen-jobs');
  */
@@ -75,7 +91,7 @@ export class DirectoryStorage implements JobStorage {
 
   async putInput(jobId: string, bytes: Uint8Array): Promise<string> {
     checkJobId(jobId);
-    const ref = `inputs/${jobId}${isGzip(bytes) ? '.nii.gz' : '.nii'}`;
+    const ref = `inputs/${jobId}${inputExtension(bytes)}`;
     await writeFileAtomic(path.join(this.root, ref), bytes);
     return ref;
   }
@@ -142,8 +158,7 @@ export class DirectoryStorage implements JobStorage {
 
   async removeInput(jobId: string): Promise<void> {
     checkJobId(jobId);
-    await rm(path.join(this.root, 'inputs', `${jobId}.nii`), { force: true });
-    await rm(path.join(this.root, 'inputs', `${jobId}.nii.gz`), { force: true });
+    for (const extension of INPUT_EXTENSIONS) await rm(path.join(this.root, 'inputs', `${jobId}${extension}`), { force: true });
   }
 
   async remove(jobId: string): Promise<void> {

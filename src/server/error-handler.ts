@@ -16,7 +16,7 @@ function fromFramework(error: FastifyError): ServiceError | undefined {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Send the volume as application/octet-stream, application/gzip or one file in multipart/form-data');
+      return new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Send the volume as application/octet-stream, application/gzip, application/zip (a DICOM series) or one file in multipart/form-data');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_FILES_LIMIT':

@@ -9,21 +9,24 @@
  * client, who still has the file, gets a definite answer and can resubmit it.
  */
 import { rm } from 'node:fs/promises';
-import { isSpleenTrtError, PREDICTION_COLOR, writeNifti, writePreviewPng, type SegmentResult, type Volume } from '../index.js';
+import { isSpleenTrtError, PREDICTION_COLOR, writeNifti, writePreviewPng, type SegmentResult } from '../index.js';
 import { ARTIFACT_NAMES, isFinished, type ArtifactName, type JobRecord, type JobState } from './job-record.js';
 import { newJobRecord, type JobRunner, type RunnerObserver, type RunnerStats, type SubmitInput } from './job-runner.js';
 import type { JobStore } from './job-store.js';
 import { newJobId } from './job-id.js';
 import type { RetentionOptions, SegmenterLike } from './server-options.js';
 import { describeFailure, ServiceError } from './service-error.js';
-import { readUploadedVolume } from './upload/read-upload.js';
+import { readUploadedInput, type UploadedInput } from './upload/read-upload.js';
 import type { UploadKind } from './upload/inspect-upload.js';
+import { inputFileKind } from './job-store.js';
+import { encodeDicomArtifacts, segModelInfo } from './dicom-artifacts.js';
 
 interface Entry {
   record: JobRecord;
   kind: UploadKind;
   inputPath?: string;
-  volume?: Volume;
+  /** The decoded input, kept only for the job that runs next. */
+  input?: UploadedInput;
   controller?: AbortController;
   /** Settles when the run of this job has ended (written or failed). */
   run?: Promise<void>;
@@ -103,10 +106,10 @@ export class InProcessRunner implements JobRunner {
     }
     const { upload } = input;
     const record = newJobRecord(newJobId(), input);
-    const inputPath = await this.#options.store.create(record, upload.path, upload.gzip);
+    const inputPath = await this.#options.store.create(record, upload.path, inputFileKind(upload));
     // Keep the decoded volume only for a job that starts next: at most one waits in memory.
-    const volume = this.#queue.length === 0 ? input.volume : undefined;
-    this.#jobs.set(record.id, { record, kind: upload.kind, inputPath, volume, waiters: new Set(), submittedAt: performance.now() });
+    const decoded = this.#queue.length === 0 && input.volume ? { volume: input.volume, series: input.series } : undefined;
+    this.#jobs.set(record.id, { record, kind: upload.kind, inputPath, input: decoded, waiters: new Set(), submittedAt: performance.now() });
     this.#queue.push(record.id);
     this.#pump();
     return (await this.status(record.id))!;
@@ -213,7 +216,7 @@ export class InProcessRunner implements JobRunner {
     this.#running = entry;
     entry.run = this.#run(entry).finally(() => {
       this.#running = undefined;
-      entry.volume = undefined;
+      entry.input = undefined;
       this.#pump();
     });
   }
@@ -231,14 +234,15 @@ export class InProcessRunner implements JobRunner {
     const timer = setTimeout(() => controller.abort('timeout' satisfies AbortReason), this.#options.jobTimeoutMs);
     try {
       await store.save(record);
-      let volume = entry.volume;
-      entry.volume = undefined;
-      if (!volume) {
+      let input = entry.input;
+      entry.input = undefined;
+      if (!input) {
         const t = performance.now();
-        volume = await readUploadedVolume(entry.inputPath!, entry.kind, this.#options.maxVoxels);
+        input = await readUploadedInput(entry.inputPath!, entry.kind, { maxVoxels: this.#options.maxVoxels });
         record.timings.readMs = performance.now() - t;
         observer?.stage?.('read', record.timings.readMs / 1000);
       }
+      const { volume } = input;
       if (controller.signal.aborted) throw new Error('aborted before start');
       const result = await segmenter.segment(volume, {
         signal: controller.signal,
@@ -253,7 +257,7 @@ export class InProcessRunner implements JobRunner {
       observer?.stage?.('network', t.networkMs / 1000);
       observer?.stage?.('postprocess', t.postprocessMs / 1000);
       const w = performance.now();
-      await this.#writeArtifacts(entry, volume, result);
+      await this.#writeArtifacts(entry, input, result);
       record.timings.writeMs = performance.now() - w;
       observer?.stage?.('write', record.timings.writeMs / 1000);
       const s = result.summary;
@@ -286,7 +290,8 @@ export class InProcessRunner implements JobRunner {
     }
   }
 
-  async #writeArtifacts(entry: Entry, volume: Volume, result: SegmentResult): Promise<void> {
+  async #writeArtifacts(entry: Entry, input: UploadedInput, result: SegmentResult): Promise<void> {
+    const { volume, series } = input;
     const { store } = this.#options;
     const id = entry.record.id;
     await writeNifti(store.artifactPath(id, 'mask.nii.gz'), result.mask);
@@ -296,6 +301,13 @@ export class InProcessRunner implements JobRunner {
     if (entry.record.probability && result.stages) {
       await writeNifti(store.artifactPath(id, 'probability.nii.gz'), result.stages.probability);
       entry.record.artifacts.push('probability.nii.gz');
+    }
+    if (series) {
+      const files = await encodeDicomArtifacts(series, result.mask, segModelInfo(this.#options.segmenter.manifest, this.#options.segmenter.info.model.name));
+      for (const [name, bytes] of Object.entries(files) as [keyof typeof files, Uint8Array][]) {
+        await store.writeArtifact(id, name, bytes);
+        entry.record.artifacts.push(name);
+      }
     }
   }
 

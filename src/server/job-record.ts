@@ -37,9 +37,12 @@ export interface JobTimings {
   totalMs?: number;
 }
 
-/** Artifact files a job can have besides its input. */
-export type ArtifactName = 'mask.nii.gz' | 'preview.png' | 'probability.nii.gz';
-export const ARTIFACT_NAMES: readonly ArtifactName[] = ['mask.nii.gz', 'preview.png', 'probability.nii.gz'];
+/**
+ * Artifact files a job can have besides its input. A DICOM job also has its SEG, the mask's
+ * surface (STL) and the CT it read as NIfTI (for the viewer, which reads NIfTI).
+ */
+export type ArtifactName = 'mask.nii.gz' | 'preview.png' | 'probability.nii.gz' | 'seg.dcm' | 'mask.stl' | 'ct.nii.gz';
+export const ARTIFACT_NAMES: readonly ArtifactName[] = ['mask.nii.gz', 'preview.png', 'probability.nii.gz', 'seg.dcm', 'mask.stl', 'ct.nii.gz'];
 
 export interface JobRecord {
   id: string;
@@ -47,8 +50,17 @@ export interface JobRecord {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
-  /** The input's format and geometry (from its header). */
-  input: { format: 'nifti'; bytes: number; shape: [number, number, number]; spacingMm: [number, number, number] };
+  /**
+   * The input's format and geometry (from its header, or the DICOM series read). For DICOM the
+   * series chosen is named by its SeriesInstanceUID only: nothing about the patient.
+   */
+  input: {
+    format: 'nifti' | 'dicom';
+    bytes: number;
+    shape: [number, number, number];
+    spacingMm: [number, number, number];
+    seriesInstanceUid?: string;
+  };
   /** Whether the probability map was asked for at submission. */
   probability: boolean;
   progress?: JobProgress;

@@ -3,7 +3,7 @@
  * process) implements it now; a runner that hands jobs to queue workers (Redis/BullMQ) can
  * replace it without touching a route.
  */
-import type { Volume } from '../index.js';
+import type { DicomSeries, Volume } from '../index.js';
 import type { ArtifactName, JobRecord, JobState } from './job-record.js';
 import type { ReceivedUpload } from './upload/receive-upload.js';
 
@@ -11,6 +11,8 @@ export interface SubmitInput {
   upload: ReceivedUpload;
   /** The decoded volume when the caller already has it (spares a second read). */
   volume?: Volume;
+  /** DICOM uploads: the series read (its UID goes in the record; the SEG references it). */
+  series?: DicomSeries;
   /** Also write the foreground probability map. */
   probability: boolean;
   reqId?: string;
@@ -24,6 +26,10 @@ export interface SubmitInput {
 /** The record of a job just submitted (both runners start from it). */
 export function newJobRecord(id: string, input: SubmitInput): JobRecord {
   const { upload } = input;
+  const geometry =
+    upload.kind === 'nifti'
+      ? { shape: upload.shape, spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number] }
+      : { shape: [...(input.volume?.shape ?? [0, 0, 0])] as [number, number, number], spacingMm: [...(input.volume?.spacingMm ?? [0, 0, 0])] as [number, number, number] };
   return {
     id,
     state: 'queued',
@@ -31,8 +37,8 @@ export function newJobRecord(id: string, input: SubmitInput): JobRecord {
     input: {
       format: upload.kind,
       bytes: upload.bytes,
-      shape: upload.shape,
-      spacingMm: [upload.header.pixdim[1], upload.header.pixdim[2], upload.header.pixdim[3]].map(Math.abs) as [number, number, number],
+      ...geometry,
+      ...(input.series ? { seriesInstanceUid: input.series.seriesInstanceUid } : {}),
     },
     probability: input.probability,
     timings: { uploadMs: upload.receiveMs, validateMs: input.validateMs },

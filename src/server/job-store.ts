@@ -14,6 +14,16 @@ import { ARTIFACT_NAMES, type ArtifactName, type JobRecord } from './job-record.
 
 const RECORD = 'job.json';
 
+/** How an input is stored: its format, and for NIfTI whether it is gzipped. */
+export type InputFileKind = 'nii' | 'nii.gz' | 'zip';
+const INPUT_FILES: Record<InputFileKind, string> = { nii: 'input.nii', 'nii.gz': 'input.nii.gz', zip: 'input.zip' };
+
+/** The stored input file kind of an upload. */
+export function inputFileKind(upload: { kind: 'nifti' | 'dicom'; gzip: boolean }): InputFileKind {
+  if (upload.kind === 'dicom') return 'zip';
+  return upload.gzip ? 'nii.gz' : 'nii';
+}
+
 function checkId(id: string): string {
   if (!isJobId(id)) throw new RangeError(`Expected a job id but received ${JSON.stringify(id)}`);
   return id;
@@ -53,8 +63,9 @@ export class JobStore {
     return path.join(this.#jobs, checkId(id));
   }
 
-  inputPath(id: string, gzip: boolean): string {
-    return path.join(this.#dir(id), gzip ? 'input.nii.gz' : 'input.nii');
+  /** The input's file: input.nii, input.nii.gz, or input.zip (a zipped DICOM series). */
+  inputPath(id: string, kind: InputFileKind): string {
+    return path.join(this.#dir(id), INPUT_FILES[kind]);
   }
 
   artifactPath(id: string, name: ArtifactName): string {
@@ -63,11 +74,11 @@ export class JobStore {
   }
 
   /** Moves a received upload in as the job's input and writes its record; the folder appears at once. */
-  async create(record: JobRecord, upload: string, gzip: boolean): Promise<string> {
+  async create(record: JobRecord, upload: string, kind: InputFileKind): Promise<string> {
     const staging = path.join(this.#jobs, `.${checkId(record.id)}.staging`);
     await mkdir(staging);
     try {
-      const input = path.join(staging, path.basename(this.inputPath(record.id, gzip)));
+      const input = path.join(staging, path.basename(this.inputPath(record.id, kind)));
       await rename(upload, input);
       await writeFileAtomic(path.join(staging, RECORD), JSON.stringify(record));
       await rename(staging, this.#dir(record.id));
@@ -75,7 +86,7 @@ export class JobStore {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
-    return this.inputPath(record.id, gzip);
+    return this.inputPath(record.id, kind);
   }
 
   async save(record: JobRecord): Promise<void> {
@@ -88,8 +99,7 @@ export class JobStore {
 
   /** Removes the job's input (it is not needed once the job is finished). */
   async removeInput(id: string): Promise<void> {
-    await rm(this.inputPath(id, true), { force: true });
-    await rm(this.inputPath(id, false), { force: true });
+    for (const kind of Object.keys(INPUT_FILES) as InputFileKind[]) await rm(this.inputPath(id, kind), { force: true });
   }
 
   /** Deletes a job's folder: renamed away first, so it vanishes at once. */

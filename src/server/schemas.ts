@@ -35,6 +35,9 @@ export const jobUrlsSchema = {
     mask: { type: 'string' },
     preview: { type: 'string' },
     probability: { type: 'string' },
+    seg: { type: 'string', description: 'DICOM jobs: the DICOM SEG' },
+    stl: { type: 'string', description: 'DICOM jobs: the mask surface (STL)' },
+    ct: { type: 'string', description: 'DICOM jobs: the CT read, as NIfTI' },
   },
 } as const;
 
@@ -52,7 +55,14 @@ export const jobSchema = {
     worker: { type: 'string', description: 'The queue worker that ran the job (serve --queue)' },
     input: {
       type: 'object',
-      properties: { format: { type: 'string' }, bytes: { type: 'integer' }, shape: ivec3, spacingMm: vec3 },
+      description: 'The input: its format (nifti or dicom), size and grid; for DICOM the SeriesInstanceUID of the series read (no patient data)',
+      properties: {
+        format: { type: 'string', enum: ['nifti', 'dicom'] },
+        bytes: { type: 'integer' },
+        shape: ivec3,
+        spacingMm: vec3,
+        seriesInstanceUid: { type: 'string' },
+      },
     },
     probability: { type: 'boolean', description: 'Whether the probability map was asked for' },
     progress: {
@@ -113,13 +123,15 @@ export const submitQuery = {
 } as const;
 
 export const submitSchema = {
-  summary: 'Submit a CT volume (.nii / .nii.gz) for segmentation',
+  summary: 'Submit a CT volume (.nii / .nii.gz, or a zipped DICOM series) for segmentation',
   description:
-    'The body is the file (application/octet-stream or application/gzip), or one file in multipart/form-data. ' +
+    'The body is the file (application/octet-stream, application/gzip or application/zip), or one file in multipart/form-data. ' +
+    'The format is told by content: a zip is read as a DICOM study folder (the CT series with the most slices, ' +
+    'as `infer` chooses), and its job also offers the DICOM SEG (`seg.dcm`), the surface (`mask.stl`) and the CT as NIfTI (`ct.nii.gz`). ' +
     'Answers 202 with the job, or 200 with the finished job when `wait` is given and it finishes in time.',
   tags: ['segmentations'],
   querystring: submitQuery,
-  consumes: ['application/octet-stream', 'application/gzip', 'multipart/form-data'],
+  consumes: ['application/octet-stream', 'application/gzip', 'application/zip', 'multipart/form-data'],
   response: { 200: jobRef, 202: jobRef, ...problemResponses },
 } as const;
 

@@ -31,7 +31,7 @@ export interface SegmentationPluginOptions extends SegmentationServiceOptions {
 }
 
 /** Content types taken as the raw file: streamed, never buffered by fastify. */
-const RAW_TYPES = ['application/octet-stream', 'application/gzip', 'application/x-gzip'];
+const RAW_TYPES = ['application/octet-stream', 'application/gzip', 'application/x-gzip', 'application/zip', 'application/x-zip-compressed'];
 
 function isPublic(request: FastifyRequest): boolean {
   return (request.routeOptions.config as { public?: boolean } | undefined)?.public === true;

@@ -4,7 +4,7 @@
  */
 import { expectedRange, expectedType } from '../errors.js';
 import type { Registry } from 'prom-client';
-import type { SegmenterInfo, SegmentOptions, SegmentResult, Volume } from '../index.js';
+import type { SegModelInfo, SegmenterInfo, SegmentOptions, SegmentResult, Volume } from '../index.js';
 import type { JobRunner, RunnerObserver } from './job-runner.js';
 import type { JobStore } from './job-store.js';
 
@@ -12,6 +12,8 @@ import type { JobStore } from './job-store.js';
 export interface SegmenterLike {
   /** What /readyz and the metrics name; with `serve --queue` the workers' backend is not known here. */
   readonly info: { readonly backend: SegmenterInfo['backend'] | 'queue'; readonly model: Pick<SegmenterInfo['model'], 'name'> };
+  /** The model's name, version and warning, named as the algorithm of a DICOM SEG (a Segmenter's manifest). */
+  readonly manifest?: SegModelInfo;
   segment(volume: Volume, options?: SegmentOptions): Promise<SegmentResult>;
   close(): Promise<void>;
 }

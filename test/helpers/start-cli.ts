@@ -36,3 +36,9 @@ export function startCli(args: string[], ready: RegExp, timeoutMs = 60_000): Pro
     });
   });
 }
+
+/** `spleen-trt serve --queue` on 127.0.0.1 without auth (loopback only): its base URL and process. */
+export async function startServeQueue(redisUrl: string, dataDir: string): Promise<{ base: string; child: ChildProcess }> {
+  const served = await startCli(['serve', '--queue', redisUrl, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'], /spleen-trt serve: (http:\/\/\S+)/);
+  return { base: served.match[1], child: served.child };
+}

@@ -4,6 +4,7 @@
  * packages' own files (no network, no install script) on first use and stay loaded.
  */
 import { createRequire } from 'node:module';
+import { SpleenTrtError } from '../../errors.js';
 import { dicomInvalid } from '../dicom-errors.js';
 
 const require = createRequire(import.meta.url);
@@ -17,14 +18,29 @@ interface WasmDecoder {
   delete(): void;
 }
 type DecoderModule = Record<string, new () => WasmDecoder>;
-
-let charls: Promise<DecoderModule> | undefined;
-let openjpeg: Promise<DecoderModule> | undefined;
-
-function loadModule(specifier: string): Promise<DecoderModule> {
-  const factory = require(specifier) as () => Promise<DecoderModule>;
-  return factory();
+/**
+ * A WASM module, loaded on first use. A decode that fails inside it throws a C++ exception (a
+ * bare pointer) that nothing frees, and a trap can leave its heap in any state: the fuzzer saw
+ * "memory access out of bounds" after a few hundred failed JPEG-LS decodes. So a module that has
+ * failed once is dropped, and the next frame gets a fresh instance.
+ */
+class WasmModule {
+  #instance: Promise<DecoderModule> | undefined;
+  constructor(private readonly specifier: string) {}
+  get(): Promise<DecoderModule> {
+    // OpenJPEG prints "[INFO] ..." lines per frame through Emscripten's print: silenced, they
+    // would land in a service's stdout between its JSON log lines.
+    const quiet = { print: () => undefined, printErr: () => undefined };
+    this.#instance ??= (require(this.specifier) as (module: typeof quiet) => Promise<DecoderModule>)(quiet);
+    return this.#instance;
+  }
+  discard(): void {
+    this.#instance = undefined;
+  }
 }
+
+const charls = new WasmModule('@cornerstonejs/codec-charls/decodewasmjs');
+const openjpeg = new WasmModule('@cornerstonejs/codec-openjpeg/decodewasmjs');
 
 /** What the decoded frame must be; anything else is a file that lies about its pixels. */
 export interface FrameExpectation {
@@ -41,33 +57,36 @@ function checkDecoded(what: string, info: { width: number; height: number; compo
   }
 }
 
-async function decodeWithWasm(what: string, module: Promise<DecoderModule>, className: string, frame: Uint8Array, expected: FrameExpectation): Promise<Uint8Array> {
-  const Decoder = (await module)[className];
-  const decoder = new Decoder();
+async function decodeWithWasm(what: string, module: WasmModule, className: string, frame: Uint8Array, expected: FrameExpectation): Promise<Uint8Array> {
+  const Decoder = (await module.get())[className];
+  let decoder: WasmDecoder | undefined;
   try {
+    decoder = new Decoder();
     decoder.getEncodedBuffer(frame.length).set(frame);
-    try {
-      decoder.decode();
-    } catch (error) {
-      throw dicomInvalid(`${what} frame does not decode: ${String(error)}`, error);
-    }
+    decoder.decode();
     checkDecoded(what, decoder.getFrameInfo(), expected);
     // The decoded buffer is a view into WASM memory: copy it before the decoder is freed.
-    return decoder.getDecodedBuffer().slice(0, expected.rows * expected.columns * expected.bytesPerSample);
-  } finally {
+    const samples = decoder.getDecodedBuffer().slice(0, expected.rows * expected.columns * expected.bytesPerSample);
     decoder.delete();
+    return samples;
+  } catch (error) {
+    if (error instanceof SpleenTrtError) {
+      decoder?.delete();
+      throw error;
+    }
+    // Failed inside the module: nothing of this instance is trusted again (not even delete()).
+    module.discard();
+    throw dicomInvalid(`${what} frame does not decode: ${error instanceof Error ? error.message : `decoder error ${String(error)}`}`, error);
   }
 }
 
 /** Decodes a JPEG-LS lossless frame to little-endian samples. */
 export function decodeJpegLs(frame: Uint8Array, expected: FrameExpectation): Promise<Uint8Array> {
-  charls ??= loadModule('@cornerstonejs/codec-charls/decodewasmjs');
   return decodeWithWasm('JPEG-LS', charls, 'JpegLSDecoder', frame, expected);
 }
 
 /** Decodes a JPEG 2000 (lossless) codestream to little-endian samples. */
 export function decodeJpeg2000(frame: Uint8Array, expected: FrameExpectation): Promise<Uint8Array> {
-  openjpeg ??= loadModule('@cornerstonejs/codec-openjpeg/decodewasmjs');
   return decodeWithWasm('JPEG 2000', openjpeg, 'J2KDecoder', frame, expected);
 }
 

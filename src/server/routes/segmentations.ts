@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Volume } from '../../index.js';
+import type { DicomSeries, Volume } from '../../index.js';
 import { isFinished, type ArtifactName, type JobRecord } from '../job-record.js';
 import type { JobRunner } from '../job-runner.js';
 import type { JobStore } from '../job-store.js';
@@ -14,7 +14,7 @@ import { clientIdOf } from '../auth.js';
 import { artifactSchema, cancelSchema, statusSchema, submitSchema } from '../schemas.js';
 import type { ServiceLimits } from '../server-options.js';
 import { ServiceError } from '../service-error.js';
-import { readUploadedVolume } from '../upload/read-upload.js';
+import { readUploadedInput } from '../upload/read-upload.js';
 import { receiveUpload, type ReceivedUpload } from '../upload/receive-upload.js';
 
 export interface SegmentationRoutesOptions {
@@ -28,15 +28,34 @@ const ARTIFACT_ROUTES: { path: string; name: ArtifactName; type: string; suffix:
   { path: 'mask', name: 'mask.nii.gz', type: 'application/gzip', suffix: 'mask.nii.gz', summary: 'The mask (.nii.gz, float32 {0, 1} on the input grid, as the bundle writes it)' },
   { path: 'preview.png', name: 'preview.png', type: 'image/png', suffix: 'preview.png', summary: 'Three slices through the mask, outlined' },
   { path: 'probability', name: 'probability.nii.gz', type: 'application/gzip', suffix: 'probability.nii.gz', summary: 'Foreground probability (.nii.gz), when asked for at submission' },
+  {
+    path: 'seg.dcm',
+    name: 'seg.dcm',
+    type: 'application/dicom',
+    suffix: 'seg.dcm',
+    summary: 'DICOM jobs: the mask as a DICOM Segmentation (binary, one segment: spleen) referencing the series read',
+  },
+  { path: 'mask.stl', name: 'mask.stl', type: 'model/stl', suffix: 'mask.stl', summary: 'DICOM jobs: the mask surface (binary STL, patient LPS mm)' },
+  { path: 'ct.nii.gz', name: 'ct.nii.gz', type: 'application/gzip', suffix: 'ct.nii.gz', summary: 'DICOM jobs: the CT series read, as .nii.gz (int16), for viewers that read NIfTI' },
 ];
+
+/** Job URL keys of the artifacts (the record's `urls`). */
+const ARTIFACT_URLS: Record<ArtifactName, string> = {
+  'mask.nii.gz': 'mask',
+  'preview.png': 'preview',
+  'probability.nii.gz': 'probability',
+  'seg.dcm': 'seg',
+  'mask.stl': 'stl',
+  'ct.nii.gz': 'ct',
+};
 
 /** The record as clients see it: with its URLs and its place in the queue. */
 export function jobView(record: JobRecord, base: string): object {
   const self = `${base}/v1/segmentations/${record.id}`;
   const urls: Record<string, string> = { self };
-  if (record.artifacts.includes('mask.nii.gz')) urls.mask = `${self}/mask`;
-  if (record.artifacts.includes('preview.png')) urls.preview = `${self}/preview.png`;
-  if (record.artifacts.includes('probability.nii.gz')) urls.probability = `${self}/probability`;
+  for (const artifact of ARTIFACT_ROUTES) {
+    if (record.artifacts.includes(artifact.name)) urls[ARTIFACT_URLS[artifact.name]] = `${self}/${artifact.path}`;
+  }
   return { ...record, urls };
 }
 
@@ -76,17 +95,17 @@ export async function segmentationRoutes(app: FastifyInstance, options: Segmenta
     return { stream: part.file, truncated: () => part.file.truncated };
   };
 
-  const receive = async (request: FastifyRequest): Promise<{ upload: ReceivedUpload; volume: Volume; validateMs: number }> => {
+  const receive = async (request: FastifyRequest): Promise<{ upload: ReceivedUpload; volume: Volume; series?: DicomSeries; validateMs: number }> => {
     const source = await bodySource(request);
     const upload = await receiveUpload(source.stream, store.uploadPath(), limits);
     metrics.bytesIn.inc(upload.bytes);
     const t = performance.now();
     try {
       if (source.truncated()) throw new ServiceError('ERR_PAYLOAD_TOO_LARGE', `The upload exceeds the limit of ${limits.maxUploadBytes} bytes`);
-      const volume = await readUploadedVolume(upload.path, upload.kind, limits.maxVoxels);
+      const { volume, series } = await readUploadedInput(upload.path, upload.kind, limits);
       const validateMs = performance.now() - t;
       metrics.observer.stage?.('validate' , validateMs / 1000);
-      return { upload, volume, validateMs };
+      return { upload, volume, series, validateMs };
     } catch (error) {
       await rm(upload.path, { force: true });
       throw error;
@@ -98,12 +117,13 @@ export async function segmentationRoutes(app: FastifyInstance, options: Segmenta
     uploadsInFlight++;
     let record: JobRecord;
     try {
-      const { upload, volume, validateMs } = await receive(request);
+      const { upload, volume, series, validateMs } = await receive(request);
       metrics.observer.stage?.('upload' , upload.receiveMs / 1000);
       try {
         record = await runner.submit({
           upload,
           volume,
+          series,
           probability: request.query.probability === true,
           reqId: String(request.id),
           validateMs,

@@ -8,15 +8,17 @@ import zlib from 'node:zlib';
 import { decodeNiftiHeader, SpleenTrtError, type NiftiHeader } from '../../index.js';
 import { ServiceError } from '../service-error.js';
 
-/** The formats an upload can be; a zipped DICOM series will be a second kind (src/dicom). */
-export type UploadKind = 'nifti';
+/** The formats an upload can be: a NIfTI volume, or a zipped DICOM series (src/dicom). */
+export type UploadKind = 'nifti' | 'dicom';
 
-export interface UploadHeader {
-  kind: UploadKind;
-  gzip: boolean;
-  header: NiftiHeader;
-  shape: [number, number, number];
-}
+/**
+ * What the first bytes say. A zip's central directory is at its end, so nothing about a DICOM
+ * series can be checked before the whole body is in: its limits are checked when it is read
+ * (read-upload.ts), still before the job is stored.
+ */
+export type UploadHeader =
+  | { kind: 'nifti'; gzip: boolean; header: NiftiHeader; shape: [number, number, number] }
+  | { kind: 'dicom'; gzip: false };
 
 /** Bytes of the upload's start kept for inspection. */
 export const INSPECT_BYTES = 64 * 1024;
@@ -84,12 +86,10 @@ export function checkHeaderLimits(header: NiftiHeader, limits: VolumeLimits): [n
 
 /**
  * What an upload is, from its first bytes (up to INSPECT_BYTES; fewer when the body is shorter).
- * This is the one place an upload's format is decided: a zipped DICOM series plugs in here.
+ * This is the one place an upload's format is decided: a zip is taken as a DICOM series.
  */
 export async function inspectUpload(prefix: Uint8Array, limits: VolumeLimits): Promise<UploadHeader> {
-  if (isZip(prefix)) {
-    throw new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'A zip archive (DICOM series) is not supported by this server; send a .nii or .nii.gz');
-  }
+  if (isZip(prefix)) return { kind: 'dicom', gzip: false };
   const gzip = isGzip(prefix);
   const head = gzip ? await gunzipHead(prefix, HEADER_BYTES) : prefix;
   const header = decodeNiftiHeader(head);

@@ -17,12 +17,12 @@ export interface ReceiveLimits extends VolumeLimits {
   uploadIdleTimeoutMs: number;
 }
 
-export interface ReceivedUpload extends UploadHeader {
+export type ReceivedUpload = UploadHeader & {
   /** Where the body now lies (under uploads/). */
   path: string;
   bytes: number;
   receiveMs: number;
-}
+};
 
 /** Counts bytes, enforces the size limit and inspects the start of the stream before passing it on. */
 class UploadGate extends Transform {
@@ -58,7 +58,7 @@ class UploadGate extends Transform {
 
   override _flush(callback: TransformCallback): void {
     if (this.header) callback();
-    else if (this.#prefixBytes === 0) callback(new ServiceError('ERR_BAD_REQUEST', 'The request has an empty body; send a .nii or .nii.gz'));
+    else if (this.#prefixBytes === 0) callback(new ServiceError('ERR_BAD_REQUEST', 'The request has an empty body; send a .nii, .nii.gz or a zipped DICOM series'));
     else this.#inspect(callback);
   }
 

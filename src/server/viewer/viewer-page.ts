@@ -34,11 +34,11 @@ const VIEWER_HTML = `<!doctype html>
 <body>
 <h1>spleen-trt</h1>
 <p class="note">Spleen segmentation of abdominal CT. The embedded default model is trained on synthetic phantoms: not for clinical use.</p>
-<div id="drop">Drop a CT (.nii or .nii.gz) here, or <input type="file" id="file" accept=".nii,.gz"></div>
+<div id="drop">Drop a CT (.nii, .nii.gz, or a zipped DICOM series) here, or <input type="file" id="file" accept=".nii,.gz,.zip"></div>
 <p><label>Access token (if the server needs one) <input id="token" type="password" autocomplete="off"></label></p>
 <div id="status" data-state="idle"></div>
 <progress id="progress" max="1" value="0"></progress>
-<div id="result" hidden>Spleen volume: <strong><span id="volume-ml"></span> mL</strong> (<span id="voxels"></span> voxels) &middot; <a id="download" href="#" download="mask.nii.gz">Download the mask</a></div>
+<div id="result" hidden>Spleen volume: <strong><span id="volume-ml"></span> mL</strong> (<span id="voxels"></span> voxels) &middot; <a id="download" href="#" download="mask.nii.gz">Download the mask</a><span id="seg-link" hidden> &middot; <a id="download-seg" href="#" download="seg.dcm">Download the DICOM SEG</a></span></div>
 <div id="view"><canvas id="gl"></canvas></div>
 <script type="module" src="viewer/app.js"></script>
 </body>
@@ -109,11 +109,25 @@ async function segment(file) {
   $('volume-ml').textContent = job.summary.volumeMl.toFixed(1);
   $('voxels').textContent = String(job.summary.voxelCount);
   $('result').hidden = false;
+  // A DICOM job: NiiVue is given the CT as the server read it (NIfTI), and the SEG is offered too.
+  let ctUrl = URL.createObjectURL(file);
+  $('seg-link').hidden = !job.urls.seg;
+  if (job.urls.seg) {
+    const seg = await fetch(new URL(job.urls.seg, location.href), { headers: headers() });
+    if (!seg.ok) return setStatus('failed', 'SEG download failed: ' + (await problem(seg)));
+    $('download-seg').href = URL.createObjectURL(await seg.blob());
+    $('download-seg').download = job.id + '-seg.dcm';
+  }
+  if (job.input.format === 'dicom') {
+    const ct = await fetch(new URL(job.urls.ct, location.href), { headers: headers() });
+    if (!ct.ok) return setStatus('failed', 'CT download failed: ' + (await problem(ct)));
+    ctUrl = URL.createObjectURL(await ct.blob());
+  }
   await ready;
   // NiiVue takes the format from the name, so both carry a NIfTI extension.
-  const ctName = /\\.nii(\\.gz)?$/i.test(file.name) ? file.name : 'ct.nii.gz';
+  const ctName = job.input.format === 'nifti' && /\\.nii(\\.gz)?$/i.test(file.name) ? file.name : 'ct.nii.gz';
   await nv.loadVolumes([
-    { url: URL.createObjectURL(file), name: ctName, colormap: 'gray', cal_min: -160, cal_max: 240 },
+    { url: ctUrl, name: ctName, colormap: 'gray', cal_min: -160, cal_max: 240 },
     { url: maskUrl, name: 'mask.nii.gz', colormap: 'red', opacity: 0.5, cal_min: 0.5, cal_max: 1 },
   ]);
   nv.setSliceType(nv.sliceTypeMultiplanar);

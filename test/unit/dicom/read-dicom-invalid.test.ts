@@ -135,3 +135,45 @@ describe.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm tools and dcm2
     expect(error.message).toMatch(/Series 1\.2\.3\.4 is not in the input/);
   });
 });
+
+/** Found by the fuzz harness (target dicom): no tools needed, the seeds are committed fixtures. */
+describe('readDicomBuffers on an element running past the end of the file', () => {
+  it('is ERR_DICOM_INVALID, not a bare string thrown later by an accessor', async () => {
+    const dir = path.join(import.meta.dirname, '../../fixtures/dicom/implicit');
+    const names = readdirSync(dir).sort();
+    const damaged = new Uint8Array(readFileSync(path.join(dir, names[2])));
+    // StudyInstanceUID (0020,000D) in implicit VR: tag, then a 4-byte length; declare 16 MiB.
+    let at = -1;
+    for (let p = 132; p < damaged.length - 8 && at < 0; p++) {
+      if (damaged[p] === 0x20 && damaged[p + 1] === 0x00 && damaged[p + 2] === 0x0d && damaged[p + 3] === 0x00) at = p;
+    }
+    expect(at).toBeGreaterThan(0);
+    new DataView(damaged.buffer).setUint32(at + 4, 0x01000000, true);
+    const sources = names.map((name, n) => ({ name, bytes: n === 2 ? damaged : new Uint8Array(readFileSync(path.join(dir, name))) }));
+    const error = await rejection(readDicomBuffers(sources));
+    expect(error).toMatchObject({ code: 'ERR_DICOM_INVALID' });
+    expect((error as Error).message).toMatch(/x0020000d .*runs past the end of the file/);
+  });
+});
+
+/**
+ * Found by the long fuzz run (target dicom, seed 1, cases 60031, 60595, 74005: damaged JPEG-LS
+ * frames): each alone is ERR_DICOM_INVALID, but after a few hundred such failures CharLS's WASM
+ * heap gave "RuntimeError: memory access out of bounds" (uncoded) on the next frame.
+ */
+describe('the WASM decoders after many failed frames', () => {
+  it('stay coded, and an intact JPEG-LS series still reads as the uncompressed one', async () => {
+    const { fuzzTargets } = await import('../../../src/fuzz/fuzz-targets.js');
+    const { caseRandom } = await import('../../../src/fuzz/fuzz-case.js');
+    const target = fuzzTargets().find((t) => t.name === 'dicom')!;
+    const inputs = [60031, 60595, 74005].map((index) => target.make(caseRandom(1, 'dicom', index)));
+    for (let round = 0; round < 140; round++) {
+      for (const input of inputs) expect(await rejection(target.run(input))).toMatchObject({ code: 'ERR_DICOM_INVALID' });
+    }
+    const fixtures = path.join(import.meta.dirname, '../../fixtures/dicom');
+    const jpegLs = await readDicomSeries(path.join(fixtures, 'jpeg-ls'));
+    const plain = await readDicomSeries(path.join(fixtures, 'explicit'));
+    expect(jpegLs.transferSyntaxes).toEqual(['1.2.840.10008.1.2.4.80']);
+    expect(Array.from(jpegLs.volume.data)).toEqual(Array.from(plain.volume.data));
+  }, 60_000);
+});

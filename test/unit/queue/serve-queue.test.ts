@@ -13,7 +13,7 @@ import { encodeNifti, makePhantom, readNifti, Segmenter } from '../../../src/ind
 import { createSegmentationQueue } from '../../../src/queue/segmentation-queue.js';
 import { DirectoryStorage } from '../../../src/queue/shared-storage.js';
 import { redisAvailable, RedisServer } from '../../helpers/redis-server.js';
-import { CLI, startCli } from '../../helpers/start-cli.js';
+import { CLI, startCli, startServeQueue } from '../../helpers/start-cli.js';
 
 
 const ct = makePhantom({ shape: [64, 56, 16], spacingMm: [2.5, 2.5, 6], seed: 21 }).image;
@@ -27,12 +27,9 @@ describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const served = await startCli(
-      ['serve', '--queue', redis.url, '--data-dir', dataDir, '--port', '0', '--no-auth', '--log-level', 'warn'],
-      /spleen-trt serve: (http:\/\/\S+)/,
-    );
+    const served = await startServeQueue(redis.url, dataDir);
     children.push(served.child);
-    base = served.match[1];
+    base = served.base;
     const worker = await startCli(
       ['worker', '--queue', redis.url, '--data-dir', dataDir, '--name', 'gpu-node-7', '--backend', 'onnxruntime', '--threads', '1'],
       /"event":"ready"/,

@@ -122,9 +122,16 @@ describe('segmentation service API (real Segmenter)', () => {
         '/v1/segmentations/{id}/mask',
         '/v1/segmentations/{id}/preview.png',
         '/v1/segmentations/{id}/probability',
+        '/v1/segmentations/{id}/seg.dcm',
+        '/v1/segmentations/{id}/mask.stl',
+        '/v1/segmentations/{id}/ct.nii.gz',
       ].sort(),
     );
     expect(openapi.paths['/v1/segmentations'].post.responses['202']).toBeDefined();
+    expect(Object.keys(openapi.paths['/v1/segmentations/{id}/seg.dcm'].get.responses['200'].content)).toEqual(['application/dicom']);
+    expect(Object.keys(openapi.paths['/v1/segmentations/{id}/mask.stl'].get.responses['200'].content)).toEqual(['model/stl']);
+    expect(openapi.paths['/v1/segmentations'].post.description).toMatch(/application\/zip/);
+    expect(openapi.components.schemas.Job.properties.input.properties.seriesInstanceUid).toBeDefined();
     expect(openapi.components.schemas.Job.properties.summary).toBeDefined();
   });
 

@@ -11,7 +11,9 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Segmenter } from '../../../src/index.js';
 import { hasCommand, requireTool } from '../../helpers/system-tools.js';
-import { smallCtBytes, startServer, type TestServer } from './server-test-helpers.js';
+import { hasDicomTools, writeDicomSeries } from '../../helpers/dicom-series.js';
+import { zipDirectory } from '../../helpers/zip.js';
+import { smallCtBytes, smallPhantom, startServer, type TestServer } from './server-test-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Found to work here: headless chromium renders WebGL2 through ANGLE on SwiftShader with these. */
@@ -47,19 +49,25 @@ describe.runIf(requireTool(hasCommand(CHROMIUM), 'chromium'))('viewer page in ch
     await rm(tmp, { recursive: true, force: true });
   });
 
-  it('uploads a CT, shows the volume in mL and draws the mask over the CT in three planes', async () => {
-    const ctFile = path.join(tmp, 'phantom_ct.nii.gz');
-    await writeFile(ctFile, smallCtBytes(1));
+  /** Opens the page, gives the token, uploads `file` and waits for the job; the page must say Done, without errors. */
+  async function uploadThroughPage(file: string) {
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${server.base}/`);
     await page.fill('#token', TOKEN);
     await page.dispatchEvent('#token', 'change');
-    await page.setInputFiles('#file', ctFile);
+    await page.setInputFiles('#file', file);
     await page.waitForFunction(() => ['done', 'failed'].includes((globalThis as any).spleenViewer?.state), null, { timeout: 60_000 });
     expect(await page.textContent('#status')).toMatch(/^Done/);
     expect(errors).toEqual([]);
+    return page;
+  }
+
+  it('uploads a CT, shows the volume in mL and draws the mask over the CT in three planes', async () => {
+    const ctFile = path.join(tmp, 'phantom_ct.nii.gz');
+    await writeFile(ctFile, smallCtBytes(1));
+    const page = await uploadThroughPage(ctFile);
 
     const job = await page.evaluate(() => (globalThis as any).spleenViewer.job);
     expect(job.state).toBe('done');
@@ -83,5 +91,19 @@ describe.runIf(requireTool(hasCommand(CHROMIUM), 'chromium'))('viewer page in ch
       return viewer.countMaskPixels();
     });
     expect(withoutMask.red).toBeLessThan(withMask.red / 20);
+  });
+
+  it.runIf(requireTool(hasDicomTools(), 'pydicom, dcmtk, gdcm, dcm2niix'))('takes a zipped DICOM series: shows the CT the server read, the mask over it, and offers the SEG', async () => {
+    const zipFile = path.join(tmp, 'study.zip');
+    await writeFile(zipFile, zipDirectory(await writeDicomSeries(smallPhantom(1).image, path.join(tmp, 'series'), { intercept: -1024 })));
+    const page = await uploadThroughPage(zipFile);
+    const job = await page.evaluate(() => (globalThis as any).spleenViewer.job);
+    expect(job.input.format).toBe('dicom');
+    expect(await page.isVisible('#seg-link')).toBe(true);
+    expect(await page.getAttribute('#download-seg', 'href')).toMatch(/^blob:/);
+    expect(await page.evaluate(() => (globalThis as any).spleenViewer.nv.volumes.length)).toBe(2);
+    const drawn = await page.evaluate(() => (globalThis as any).spleenViewer.countMaskPixels());
+    expect(drawn.lit).toBeGreaterThan(10_000);
+    expect(drawn.red).toBeGreaterThan(1000);
   });
 });
