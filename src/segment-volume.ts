@@ -15,6 +15,8 @@ import { invertPreprocessing } from './volume/invert-preprocessing.js';
 import { orientToRas, rasGeometry } from './volume/orientation.js';
 import { inverseSpacingFootprint, resampleFlippedToSpacing, resampleToSpacing } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
+import { DEFAULT_VOLUME_LIMITS, type VolumeLimits } from './volume/volume-limits.js';
+import { checkPipelineSize } from './pipeline-limits.js';
 
 /** A label map on the input's own voxel grid: 0 background, 1 spleen. */
 export interface LabelVolume {
@@ -85,6 +87,7 @@ export async function segmentVolume(
   backend: InferenceBackend,
   params: PipelineParameters,
   options: PipelineRunOptions = {},
+  limits: Required<VolumeLimits> = DEFAULT_VOLUME_LIMITS,
 ): Promise<SegmentResult> {
   const { signal, onProgress } = options;
   const t0 = performance.now();
@@ -94,6 +97,8 @@ export async function segmentVolume(
   // flips are folded into the resampling and the data is read where it is.
   const geometry = rasGeometry(volume);
   const { orientation } = geometry;
+  // Before any grid is allocated: the resampled grid and the window count, from the geometry alone.
+  checkPipelineSize(orientation.rasShape, geometry.affine, params, limits);
   const { volume: resampled, resampling } =
     resampleFlippedToSpacing(volume, orientation, geometry.affine, params.pixdimMm) ??
     resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);

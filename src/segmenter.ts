@@ -4,7 +4,7 @@
  * on the CPU, running two volumes at once would only split the same cores).
  */
 import os from 'node:os';
-import { expectedRange, expectedType, isSpleenTrtError, SpleenTrtError } from './errors.js';
+import { expectedRange, expectedType, isSpleenTrtError, SpleenTrtError, throwIfAborted } from './errors.js';
 import type { BackendName, InferenceBackend } from './inference/backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
@@ -14,6 +14,14 @@ import type { ModelManifest, PipelineParameters } from './model/manifest.js';
 import { getTensorRtStatus } from './runtime-info.js';
 import { segmentVolume, type PipelineRunOptions, type SegmentResult } from './segment-volume.js';
 import type { Volume } from './volume/volume.js';
+import { geometryProblem, resolveVolumeLimits, type VolumeLimits } from './volume/volume-limits.js';
+
+function resolveLimits(limits: VolumeLimits | undefined): Required<VolumeLimits> {
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null)) throw expectedType('a limits object', 'options.limits', limits);
+  return resolveVolumeLimits(limits, (name, value) => {
+    throw expectedRange('a positive finite number', `options.limits.${name}`, value);
+  });
+}
 
 export interface SegmenterOptions {
   /** A model directory (model.json + ONNX), an .onnx file, or a LoadedModel; default: the embedded model. */
@@ -34,9 +42,36 @@ export interface SegmenterOptions {
   overlap?: number;
   swBatchSize?: number;
   mode?: 'constant' | 'gaussian';
+  /**
+   * Most runs that may wait behind the running one; a segment() beyond it rejects at once with
+   * ERR_QUEUE_FULL. Default: unbounded (Infinity).
+   */
+  maxQueue?: number;
+  /** Default for SegmentOptions.timeoutMs. */
+  timeoutMs?: number;
+  /** Size and geometry limits checked before a run allocates (ERR_INPUT_TOO_LARGE past them). */
+  limits?: VolumeLimits;
 }
 
-export type SegmentOptions = PipelineRunOptions;
+export interface SegmentOptions extends PipelineRunOptions {
+  /**
+   * A run that has not finished this many ms after it started (queue time not counted) rejects with
+   * ERR_TIMEOUT; its computation stops at the next batch boundary. Default: none.
+   */
+  timeoutMs?: number;
+}
+
+/** Largest sliding-window overlap accepted as an option: at 0.9 the step is 9 voxels of a 96 ROI. */
+export const MAX_OVERLAP = 0.9;
+
+interface QueuedRun {
+  volume: Volume;
+  options: SegmentOptions;
+  resolve: (result: SegmentResult) => void;
+  reject: (error: unknown) => void;
+  /** Removes the abort listener that rejects the run while it waits. */
+  unlisten: () => void;
+}
 
 export interface SegmenterInfo {
   backend: BackendName;
@@ -50,8 +85,8 @@ export interface SegmenterInfo {
 function validatePipelineOverrides(options: SegmenterOptions, base: PipelineParameters): PipelineParameters {
   const params = { ...base };
   if (options.overlap !== undefined) {
-    if (typeof options.overlap !== 'number' || !(options.overlap >= 0 && options.overlap < 1)) {
-      throw expectedRange('a number in [0, 1)', 'options.overlap', options.overlap);
+    if (typeof options.overlap !== 'number' || !(options.overlap >= 0 && options.overlap <= MAX_OVERLAP)) {
+      throw expectedRange(`a number in [0, ${MAX_OVERLAP}]`, 'options.overlap', options.overlap);
     }
     params.overlap = options.overlap;
   }
@@ -85,7 +120,27 @@ function checkTensorRtOptions(options: SegmenterOptions): void {
   }
 }
 
-function validateVolume(volume: unknown): asserts volume is Volume {
+function checkTimeout(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== 'number' || !(value > 0))) throw expectedRange('a positive number of ms', name, value);
+}
+
+function checkQueueOptions(options: SegmenterOptions): void {
+  const q = options.maxQueue;
+  if (q !== undefined && (typeof q !== 'number' || !(q >= 0) || (q !== Infinity && !Number.isInteger(q)))) {
+    throw expectedRange('a non-negative integer or Infinity', 'options.maxQueue', q);
+  }
+  checkTimeout(options.timeoutMs, 'options.timeoutMs');
+}
+
+function validateSegmentOptions(options: unknown): asserts options is SegmentOptions {
+  if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
+  const o = options as SegmentOptions;
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw expectedType('an AbortSignal', 'options.signal', o.signal);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expectedType('a function', 'options.onProgress', o.onProgress);
+  checkTimeout(o.timeoutMs, 'options.timeoutMs');
+}
+
+function validateVolume(volume: unknown, limits: Required<VolumeLimits>): asserts volume is Volume {
   const v = volume as Volume;
   if (typeof v !== 'object' || v === null) throw expectedType('a Volume', 'volume', volume);
   if (!(v.data instanceof Float32Array)) throw expectedType('a Float32Array', 'volume.data', v.data);
@@ -98,6 +153,8 @@ function validateVolume(volume: unknown): asserts volume is Volume {
   if (!(v.affine instanceof Float64Array) || v.affine.length !== 16 || !v.affine.every(Number.isFinite)) {
     throw expectedType('a finite Float64Array(16)', 'volume.affine', v.affine);
   }
+  const problem = geometryProblem(v.affine, limits);
+  if (problem) throw expectedRange(`a scanner's affine (${problem})`, 'volume.affine', `[${Array.from(v.affine.subarray(0, 12)).join(', ')}, ...]`);
 }
 
 /**
@@ -111,13 +168,21 @@ export class Segmenter {
   readonly manifest: ModelManifest;
   #backend: InferenceBackend;
   #params: PipelineParameters;
-  #queue: Promise<unknown> = Promise.resolve();
+  #limits: Required<VolumeLimits>;
+  #maxQueue: number;
+  #timeoutMs: number | undefined;
+  #waiting: QueuedRun[] = [];
+  #running = 0;
+  #idle: (() => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(backend: InferenceBackend, model: LoadedModel, params: PipelineParameters, fallbackReason?: string) {
+  private constructor(backend: InferenceBackend, model: LoadedModel, params: PipelineParameters, options: SegmenterOptions, fallbackReason?: string) {
     this.#backend = backend;
     this.#params = params;
+    this.#limits = resolveLimits(options.limits);
+    this.#maxQueue = options.maxQueue ?? Infinity;
+    this.#timeoutMs = options.timeoutMs;
     this.manifest = model.manifest;
     this.info = {
       backend: backend.name,
@@ -147,6 +212,8 @@ export class Segmenter {
       throw expectedType('a path or a LoadedModel', 'options.model', options.model);
     }
     checkTensorRtOptions(options);
+    checkQueueOptions(options);
+    resolveLimits(options.limits);
     const model = typeof options.model === 'object' ? options.model : await loadModel(options.model);
     const params = validatePipelineOverrides(options, model.manifest.pipeline);
 
@@ -185,24 +252,114 @@ export class Segmenter {
       }
     }
     backend ??= await createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
-    return new Segmenter(backend, model, params, fallbackReason);
+    return new Segmenter(backend, model, params, options, fallbackReason);
   }
 
-  /** Segments one volume; runs queue in call order. */
+  /** Runs waiting behind the running one. */
+  get pending(): number {
+    return this.#waiting.length;
+  }
+
+  /** Runs in progress (0 or 1: runs on one Segmenter take turns). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /**
+   * Segments one volume; runs queue in call order. Every failure is a rejection, caller mistakes
+   * included (TypeError / RangeError with a code): ERR_CLOSED after close(), ERR_QUEUE_FULL past
+   * `maxQueue`, ERR_ABORTED as soon as `signal` fires (a waiting run never starts), ERR_TIMEOUT past
+   * `timeoutMs`, ERR_INPUT_TOO_LARGE past `limits`.
+   */
   segment(volume: Volume, options: SegmentOptions = {}): Promise<SegmentResult> {
     if (this.#closed) return Promise.reject(new SpleenTrtError('ERR_CLOSED', 'Segmenter is closed'));
-    validateVolume(volume);
-    const run = this.#queue.then(() => segmentVolume(volume, this.#backend, this.#params, options));
-    // The queue only orders runs; one run's failure must not fail the next.
-    this.#queue = run.catch(() => undefined);
-    return run;
+    try {
+      validateVolume(volume, this.#limits);
+      validateSegmentOptions(options);
+      throwIfAborted(options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#waiting.length >= this.#maxQueue && (this.#running > 0 || this.#waiting.length > 0)) {
+      return Promise.reject(new SpleenTrtError('ERR_QUEUE_FULL', `Segmenter queue is full (${this.#waiting.length} waiting, options.maxQueue ${this.#maxQueue})`));
+    }
+    return new Promise<SegmentResult>((resolve, reject) => {
+      const { signal } = options;
+      const run: QueuedRun = { volume, options, resolve, reject, unlisten: () => undefined };
+      if (signal) {
+        const onAbort = (): void => {
+          const at = this.#waiting.indexOf(run);
+          if (at < 0) return; // started: the pipeline sees the signal itself
+          this.#waiting.splice(at, 1);
+          reject(new SpleenTrtError('ERR_ABORTED', 'The operation was aborted while queued', { cause: signal.reason }));
+          this.#settleIdle();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        run.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#waiting.push(run);
+      this.#pump();
+    });
   }
 
-  /** Waits for queued runs, then frees the backend. Idempotent. */
+  #pump(): void {
+    if (this.#running > 0) return;
+    const run = this.#waiting.shift();
+    if (!run) {
+      this.#settleIdle();
+      return;
+    }
+    run.unlisten();
+    this.#running = 1;
+    const timeoutMs = run.options.timeoutMs ?? this.#timeoutMs;
+    const { promise, done } = this.#start(run.volume, run.options, timeoutMs);
+    promise.then(run.resolve, run.reject);
+    // The next run starts when this one's computation has really stopped (a timed-out run keeps
+    // the backend until its current batch ends).
+    void done.then(() => {
+      this.#running = 0;
+      this.#pump();
+    });
+  }
+
+  #start(volume: Volume, options: SegmentOptions, timeoutMs: number | undefined): { promise: Promise<SegmentResult>; done: Promise<unknown> } {
+    if (timeoutMs === undefined) {
+      const promise = segmentVolume(volume, this.#backend, this.#params, options, this.#limits);
+      return { promise, done: promise.catch(() => undefined) };
+    }
+    const controller = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const work = segmentVolume(volume, this.#backend, this.#params, { ...options, signal }, this.#limits);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new SpleenTrtError('ERR_TIMEOUT', `segment() did not finish within ${timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    const promise = Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    return { promise, done: work.catch(() => undefined).finally(() => clearTimeout(timer)) };
+  }
+
+  #settleIdle(): void {
+    if (this.#running === 0 && this.#waiting.length === 0) {
+      this.#idle?.();
+      this.#idle = undefined;
+    }
+  }
+
+  /** Waits for queued and running runs, then frees the backend. Idempotent. */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      this.#closing = this.#queue.then(() => this.#backend.close());
+      const drained =
+        this.#running === 0 && this.#waiting.length === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              this.#idle = resolve;
+            });
+      this.#closing = drained.then(() => this.#backend.close());
     }
     return this.#closing;
   }

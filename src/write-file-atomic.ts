@@ -7,6 +7,25 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { SpleenTrtError } from './errors.js';
+
+/**
+ * A failed write as the package's error: a read-only or full disk, a parent that is a file, a
+ * missing directory. Errors that already carry a package code pass through.
+ */
+export function writeError(error: unknown, target: string): Error {
+  if (error instanceof SpleenTrtError) return error;
+  const errno = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  const why =
+    errno === 'ENOSPC' ? 'no space left on the device'
+    : errno === 'EROFS' ? 'read-only file system'
+    : errno === 'EACCES' || errno === 'EPERM' ? 'permission denied'
+    : errno === 'ENOTDIR' ? 'a parent is not a directory'
+    : errno === 'ENOENT' ? 'its directory does not exist'
+    : errno === 'EISDIR' ? 'it is a directory'
+    : (error as Error)?.message ?? String(error);
+  return new SpleenTrtError('ERR_WRITE_FAILED', `Cannot write ${target}: ${why}`, { cause: error });
+}
 
 /** A temporary name next to `target`, unique per process and call. */
 export function temporaryPathFor(target: string): string {
@@ -20,6 +39,14 @@ export interface AtomicWriteOptions {
 
 /** Writes `data` to a temporary file next to `target` and fsyncs it; returns the temporary path. */
 export async function writeTemporary(target: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<string> {
+  try {
+    return await writeTemporaryUncoded(target, data, options);
+  } catch (error) {
+    throw writeError(error, target);
+  }
+}
+
+async function writeTemporaryUncoded(target: string, data: Uint8Array | string, options: AtomicWriteOptions): Promise<string> {
   if (options.createDirectory !== false) await mkdir(path.dirname(target), { recursive: true });
   const temporary = temporaryPathFor(target);
   // 'wx': never follow or clobber an existing file at the temporary name.
@@ -42,7 +69,7 @@ export async function commitTemporary(temporary: string, target: string): Promis
     await rename(temporary, target);
   } catch (error) {
     await rm(temporary, { force: true });
-    throw error;
+    throw writeError(error, target);
   }
 }
 

@@ -3,13 +3,18 @@
  * `<dir>/<name>/<name>_trans.nii.gz` (the bundle's SaveImaged layout). One bad file is reported
  * and the rest still run; the exit code says whether any failed.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readNifti, Segmenter, SpleenTrtError, writeNifti, type LabelVolume, type SegmentResult } from '../index.js';
+import { errorCode } from '../errors.js';
+import { readNifti, Segmenter, writeNifti, type LabelVolume, type SegmentResult, type Volume } from '../index.js';
+import { writeError } from '../write-file-atomic.js';
+import { expandInputs, NIFTI_NAME } from './infer-inputs.js';
+import { OutputUnit, planOutputs, type CaseOutputs } from './infer-outputs.js';
 import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js';
 import { ProgressLine } from './progress.js';
-import { parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
+import { joinNegativeNumbers, parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
+import { MAX_OVERLAP } from '../segmenter.js';
 
 export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
 
@@ -22,7 +27,7 @@ Options:
   --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
   --backend <b>               auto | onnxruntime | tensorrt (default: auto)
   --threads <n>               CPU threads for onnxruntime (default: all cores)
-  --overlap <x>               sliding-window overlap in [0, 1) (default: 0.5)
+  --overlap <x>               sliding-window overlap in [0, 0.9] (default: 0.5)
   --sw-batch-size <n>         windows per network call (default: 4)
   --mode <m>                  constant | gaussian window blending (default: constant)
   --output-dtype <t>          float32 (bundle-compatible, default) | uint8
@@ -33,28 +38,7 @@ Options:
   --json                      print one JSON document with each file's result and timings
   --verbose                   print stacks with errors`;
 
-const NIFTI_NAME = /\.nii(\.gz)?$/i;
-
-/** The input's name as the bundle uses it: the file name without .nii / .nii.gz. */
-export function caseName(file: string): string {
-  return path.basename(file).replace(NIFTI_NAME, '');
-}
-
-async function expandInputs(inputs: string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => null);
-    if (info?.isDirectory()) {
-      const names = (await readdir(input)).filter((n) => NIFTI_NAME.test(n)).sort();
-      if (names.length === 0) throw new UsageError(`No .nii or .nii.gz files in directory ${input}`);
-      files.push(...names.map((n) => path.join(input, n)));
-    } else {
-      // Missing files are reported per file by the reader, with the other files still running.
-      files.push(input);
-    }
-  }
-  return files;
-}
+export { caseName } from './infer-outputs.js';
 
 export interface FileReport {
   input: string;
@@ -75,22 +59,34 @@ export async function writeMaskNifti(file: string, mask: LabelVolume, datatype: 
   await writeNifti(file, mask, { datatype, gzipLevel: 1 });
 }
 
-/** The preview file of one input: `file` itself, or `<file stem>_<name>.png` when there are several inputs. */
-function previewPath(file: string, name: string, inputs: number): string {
-  return inputs === 1 ? file : file.replace(/(\.png)?$/i, `_${name}.png`);
-}
-
-async function writeStages(dir: string, result: SegmentResult): Promise<void> {
-  const stages = result.stages;
-  if (!stages) return;
-  await writeNifti(path.join(dir, 'preprocessed.nii.gz'), stages.preprocessed);
-  await writeNifti(path.join(dir, 'logits.nii.gz'), stages.logits);
-  await writeNifti(path.join(dir, 'probability.nii.gz'), stages.probability);
+/** Writes one case's files as a unit (infer-outputs.ts): all of them, or none and no new directory. */
+async function writeCase(plan: CaseOutputs, volume: Volume, result: SegmentResult, outputDtype: 'float32' | 'uint8'): Promise<void> {
+  const unit = new OutputUnit(plan.caseDir);
+  try {
+    await unit.open();
+    await writeMaskNifti(unit.stage(plan.mask), result.mask, outputDtype);
+    const stages = result.stages;
+    if (plan.stages && stages) {
+      await writeNifti(unit.stage(plan.stages['preprocessed.nii.gz']), stages.preprocessed);
+      await writeNifti(unit.stage(plan.stages['logits.nii.gz']), stages.logits);
+      await writeNifti(unit.stage(plan.stages['probability.nii.gz']), stages.probability);
+    }
+    if (plan.preview) {
+      await mkdir(path.dirname(plan.preview), { recursive: true }).catch((error: unknown) => {
+        throw writeError(error, plan.preview!);
+      });
+      await writePreviewPng(unit.stage(plan.preview), volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
+    }
+    await unit.commit();
+  } catch (error) {
+    await unit.abort();
+    throw writeError(error, plan.caseDir);
+  }
 }
 
 export async function inferCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv, ['--threads', '--overlap', '--sw-batch-size']),
     allowPositionals: true,
     options: {
       output: { type: 'string', short: 'o' },
@@ -116,16 +112,20 @@ export async function inferCommand(argv: string[]): Promise<number> {
   const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
   const mode = parseChoiceFlag(values.mode, '--mode', ['constant', 'gaussian'] as const);
   const outputDtype = parseChoiceFlag(values['output-dtype'], '--output-dtype', ['float32', 'uint8'] as const) ?? 'float32';
-  const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer >= 1');
-  const overlap = parseNumberFlag(values.overlap, '--overlap', (n) => n >= 0 && n < 1, 'a number in [0, 1)');
+  const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer in 1..1024');
+  const overlap = parseNumberFlag(values.overlap, '--overlap', (n) => n >= 0 && n <= MAX_OVERLAP, `a number in [0, ${MAX_OVERLAP}]`);
   const swBatchSize = parseNumberFlag(values['sw-batch-size'], '--sw-batch-size', (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer in 1..64');
   const outputDir = values.output ?? 'spleen-trt-output';
-  const files = await expandInputs(positionals);
+  const inputs = await expandInputs(positionals);
+  const files = inputs.map((i) => i.file);
   // `-o mask.nii.gz` with one input names the mask file itself; otherwise -o is a directory.
   const outputFile = NIFTI_NAME.test(outputDir) ? outputDir : undefined;
   if (outputFile && files.length !== 1) {
     throw new UsageError(`-o ${outputDir} names one file, but there are ${files.length} inputs: give a directory`);
   }
+  if (inputs.every((i) => 'error' in i)) throw new UsageError(inputs.map((i) => ('error' in i ? i.error.message : '')).join('; '));
+  // Before anything runs: unique case names, and no output that is an input.
+  const plans = planOutputs(files, { outputDir, outputFile, saveStages: values['save-stages'] === true, preview: values.preview });
 
   const progress = new ProgressLine();
   await using segmenter = await Segmenter.create({ model: values.model, backend, threads, overlap, swBatchSize, mode });
@@ -139,7 +139,10 @@ export async function inferCommand(argv: string[]): Promise<number> {
   for (const [index, file] of files.entries()) {
     const label = `[${index + 1}/${files.length}] ${path.basename(file)}`;
     const started = performance.now();
+    const plan = plans[index];
     try {
+      const early = inputs[index];
+      if ('error' in early) throw early.error;
       progress.update(`${label}: reading`);
       const { volume } = await readNifti(file);
       const readMs = performance.now() - started;
@@ -149,14 +152,9 @@ export async function inferCommand(argv: string[]): Promise<number> {
       });
       progress.update(`${label}: writing`);
       const writeStarted = performance.now();
-      const name = caseName(file);
-      const caseDir = outputFile ? path.dirname(outputFile) : path.join(outputDir, name);
-      const output = outputFile ?? path.join(caseDir, `${name}_trans.nii.gz`);
-      await mkdir(caseDir, { recursive: true });
-      await writeMaskNifti(output, result.mask, outputDtype);
-      await writeStages(caseDir, result);
-      const preview = values.preview ? previewPath(values.preview, name, files.length) : undefined;
-      if (preview) await writePreviewPng(preview, volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }]);
+      await writeCase(plan, volume, result, outputDtype);
+      const output = plan.mask;
+      const preview = plan.preview;
       const writeMs = performance.now() - writeStarted;
       const totalMs = performance.now() - started;
       progress.clear();
@@ -168,7 +166,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
       }
     } catch (error) {
       progress.clear();
-      const code = error instanceof SpleenTrtError ? error.code : 'ERR_UNEXPECTED';
+      const code = errorCode(error);
       const message = (error as Error).message;
       reports.push({ input: file, ok: false, error: { code, message } });
       process.stderr.write(`${label}: error ${code}: ${message}\n`);

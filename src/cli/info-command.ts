@@ -1,9 +1,16 @@
 /** `spleen-trt info`: version, backends available and why not, threads, GPUs. */
+import { parseArgs } from 'node:util';
 import { getRuntimeInfo } from '../index.js';
 
 export async function infoCommand(argv: string[]): Promise<number> {
+  // Strict: an unknown flag (`info --bogus`) is a usage error, exit 2, not silently ignored.
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write('Usage: spleen-trt info [--json]\n\nVersions, which backends run here and why not, CPU threads, GPUs.\n');
+    return 0;
+  }
   const info = await getRuntimeInfo();
-  if (argv.includes('--json')) {
+  if (values.json) {
     process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
     return 0;
   }

@@ -3,7 +3,7 @@
  * The `spleen-trt` command: dispatches to one module per subcommand. Runtime failures print
  * `error <code>: <message>` and exit 1; usage mistakes exit 2.
  */
-import { SpleenTrtError } from '../errors.js';
+import { errorCode } from '../errors.js';
 import { benchCommand } from './bench-command.js';
 import { demoCommand } from './demo-command.js';
 import { evaluateCommand } from './evaluate-command.js';
@@ -67,14 +67,14 @@ export async function main(argv: string[]): Promise<number> {
     return await command(rest);
   } catch (error) {
     if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`error: ${(error as Error).message}\nRun 'spleen-trt ${name} --help' for usage.\n`);
+      process.stderr.write(`error ERR_USAGE: ${(error as Error).message}\nRun 'spleen-trt ${name} --help' for usage.\n`);
       return 2;
     }
     if (error instanceof TypeError || error instanceof RangeError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(`error ${errorCode(error)}: ${error.message}\n`);
       return 2;
     }
-    const code = error instanceof SpleenTrtError ? error.code : 'ERR_UNEXPECTED';
+    const code = errorCode(error);
     process.stderr.write(`error ${code}: ${(error as Error).message}\n`);
     if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     return 1;

@@ -8,7 +8,7 @@
  * setImmediate), which would freeze the event loop for ~0.3 s per 96^3 window. So by default the
  * session lives in a worker thread; `thread: 'main'` keeps it in-process (no copies, no thread).
  */
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/read-regular-file.js';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -16,6 +16,12 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
+import { commandLineBytes, ortWorkerStackMb } from './ort-worker-stack.js';
+
+/** Command-line bytes the main thread's 8 MiB stack survives in onnxruntime's telemetry regex (crashes near 50 KB). */
+const MAIN_THREAD_SAFE_CMDLINE_BYTES = 16 * 1024;
+/** Whether a session was created in this process, so the process-wide OrtEnv exists. */
+let ortEnvCreated = false;
 
 export interface OnnxRuntimeBackendOptions {
   /** Threads inside one operator (default: all cores, `os.availableParallelism()`). */
@@ -84,13 +90,12 @@ function checkThreads(value: unknown, name: string): void {
 async function readModelBytes(model: Uint8Array | string): Promise<Uint8Array> {
   if (model instanceof Uint8Array) return model;
   if (typeof model !== 'string') throw expectedType('ONNX bytes (Uint8Array) or a file path', 'model', model);
-  try {
-    return new Uint8Array(await readFile(model));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `ONNX model not found: ${model}`, { cause: error });
-    throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ONNX model ${model}: ${messageOf(error)}`, { cause: error });
-  }
+  // Regular files only, size-checked first: a FIFO would block and /dev/zero never end.
+  return readRegularFile(model, {
+    what: 'ONNX model',
+    maxBytes: 2 * 1024 ** 3,
+    directoryError: (file) => new SpleenTrtError('ERR_MODEL_INVALID', `ONNX model ${file} is a directory`),
+  });
 }
 
 function signatures(metadata: readonly InferenceSession.ValueMetadata[]): TensorSignature[] {
@@ -243,7 +248,14 @@ function workerHost(bytes: Uint8Array, sessionOptions: SessionOptions, source: s
   } catch (error) {
     return Promise.reject(unavailable(error));
   }
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, model: bytes, options: sessionOptions } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    // The worker's source is CommonJS: a parent started with --input-type=module must not make it ESM.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    // Sized from the command line: onnxruntime's telemetry regex-matches it recursively (ort-worker-stack.ts).
+    resourceLimits: { stackSizeMb: ortWorkerStackMb() },
+    workerData: { ortPath, model: bytes, options: sessionOptions },
+  });
   const pending = new Map<number, { resolve: (out: RunOutput) => void; reject: (error: unknown) => void }>();
   let nextId = 0;
   let failure: SpleenTrtError | undefined;
@@ -353,7 +365,13 @@ export async function createOnnxRuntimeBackend(
     graphOptimizationLevel: level,
     executionMode: 'sequential',
   };
+  if (thread === 'main' && !ortEnvCreated && commandLineBytes() > MAIN_THREAD_SAFE_CMDLINE_BYTES) {
+    // The process's OrtEnv is created once, by the first session: let a worker with a big enough
+    // stack create it, since the main thread's stack is fixed (ort-worker-stack.ts).
+    await (await workerHost(bytes, sessionOptions, source)).release();
+  }
   const host = thread === 'worker' ? await workerHost(bytes, sessionOptions, source) : await mainThreadHost(bytes, sessionOptions, source);
+  ortEnvCreated = true;
   let outputChannels: number;
   try {
     outputChannels = checkSignature(host.inputs, host.outputs, source);

@@ -16,7 +16,7 @@
  * as path separators); `$` expressions are not evaluated and are refused where a value is needed.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/read-regular-file.js';
 import path from 'node:path';
 import { expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
@@ -390,11 +390,10 @@ export function parseBundleConfig(inference: unknown, metadata: unknown, source 
 async function readJson(file: string, required: boolean): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Regular files only and at most 16 MiB: a FIFO or device in a bundle must not block or exhaust memory.
+    text = new TextDecoder().decode(await readRegularFile(file, { what: 'Bundle config', maxBytes: 16 << 20 }));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
-    }
+    if ((error as SpleenTrtError).code !== 'ERR_FILE_NOT_FOUND') throw error;
     if (!required) return undefined;
     const yaml = ['.yaml', '.yml'].map((ext) => file.replace(/\.json$/, ext)).find((y) => existsSync(y));
     if (yaml) {

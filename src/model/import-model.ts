@@ -6,15 +6,16 @@
  * sibling, verified with loadModel, then renamed into place.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
+import { inputFileError, readRegularFile } from '../io/read-regular-file.js';
 import { readBundleConfig, type BundleConfig } from './bundle-config.js';
 import { buildUnetOnnx } from './build-unet-onnx.js';
 import { makeBatchDynamic } from './dynamic-batch.js';
 import { inspectOnnx } from './inspect-onnx.js';
-import { loadModel, sha256Hex } from './load-model.js';
+import { loadModel, MAX_MODEL_BYTES, sha256Hex } from './load-model.js';
 import { BUNDLE_PIPELINE, type ModelManifest, type ModelSource, type PipelineParameters } from './manifest.js';
 import { readUnetCheckpoint } from './torch-checkpoint.js';
 import { checkUnetConfig, DEFAULT_UNET_CONFIG, type UnetConfig } from './unet-architecture.js';
@@ -60,14 +61,9 @@ function invalid(message: string): never {
   throw new SpleenTrtError('ERR_MODEL_INVALID', message);
 }
 
-async function readSourceFile(file: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `Not found: ${file}`, { cause: error });
-    throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
-  }
+/** A checkpoint or ONNX to import: regular files only, size-checked before reading (finding 5: /dev/zero). */
+function readSourceFile(file: string): Promise<Uint8Array> {
+  return readRegularFile(file, { what: 'Model source', maxBytes: MAX_MODEL_BYTES });
 }
 
 interface CheckedIo {
@@ -204,7 +200,7 @@ function checkOptions(source: unknown, options: ImportModelOptions): void {
 
 async function prepare(source: string, options: ImportModelOptions): Promise<{ prepared: Prepared; pipeline: PipelineParameters; labels: Record<string, string> }> {
   const info = await stat(source).catch((error: NodeJS.ErrnoException) => {
-    throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `Not found: ${source}`, { cause: error });
+    throw inputFileError(error, source, 'Model source');
   });
   if (info.isDirectory()) {
     const bundle = await readBundleConfig(source);

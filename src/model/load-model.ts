@@ -4,10 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SpleenTrtError } from '../errors.js';
+import { expectedType, SpleenTrtError } from '../errors.js';
+import { inputFileError, readRegularFile } from '../io/read-regular-file.js';
 import { buildUnetOnnx, ONNXRUNTIME_CPU_OPTIONS } from './build-unet-onnx.js';
 import { BUNDLE_PIPELINE, parseManifest, type ModelManifest } from './manifest.js';
 import { optimizeOnnxForCpu } from './optimize-onnx-for-cpu.js';
@@ -159,14 +160,38 @@ export function tensorRtModel(model: LoadedModel): LoadedModel {
   return model;
 }
 
-async function readModelFile(file: string, what: string): Promise<Uint8Array> {
+/** Largest model file read (an ONNX cannot exceed 2 GiB; the bundle's is 19 MB). */
+export const MAX_MODEL_BYTES = 1024 ** 3;
+/** Largest model.json read. */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/** A model file: regular files only (a FIFO or /dev/zero would block or never end), size-checked before reading. */
+function readModelFile(file: string, what: string, maxBytes = MAX_MODEL_BYTES): Promise<Uint8Array> {
+  return readRegularFile(file, { what, maxBytes });
+}
+
+/**
+ * The manifest's ONNX path, kept inside the model directory: no absolute path, no `..`, and no
+ * symbolic link that resolves outside it (a model.json must not make the loader read /etc/passwd).
+ */
+export async function containedModelPath(dir: string, file: string, manifestPath: string): Promise<string> {
+  const refuse = (why: string): never => {
+    throw new SpleenTrtError('ERR_MODEL_INVALID', `${manifestPath}: "onnx.file" ${JSON.stringify(file)} ${why}; it must name a file inside the model directory`);
+  };
+  if (file.includes('\0')) refuse('contains a NUL byte');
+  if (path.isAbsolute(file) || path.win32.isAbsolute(file)) refuse('is an absolute path');
+  if (file.split(/[\\/]/).includes('..')) refuse('leaves the directory with ".."');
+  const joined = path.join(dir, file);
+  let real: string;
+  let realDir: string;
   try {
-    return new Uint8Array(await readFile(file));
+    [real, realDir] = await Promise.all([realpath(joined), realpath(dir)]);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `${what} not found: ${file}`, { cause: error });
-    throw new SpleenTrtError('ERR_MODEL_INVALID', `Cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error });
+    throw inputFileError(error, joined, 'model ONNX');
   }
+  const rel = path.relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) refuse(`resolves (through a symbolic link) to ${real}, outside ${realDir}`);
+  return joined;
 }
 
 /**
@@ -176,13 +201,15 @@ async function readModelFile(file: string, what: string): Promise<Uint8Array> {
 export async function loadModel(spec?: string): Promise<LoadedModel> {
   if (spec === undefined || spec === 'default' || spec === 'builtin:default') return loadDefaultModel();
   if (spec === 'builtin:seeded') return loadSeededModel();
+  if (typeof spec !== 'string' || spec === '') throw expectedType('a model path', 'model', spec);
+  if (spec.includes('\0')) throw new SpleenTrtError('ERR_FILE_UNREADABLE', `Model path ${JSON.stringify(spec)} contains a NUL byte`);
   const info = await stat(spec).catch((error: NodeJS.ErrnoException) => {
-    throw new SpleenTrtError('ERR_FILE_NOT_FOUND', `Model not found: ${spec}`, { cause: error });
+    throw inputFileError(error, spec, 'Model');
   });
   if (info.isDirectory()) {
     const manifestPath = path.join(spec, 'model.json');
-    const manifest = parseManifestText(new TextDecoder().decode(await readModelFile(manifestPath, 'model manifest')), manifestPath);
-    const onnxPath = path.join(spec, manifest.onnx.file);
+    const manifest = parseManifestText(new TextDecoder().decode(await readModelFile(manifestPath, 'model manifest', MAX_MANIFEST_BYTES)), manifestPath);
+    const onnxPath = await containedModelPath(spec, manifest.onnx.file, manifestPath);
     const onnx = await readModelFile(onnxPath, 'model ONNX');
     const sha256 = checkedSha256(onnx, onnxPath, manifest, manifestPath);
     return { manifest, onnx, sha256, source: path.resolve(spec) };

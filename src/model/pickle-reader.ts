@@ -47,7 +47,16 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Name used in error messages, e.g. `archive/data.pkl`. */
   source?: string;
+  /**
+   * Most values on the stack plus marks at once (default 2^20), and most opcodes run (default
+   * 2^24): a pickle of 256 MiB of EMPTY_LIST or MARK otherwise grows the heap until V8 aborts.
+   * Past either: ERR_INPUT_TOO_LARGE. A real checkpoint's pickle runs a few thousand.
+   */
+  maxStack?: number;
+  maxOps?: number;
 }
+
+export const DEFAULT_PICKLE_LIMITS = { maxStack: 1 << 20, maxOps: 1 << 24 } as const;
 
 /** Dicts (and OrderedDicts) keep insertion order, as Python's do. */
 export type PickleDict = Map<unknown, unknown>;
@@ -159,8 +168,17 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     return fail('REDUCE of something that is not a global');
   };
 
+  const maxStack = options.maxStack ?? DEFAULT_PICKLE_LIMITS.maxStack;
+  const maxOps = options.maxOps ?? DEFAULT_PICKLE_LIMITS.maxOps;
+  let ops = 0;
   for (;;) {
     if (pos >= bytes.length) fail('no STOP opcode (the pickle is truncated)');
+    if (++ops > maxOps || stack.length + marks.length > maxStack || memo.size > maxStack) {
+      throw new SpleenTrtError(
+        'ERR_INPUT_TOO_LARGE',
+        `${source}: more than ${ops > maxOps ? `${maxOps} opcodes` : `${maxStack} values held`} (a pickle bomb, or not a model checkpoint)`,
+      );
+    }
     const op = bytes[pos++];
     switch (op) {
       case 0x80: // PROTO

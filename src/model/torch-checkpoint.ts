@@ -16,6 +16,9 @@ import { PickleCallable, PickleGlobal, PickleObject, unpickle } from './pickle-r
 import { DEFAULT_UNET_CONFIG, unetStateDictSpec, type UnetConfig } from './unet-architecture.js';
 import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zip-reader.js';
 
+/** Largest data.pkl inflated. */
+const MAX_PICKLE_BYTES = 64 * 1024 ** 2;
+
 /** Element types a checkpoint's storages may hold. */
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -316,7 +319,8 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = 'checkpoint'): T
     return new PickleGlobal(module, name);
   };
 
-  const root = unpickle(readZipEntry(bytes, pickleEntry), { findClass, persistentLoad, source: at });
+  // The pickle is the object graph only (tensors live in other entries): a few KB for a UNet.
+  const root = unpickle(readZipEntry(bytes, pickleEntry, MAX_PICKLE_BYTES), { findClass, persistentLoad, source: at });
   return { root, archiveName: prefix.replace(/\/$/, ''), byteOrder };
 }
 

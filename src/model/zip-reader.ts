@@ -45,8 +45,26 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
-/** The archive's entries in central-directory order; throws ERR_MODEL_INVALID for anything malformed. */
-export function readZipDirectory(bytes: Uint8Array): ZipEntry[] {
+/** Largest inflated size of one entry (the bundle's biggest tensor is a few MB). */
+export const MAX_ZIP_ENTRY_BYTES = 512 * 1024 ** 2;
+/** Largest inflated size of all entries together. */
+export const MAX_ZIP_TOTAL_BYTES = 1024 ** 3;
+
+/**
+ * The archive's entries in central-directory order; throws ERR_MODEL_INVALID for anything malformed
+ * and ERR_INPUT_TOO_LARGE when the declared sizes together exceed `maxTotalBytes`.
+ */
+export function readZipDirectory(bytes: Uint8Array, maxTotalBytes: number = MAX_ZIP_TOTAL_BYTES): ZipEntry[] {
+  const entries = readEntries(bytes);
+  let total = 0;
+  for (const e of entries) total += e.method === 0 ? 0 : e.uncompressedSize;
+  if (total > maxTotalBytes) {
+    throw new SpleenTrtError('ERR_INPUT_TOO_LARGE', `zip entries declare ${total} inflated bytes, more than the limit of ${maxTotalBytes}`);
+  }
+  return entries;
+}
+
+function readEntries(bytes: Uint8Array): ZipEntry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const size = bytes.length;
   if (size < EOCD_SIZE) fail(`only ${size} bytes`);
@@ -125,7 +143,11 @@ export function readZipDirectory(bytes: Uint8Array): ZipEntry[] {
  * The bytes of one entry: a view into `bytes` when stored, inflated when deflated. Verifies the
  * CRC-32, so a flipped byte in a weight tensor is an error rather than a silently wrong model.
  */
-export function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
+export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, maxBytes: number = MAX_ZIP_ENTRY_BYTES): Uint8Array {
+  // Decided from the declared size before inflating: a 3.9 MB checkpoint may declare 3.9 GB of zeros.
+  if (entry.method === 8 && entry.uncompressedSize > maxBytes) {
+    throw new SpleenTrtError('ERR_INPUT_TOO_LARGE', `zip entry ${entry.name} declares ${entry.uncompressedSize} bytes, more than the limit of ${maxBytes}`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = entry.localHeaderOffset;
   if (view.getUint32(h, true) !== LOCAL_SIGNATURE) fail(`local header of ${entry.name} is damaged`);

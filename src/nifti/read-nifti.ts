@@ -7,7 +7,8 @@
  * inflated; bad input of any kind ends in SpleenTrtError('ERR_NIFTI_INVALID'), a missing file in
  * 'ERR_FILE_NOT_FOUND'.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { inputFileError, openRegularFile, readExactly } from '../io/read-regular-file.js';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3, Volume } from '../volume/volume.js';
 import { type AffineSource, type ChosenAffine, chooseAffine, columnNormsNumpy } from './nifti-affine.js';
@@ -23,10 +24,12 @@ import {
   type NiftiDatatypeName,
   type NiftiHeader,
 } from './nifti-header.js';
+import { checkNiftiDeclaredSize, DEFAULT_MAX_NIFTI_BYTES, type NiftiSizeLimits } from './nifti-limits.js';
 import { decodeVoxels, type ReadScaling } from './nifti-voxels.js';
+import { DEFAULT_VOLUME_LIMITS, geometryProblem } from '../volume/volume-limits.js';
 
-/** Default voxel limit: 2^29 voxels (a 2 GiB float32 volume). */
-export const DEFAULT_MAX_VOXELS = 1024 ** 3 / 2;
+/** Default voxel limit: 2^28 voxels (512x512x1024; a 1 GiB float32 volume). */
+export const DEFAULT_MAX_VOXELS = DEFAULT_VOLUME_LIMITS.maxVoxels;
 
 /** Bytes a .nii.gz may inflate to beyond what its header needs (trailing padding). */
 const TRAILING_MARGIN_BYTES = 1 << 20;
@@ -37,8 +40,18 @@ const TRAILING_MARGIN_BYTES = 1 << 20;
 const MAX_EXTENSION_BYTES = 256 << 20;
 
 export interface ReadNiftiOptions {
-  /** Refuse images with more voxels than this (checked before allocating); default 2^29. */
+  /** Refuse images with more voxels than this (ERR_INPUT_TOO_LARGE, from the header, before allocating); default 2^28. */
   maxVoxels?: number;
+  /** Refuse images whose stored voxel data is larger (ERR_INPUT_TOO_LARGE, from the header, before inflating); default 2 GiB. */
+  maxBytes?: number;
+  /** Plausible voxel sizes (affine column norms), mm; default [0.01, 50]. Outside: ERR_NIFTI_INVALID. */
+  minSpacingMm?: number;
+  maxSpacingMm?: number;
+}
+
+interface ReadLimits extends NiftiSizeLimits {
+  minSpacingMm: number;
+  maxSpacingMm: number;
 }
 
 /** A decoded single-volume NIfTI file. */
@@ -78,15 +91,28 @@ interface ReadPlan {
   chosen: ChosenAffine;
 }
 
-function validateOptions(options: ReadNiftiOptions | undefined): number {
-  if (options === undefined) return DEFAULT_MAX_VOXELS;
+function validateOptions(options: ReadNiftiOptions | undefined): ReadLimits {
+  const limits: ReadLimits = {
+    maxVoxels: DEFAULT_MAX_VOXELS,
+    maxBytes: DEFAULT_MAX_NIFTI_BYTES,
+    minSpacingMm: DEFAULT_VOLUME_LIMITS.minSpacingMm,
+    maxSpacingMm: DEFAULT_VOLUME_LIMITS.maxSpacingMm,
+  };
+  if (options === undefined) return limits;
   if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
-  const { maxVoxels } = options;
-  if (maxVoxels === undefined) return DEFAULT_MAX_VOXELS;
-  if (typeof maxVoxels !== 'number' || !Number.isSafeInteger(maxVoxels) || maxVoxels < 1) {
-    throw expectedRange('a positive safe integer', 'options.maxVoxels', maxVoxels);
+  for (const key of ['maxVoxels', 'maxBytes'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw expectedRange('a positive safe integer', `options.${key}`, value);
+    limits[key] = value;
   }
-  return maxVoxels;
+  for (const key of ['minSpacingMm', 'maxSpacingMm'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw expectedRange('a positive finite number', `options.${key}`, value);
+    limits[key] = value;
+  }
+  return limits;
 }
 
 /** nibabel's get_slope_inter: slope 0 or non-finite means no scaling; (1, 0) is a no-op. */
@@ -99,7 +125,9 @@ function readScaling(h: NiftiHeader): ReadScaling | undefined {
   return { slope, inter };
 }
 
-function planRead(header: NiftiHeader, maxVoxels: number, allowChannels: boolean): ReadPlan {
+function planRead(header: NiftiHeader, limits: ReadLimits, allowChannels: boolean): ReadPlan {
+  // Declared sizes first: nothing past this point allocates more than the limits allow.
+  checkNiftiDeclaredSize(header, limits);
   const dim = header.dim;
   const rank = dim[0];
   if (!Number.isInteger(rank) || rank < 1 || rank > 7) throw invalid(`dim[0] = ${rank} is outside 1..7`);
@@ -121,11 +149,7 @@ function planRead(header: NiftiHeader, maxVoxels: number, allowChannels: boolean
     channels = stacked[0];
   }
   const shape: Shape3 = [dim[1], dim[2], dim[3]];
-  // Inexact above 2^53, but then far beyond any limit, so the comparison still holds.
   const voxels = shape[0] * shape[1] * shape[2] * channels;
-  if (voxels > maxVoxels) {
-    throw invalid(`${shape.join('x')}${channels > 1 ? `x${channels}` : ''} = ${voxels} voxels exceeds the limit of ${maxVoxels} (options.maxVoxels)`);
-  }
   const dt = datatypeInfo(header.datatype);
   if (header.bitpix !== dt.bytes * 8) {
     throw invalid(`bitpix ${header.bitpix} does not match datatype ${dt.name} (${dt.bytes * 8} bits)`);
@@ -146,6 +170,9 @@ function planRead(header: NiftiHeader, maxVoxels: number, allowChannels: boolean
   if (!chosen.affine.every(Number.isFinite)) {
     throw invalid(`the ${chosen.source} affine has non-finite entries`);
   }
+  // Geometry no scanner writes (parallel axes, 1e30 mm voxels) would only fail later, deep in the pipeline.
+  const problem = geometryProblem(chosen.affine, limits);
+  if (problem) throw invalid(`the ${chosen.source} geometry is implausible: ${problem}`);
   return {
     header,
     dt,
@@ -203,15 +230,15 @@ function checkBytes(bytes: unknown): asserts bytes is Uint8Array {
 }
 
 /** Header plan of an in-memory file (plain or gzip), inflating at most the header region. */
-function planBytes(bytes: Uint8Array, maxVoxels: number, allowChannels: boolean): ReadPlan {
+function planBytes(bytes: Uint8Array, limits: ReadLimits, allowChannels: boolean): ReadPlan {
   const head = isGzip(bytes) ? gunzipPrefix(bytes, NIFTI2_HEADER_SIZE) : bytes;
-  return planRead(decodeNiftiHeader(head), maxVoxels, allowChannels);
+  return planRead(decodeNiftiHeader(head), limits, allowChannels);
 }
 
 function parseAny(bytes: Uint8Array, options: ReadNiftiOptions | undefined, allowChannels: boolean): NiftiChannelImage {
   checkBytes(bytes);
-  const maxVoxels = validateOptions(options);
-  const plan = planBytes(bytes, maxVoxels, allowChannels);
+  const limits = validateOptions(options);
+  const plan = planBytes(bytes, limits, allowChannels);
   const data = isGzip(bytes) ? gunzipCapped(bytes, plan.neededBytes + TRAILING_MARGIN_BYTES) : bytes;
   return decodeWithPlan(plan, data);
 }
@@ -226,44 +253,22 @@ export function parseNiftiChannels(bytes: Uint8Array, options?: ReadNiftiOptions
   return parseAny(bytes, options, true);
 }
 
-function fileError(error: unknown, path: string): Error {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new SpleenTrtError('ERR_FILE_NOT_FOUND', `No such file: ${path}`, { cause: error });
-  }
-  if (code === 'EISDIR') return invalid(`${path} is a directory`, error);
-  return error instanceof Error ? error : new Error(String(error));
-}
-
 async function readAt(path: string, handle: FileHandle, length: number): Promise<Uint8Array> {
-  const buffer = allocating(`${length} bytes for ${path}`, () => new Uint8Array(length));
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
+  try {
+    return await readExactly(handle, length, path);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new SpleenTrtError('ERR_OUT_OF_MEMORY', `Could not allocate ${length} bytes for ${path}`, { cause: error });
+    }
+    throw error instanceof SpleenTrtError ? error : inputFileError(error, path, 'NIfTI file');
   }
-  if (done < length) throw invalid(`${path} shrank while being read`);
-  return buffer;
 }
 
 /** Reads only what the header says is needed: the whole file for gzip, the image bytes otherwise. */
-async function readFileBytes(path: string, maxVoxels: number, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array }> {
-  let handle: FileHandle;
+async function readFileBytes(path: string, limits: ReadLimits, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array }> {
+  // A FIFO, device or symlink loop is refused here, before any read could block or never end.
+  const { handle, size } = await openRegularFile(path, { what: 'NIfTI file', directoryError: (file) => invalid(`${file} is a directory`) });
   try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    throw fileError(error, path);
-  }
-  try {
-    let size: number;
-    try {
-      const stat = await handle.stat();
-      if (stat.isDirectory()) throw invalid(`${path} is a directory`);
-      size = stat.size;
-    } catch (error) {
-      throw error instanceof SpleenTrtError ? error : fileError(error, path);
-    }
     const head = await readAt(path, handle, Math.min(size, 4096));
     if (isGzip(head)) {
       let whole = size <= head.length ? head : undefined;
@@ -273,7 +278,7 @@ async function readFileBytes(path: string, maxVoxels: number, allowChannels: boo
         whole = await readAt(path, handle, size);
         prefix = gunzipPrefix(whole, NIFTI2_HEADER_SIZE);
       }
-      const plan = planRead(decodeNiftiHeader(prefix), maxVoxels, allowChannels);
+      const plan = planRead(decodeNiftiHeader(prefix), limits, allowChannels);
       // Deflate never grows data by more than a few bytes per 64 KiB block: a file much bigger
       // than the image its header declares is refused before it is read.
       const limit = plan.neededBytes + Math.ceil(plan.neededBytes / 64) + TRAILING_MARGIN_BYTES;
@@ -283,7 +288,7 @@ async function readFileBytes(path: string, maxVoxels: number, allowChannels: boo
       whole ??= await readAt(path, handle, size);
       return { plan, bytes: await gunzipCappedAsync(whole, plan.neededBytes + TRAILING_MARGIN_BYTES) };
     }
-    const plan = planRead(decodeNiftiHeader(head), maxVoxels, allowChannels);
+    const plan = planRead(decodeNiftiHeader(head), limits, allowChannels);
     const bytes = size <= head.length ? head : await readAt(path, handle, Math.min(size, plan.neededBytes));
     return { plan, bytes };
   } finally {
@@ -295,12 +300,12 @@ async function readAny(pathOrBytes: string | Uint8Array, options: ReadNiftiOptio
   if (typeof pathOrBytes !== 'string' && !(pathOrBytes instanceof Uint8Array)) {
     throw expectedType('a file path or a Uint8Array', 'pathOrBytes', pathOrBytes);
   }
-  const maxVoxels = validateOptions(options);
+  const limits = validateOptions(options);
   if (typeof pathOrBytes === 'string') {
-    const { plan, bytes } = await readFileBytes(pathOrBytes, maxVoxels, allowChannels);
+    const { plan, bytes } = await readFileBytes(pathOrBytes, limits, allowChannels);
     return decodeWithPlan(plan, bytes);
   }
-  const plan = planBytes(pathOrBytes, maxVoxels, allowChannels);
+  const plan = planBytes(pathOrBytes, limits, allowChannels);
   const bytes = isGzip(pathOrBytes) ? await gunzipCappedAsync(pathOrBytes, plan.neededBytes + TRAILING_MARGIN_BYTES) : pathOrBytes;
   return decodeWithPlan(plan, bytes);
 }

@@ -192,6 +192,15 @@ function planSpacing(shape: Shape3, affine: Float64Array, targetSpacingMm: Vec3)
   return { skipped: false, outShape, outAffine: multiply4(a1, xform), xform, inAffine: a1 };
 }
 
+/**
+ * The grid resampleToSpacing would produce from a RAS grid (`shape`, `affine`), computed from the
+ * geometry alone, so that a caller can refuse an oversized grid before allocating it.
+ */
+export function spacingOutputShape(shape: Shape3, affine: Float64Array, targetSpacingMm: Vec3): Shape3 {
+  const plan = planSpacing(shape, affine, targetSpacingMm);
+  return plan.skipped ? [...shape] : plan.outShape;
+}
+
 function resampledVolume(
   data: Float32Array,
   shape: Shape3,

@@ -52,7 +52,7 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     expect(run(['segment-everything']).code).toBe(2);
     const bad = run(['infer', good, '--overlap', '1.5']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--overlap expects a number in \[0, 1\)/);
+    expect(bad.stderr).toMatch(/--overlap expects a number in \[0, 0\.9\]/);
     expect(run(['infer', good, '--no-such-flag']).code).toBe(2);
   });
 

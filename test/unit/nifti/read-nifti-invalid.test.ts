@@ -27,6 +27,11 @@ function expectInvalid(fn: () => unknown, pattern: RegExp): void {
   expect((caught as SpleenTrtError).message).toMatch(pattern);
 }
 
+/** Finding 7: a too-large image has its own code, decided from the header. */
+function expectTooLarge(fn: () => unknown, pattern: RegExp): void {
+  expect(fn).toThrow(expect.objectContaining({ code: 'ERR_INPUT_TOO_LARGE', message: expect.stringMatching(pattern) }));
+}
+
 async function expectInvalidAsync(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   await expect(promise).rejects.toSatisfy((e: unknown) => e instanceof SpleenTrtError && e.code === 'ERR_NIFTI_INVALID' && pattern.test(e.message));
 }
@@ -97,7 +102,7 @@ describe('corruption', () => {
     expectInvalid(() => parseNifti(garbage), /gzip/);
   });
 
-  it('survives random byte damage: every outcome is a volume or ERR_NIFTI_INVALID', () => {
+  it('survives random byte damage: every outcome is a volume, ERR_NIFTI_INVALID or ERR_INPUT_TOO_LARGE', () => {
     const random = mulberry32(7);
     const sources = [LPS, NIFTI2, plainBytes('be-float32.nii')];
     let failures = 0;
@@ -113,7 +118,7 @@ describe('corruption', () => {
       } catch (error) {
         failures++;
         expect(error).toBeInstanceOf(SpleenTrtError);
-        expect((error as SpleenTrtError).code).toBe('ERR_NIFTI_INVALID');
+        expect(['ERR_NIFTI_INVALID', 'ERR_INPUT_TOO_LARGE']).toContain((error as SpleenTrtError).code);
       }
     }
     expect(failures).toBeGreaterThan(0);
@@ -147,21 +152,23 @@ describe('dimensions', () => {
   it('refuses absurd sizes before allocating (NIfTI-1 32767^3, NIfTI-2 2^31 x 2^31 x 2)', () => {
     // Header bytes only: the image would be 70 TB.
     const absurd = encodeNifti1Header({ ...baseHeader(), dim: [3, 32767, 32767, 32767, 1, 1, 1, 1] });
-    expectInvalid(() => parseNifti(absurd), /35181150961663 voxels exceeds the limit of 536870912/);
+    expectTooLarge(() => parseNifti(absurd), /35181150961663 voxels exceeds the limit of 268435456/);
     const n2 = patched(NIFTI2, (v) => {
       v.setBigInt64(24, 2n ** 31n, true);
       v.setBigInt64(32, 2n ** 31n, true);
       v.setBigInt64(40, 2n, true);
     });
-    expectInvalid(() => parseNifti(n2), /voxels exceeds the limit/);
+    expectTooLarge(() => parseNifti(n2), /voxels exceeds the limit/);
     // A NIfTI-2 size beyond 2^53 is not even a safe integer.
     expectInvalid(() => parseNifti(patched(NIFTI2, (v) => v.setBigInt64(24, 2n ** 62n, true))), /dim\[1\].*not a positive size/);
   });
 
   it('honours options.maxVoxels (7x5x4 = 140 voxels)', async () => {
-    expectInvalid(() => parseNifti(LPS, { maxVoxels: 139 }), /140 voxels exceeds the limit of 139/);
+    expectTooLarge(() => parseNifti(LPS, { maxVoxels: 139 }), /140 voxels exceeds the limit of 139/);
     expect(parseNifti(LPS, { maxVoxels: 140 }).volume.data.length).toBe(140);
-    await expectInvalidAsync(readNifti(fixturePath('lps-int16-scaled.nii.gz'), { maxVoxels: 10 }), /exceeds the limit of 10/);
+    await expect(readNifti(fixturePath('lps-int16-scaled.nii.gz'), { maxVoxels: 10 })).rejects.toMatchObject({ code: 'ERR_INPUT_TOO_LARGE' });
+    // Bytes as declared: 140 int16 voxels = 280 bytes.
+    expectTooLarge(() => parseNifti(LPS, { maxBytes: 279 }), /280 bytes exceed the limit of 279/);
   });
 });
 

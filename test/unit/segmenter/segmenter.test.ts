@@ -65,10 +65,11 @@ describe('Segmenter', () => {
     expect(error.code).toBe('ERR_ABORTED');
   });
 
-  it('throws TypeError/RangeError for a malformed volume before any work', () => {
-    expect(() => segmenter.segment({ ...small, data: new Float64Array(4) } as unknown as Volume)).toThrow(TypeError);
-    expect(() => segmenter.segment({ ...small, shape: [2, 2, 2] })).toThrow(RangeError);
-    expect(() => segmenter.segment({ ...small, affine: new Float64Array(16).fill(Number.NaN) })).toThrow(TypeError);
+  it('rejects (never throws) with a coded TypeError/RangeError for a malformed volume before any work', async () => {
+    await expect(segmenter.segment({ ...small, data: new Float64Array(4) } as unknown as Volume)).rejects.toThrow(TypeError);
+    await expect(segmenter.segment({ ...small, shape: [2, 2, 2] })).rejects.toThrow(RangeError);
+    await expect(segmenter.segment({ ...small, affine: new Float64Array(16).fill(Number.NaN) })).rejects.toThrow(TypeError);
+    await expect(segmenter.segment(null as unknown as Volume)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   });
 });
 
