@@ -1,0 +1,101 @@
+#include "core/libdeflate_loader.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#include "core/dynamic_library.h"
+
+namespace spleen_trt::core::libdeflate {
+
+namespace {
+
+Api load() {
+  Api result;
+  const char* off = std::getenv("SPLEEN_TRT_NO_LIBDEFLATE");
+  if (off != nullptr && std::strcmp(off, "1") == 0) {
+    result.reason = "switched off (SPLEEN_TRT_NO_LIBDEFLATE=1)";
+    return result;
+  }
+  std::vector<OpenFailure> failures;
+  // The library stays mapped for the process: compressors may be in use on pool threads at exit.
+  static DynamicLibrary library;
+  library = openFirst({"libdeflate.so.0", "libdeflate.0.dylib", "libdeflate.dll"}, DynamicLibrary::Binding::kNow, &failures);
+  if (!library.isLoaded()) {
+    result.reason = describeFailures(failures);
+    return result;
+  }
+  library.keepLoadedForever();
+  std::string error;
+  result.allocDecompressor = library.function<decltype(result.allocDecompressor)>("libdeflate_alloc_decompressor", &error);
+  result.freeDecompressor = library.function<decltype(result.freeDecompressor)>("libdeflate_free_decompressor", &error);
+  result.gzipDecompressEx = library.function<decltype(result.gzipDecompressEx)>("libdeflate_gzip_decompress_ex", &error);
+  result.allocCompressor = library.function<decltype(result.allocCompressor)>("libdeflate_alloc_compressor", &error);
+  result.freeCompressor = library.function<decltype(result.freeCompressor)>("libdeflate_free_compressor", &error);
+  result.gzipCompress = library.function<decltype(result.gzipCompress)>("libdeflate_gzip_compress", &error);
+  result.gzipCompressBound = library.function<decltype(result.gzipCompressBound)>("libdeflate_gzip_compress_bound", &error);
+  if (!result.allocDecompressor || !result.freeDecompressor || !result.gzipDecompressEx || !result.allocCompressor ||
+      !result.freeCompressor || !result.gzipCompress || !result.gzipCompressBound) {
+    result.reason = library.path() + ": " + error;
+    return result;
+  }
+  result.path = library.path();
+  result.available = true;
+  return result;
+}
+
+}  // namespace
+
+const Api& api() {
+  static std::once_flag once;
+  static Api loaded;
+  std::call_once(once, [] { loaded = load(); });
+  return loaded;
+}
+
+bool gunzipExact(const std::uint8_t* in, std::size_t inSize, std::uint8_t* out, std::size_t outSize, std::string* error) {
+  const Api& lib = api();
+  if (!lib.available) {
+    if (error) *error = lib.reason;
+    return false;
+  }
+  void* decompressor = lib.allocDecompressor();
+  if (decompressor == nullptr) {
+    if (error) *error = "libdeflate_alloc_decompressor failed";
+    return false;
+  }
+  std::size_t usedIn = 0;
+  std::size_t produced = 0;
+  const int status = lib.gzipDecompressEx(decompressor, in, inSize, out, outSize, &usedIn, &produced);
+  lib.freeDecompressor(decompressor);
+  if (status != 0 || produced != outSize || usedIn != inSize) {
+    if (error) {
+      *error = "libdeflate: result " + std::to_string(status) + ", " + std::to_string(produced) + " of " +
+               std::to_string(outSize) + " bytes out, " + std::to_string(usedIn) + " of " + std::to_string(inSize) + " in";
+    }
+    return false;
+  }
+  return true;
+}
+
+std::string gzip(const std::uint8_t* in, std::size_t inSize, int level) {
+  const Api& lib = api();
+  if (!lib.available) throw std::runtime_error("libdeflate is unavailable: " + lib.reason);
+  void* compressor = lib.allocCompressor(level);
+  if (compressor == nullptr) throw std::runtime_error("libdeflate_alloc_compressor(" + std::to_string(level) + ") failed");
+  std::string out;
+  try {
+    out.resize(lib.gzipCompressBound(compressor, inSize));
+    const std::size_t size = lib.gzipCompress(compressor, in, inSize, out.data(), out.size());
+    if (size == 0) throw std::runtime_error("libdeflate_gzip_compress failed");
+    out.resize(size);
+  } catch (...) {
+    lib.freeCompressor(compressor);
+    throw;
+  }
+  lib.freeCompressor(compressor);
+  return out;
+}
+
+}  // namespace spleen_trt::core::libdeflate

@@ -1,0 +1,116 @@
+#include "gzip_js.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "core/libdeflate_loader.h"
+#include "js_args.h"
+
+namespace spleen_trt {
+
+namespace {
+
+namespace libdeflate = core::libdeflate;
+
+// Inflates into a Buffer allocated on the JS thread; both buffers are held by references until
+// the work is done, so neither can be collected while a pool thread uses it.
+class GunzipWorker : public Napi::AsyncWorker {
+ public:
+  GunzipWorker(Napi::Env env, Napi::Uint8Array input, Napi::Buffer<std::uint8_t> output)
+      : Napi::AsyncWorker(env, "spleen_trt:gunzip"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        inputRef_(Napi::Persistent(input.As<Napi::Object>())),
+        outputRef_(Napi::Persistent(output.As<Napi::Object>())),
+        in_(input.Data()),
+        inSize_(input.ByteLength()),
+        out_(output.Data()),
+        outSize_(output.Length()) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::string error;
+    if (!libdeflate::gunzipExact(in_, inSize_, out_, outSize_, &error)) SetError(error);
+  }
+  void OnOK() override { deferred_.Resolve(outputRef_.Value()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference inputRef_;
+  Napi::ObjectReference outputRef_;
+  const std::uint8_t* in_;
+  std::size_t inSize_;
+  std::uint8_t* out_;
+  std::size_t outSize_;
+};
+
+class GzipWorker : public Napi::AsyncWorker {
+ public:
+  GzipWorker(Napi::Env env, Napi::Uint8Array input, int level)
+      : Napi::AsyncWorker(env, "spleen_trt:gzip"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        inputRef_(Napi::Persistent(input.As<Napi::Object>())),
+        in_(input.Data()),
+        inSize_(input.ByteLength()),
+        level_(level) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  // std::runtime_error from libdeflate::gzip becomes OnError (NAPI_CPP_EXCEPTIONS).
+  void Execute() override { result_ = libdeflate::gzip(in_, inSize_, level_); }
+  void OnOK() override {
+    deferred_.Resolve(Napi::Buffer<std::uint8_t>::Copy(Env(), reinterpret_cast<const std::uint8_t*>(result_.data()), result_.size()));
+  }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference inputRef_;
+  const std::uint8_t* in_;
+  std::size_t inSize_;
+  int level_;
+  std::string result_;
+};
+
+// gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes.
+Napi::Value Gunzip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array input = js_args::Bytes(info[0], "input");
+  const double size = js_args::Number(info[1], "size");
+  if (!(size >= 0 && size <= 9007199254740992.0) || size != static_cast<double>(static_cast<std::int64_t>(size))) {
+    throw Napi::RangeError::New(env, "Expected a non-negative integer for size");
+  }
+  Napi::Buffer<std::uint8_t> output = Napi::Buffer<std::uint8_t>::New(env, static_cast<std::size_t>(size));
+  auto* worker = new GunzipWorker(env, input, output);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+// gzip(input: Uint8Array, level: 1..12): Promise<Buffer> holding one gzip member.
+Napi::Value Gzip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array input = js_args::Bytes(info[0], "input");
+  const int level = js_args::Int(info[1], "level", 1, 12);
+  auto* worker = new GzipWorker(env, input, level);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void RegisterGzipCodec(Napi::Env env, Napi::Object exports) {
+  const libdeflate::Api& lib = libdeflate::api();
+  Napi::Object codec = Napi::Object::New(env);
+  codec.Set("available", Napi::Boolean::New(env, lib.available));
+  codec.Set("library", lib.available ? Napi::String::New(env, lib.path) : env.Null());
+  codec.Set("reason", lib.available ? env.Null() : Napi::String::New(env, lib.reason));
+  codec.Set("gunzip", Napi::Function::New(env, Gunzip, "gunzip"));
+  codec.Set("gzip", Napi::Function::New(env, Gzip, "gzip"));
+  exports.Set("gzipCodec", codec);
+}
+
+}  // namespace spleen_trt
