@@ -46,34 +46,6 @@ class GunzipWorker : public Napi::AsyncWorker {
   std::size_t outSize_;
 };
 
-class GzipWorker : public Napi::AsyncWorker {
- public:
-  GzipWorker(Napi::Env env, Napi::Uint8Array input, int level)
-      : Napi::AsyncWorker(env, "spleen_trt:gzip"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        inputRef_(Napi::Persistent(input.As<Napi::Object>())),
-        in_(input.Data()),
-        inSize_(input.ByteLength()),
-        level_(level) {}
-
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
-  // std::runtime_error from libdeflate::gzip becomes OnError (NAPI_CPP_EXCEPTIONS).
-  void Execute() override { result_ = libdeflate::gzip(in_, inSize_, level_); }
-  void OnOK() override {
-    deferred_.Resolve(Napi::Buffer<std::uint8_t>::Copy(Env(), reinterpret_cast<const std::uint8_t*>(result_.data()), result_.size()));
-  }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference inputRef_;
-  const std::uint8_t* in_;
-  std::size_t inSize_;
-  int level_;
-  std::string result_;
-};
-
 // gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes.
 Napi::Value Gunzip(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -89,17 +61,6 @@ Napi::Value Gunzip(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// gzip(input: Uint8Array, level: 1..12): Promise<Buffer> holding one gzip member.
-Napi::Value Gzip(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Uint8Array input = js_args::Bytes(info[0], "input");
-  const int level = js_args::Int(info[1], "level", 1, 12);
-  auto* worker = new GzipWorker(env, input, level);
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
-}
-
 }  // namespace
 
 void RegisterGzipCodec(Napi::Env env, Napi::Object exports) {
@@ -109,7 +70,6 @@ void RegisterGzipCodec(Napi::Env env, Napi::Object exports) {
   codec.Set("library", lib.available ? Napi::String::New(env, lib.path) : env.Null());
   codec.Set("reason", lib.available ? env.Null() : Napi::String::New(env, lib.reason));
   codec.Set("gunzip", Napi::Function::New(env, Gunzip, "gunzip"));
-  codec.Set("gzip", Napi::Function::New(env, Gzip, "gzip"));
   exports.Set("gzipCodec", codec);
 }
 

@@ -1,5 +1,7 @@
-// `gzipCodec`: libdeflate's whole-buffer gzip (core/libdeflate_loader.h) as promises, run on the
-// libuv thread pool so the event loop stays free while a CT inflates.
+// `gzipCodec`: libdeflate's whole-buffer gzip inflation (core/libdeflate_loader.h) as a promise,
+// run on the libuv thread pool so the event loop stays free while a CT inflates:
+//   gzipCodec.available, .library (path | null), .reason (string | null)
+//   gzipCodec.gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes
 #pragma once
 
 #include <napi.h>

@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <stdexcept>
 
 #include "core/dynamic_library.h"
 
@@ -19,7 +18,7 @@ Api load() {
     return result;
   }
   std::vector<OpenFailure> failures;
-  // The library stays mapped for the process: compressors may be in use on pool threads at exit.
+  // The library stays mapped for the process: an inflation may still run on a pool thread at exit.
   static DynamicLibrary library;
   library = openFirst({"libdeflate.so.0", "libdeflate.0.dylib", "libdeflate.dll"}, DynamicLibrary::Binding::kNow, &failures);
   if (!library.isLoaded()) {
@@ -31,12 +30,7 @@ Api load() {
   result.allocDecompressor = library.function<decltype(result.allocDecompressor)>("libdeflate_alloc_decompressor", &error);
   result.freeDecompressor = library.function<decltype(result.freeDecompressor)>("libdeflate_free_decompressor", &error);
   result.gzipDecompressEx = library.function<decltype(result.gzipDecompressEx)>("libdeflate_gzip_decompress_ex", &error);
-  result.allocCompressor = library.function<decltype(result.allocCompressor)>("libdeflate_alloc_compressor", &error);
-  result.freeCompressor = library.function<decltype(result.freeCompressor)>("libdeflate_free_compressor", &error);
-  result.gzipCompress = library.function<decltype(result.gzipCompress)>("libdeflate_gzip_compress", &error);
-  result.gzipCompressBound = library.function<decltype(result.gzipCompressBound)>("libdeflate_gzip_compress_bound", &error);
-  if (!result.allocDecompressor || !result.freeDecompressor || !result.gzipDecompressEx || !result.allocCompressor ||
-      !result.freeCompressor || !result.gzipCompress || !result.gzipCompressBound) {
+  if (!result.allocDecompressor || !result.freeDecompressor || !result.gzipDecompressEx) {
     result.reason = library.path() + ": " + error;
     return result;
   }
@@ -77,25 +71,6 @@ bool gunzipExact(const std::uint8_t* in, std::size_t inSize, std::uint8_t* out, 
     return false;
   }
   return true;
-}
-
-std::string gzip(const std::uint8_t* in, std::size_t inSize, int level) {
-  const Api& lib = api();
-  if (!lib.available) throw std::runtime_error("libdeflate is unavailable: " + lib.reason);
-  void* compressor = lib.allocCompressor(level);
-  if (compressor == nullptr) throw std::runtime_error("libdeflate_alloc_compressor(" + std::to_string(level) + ") failed");
-  std::string out;
-  try {
-    out.resize(lib.gzipCompressBound(compressor, inSize));
-    const std::size_t size = lib.gzipCompress(compressor, in, inSize, out.data(), out.size());
-    if (size == 0) throw std::runtime_error("libdeflate_gzip_compress failed");
-    out.resize(size);
-  } catch (...) {
-    lib.freeCompressor(compressor);
-    throw;
-  }
-  lib.freeCompressor(compressor);
-  return out;
 }
 
 }  // namespace spleen_trt::core::libdeflate

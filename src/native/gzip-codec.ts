@@ -1,8 +1,9 @@
 /**
- * libdeflate's whole-buffer gzip codec, from the addon (native/gzip_js.cc), which opens the
+ * libdeflate's whole-buffer gzip inflation, from the addon (native/gzip_js.cc), which opens the
  * system's libdeflate.so.0 at run time like TensorRT: no build-time dependency, and where either
- * the addon or the library is missing, .nii.gz goes through Node's zlib as before (same bytes
- * after inflation, only slower). Both calls run on the libuv thread pool.
+ * the addon or the library is missing, .nii.gz is inflated by Node's zlib as before (same bytes,
+ * only slower). It runs on the libuv thread pool. Writing stays with zlib (gzip-pieces.ts): on
+ * masks, whose long zero runs zlib handles well, libdeflate compressed 3-5x slower here.
  *
  * `SPLEEN_TRT_NO_LIBDEFLATE=1` (read by the addon when it loads) or setGzipCodecEnabled(false)
  * (for tests that compare the two paths in one process) forces zlib.
@@ -17,8 +18,6 @@ export interface GzipCodec {
   reason: string | null;
   /** Inflates one whole gzip member that decodes to exactly `size` bytes; rejects otherwise (wrong size, second member, trailing bytes, corrupt). */
   gunzip(input: Uint8Array, size: number): Promise<Uint8Array>;
-  /** One gzip member of `input` at `level` (1..9 as zlib's; libdeflate also has 10..12). */
-  gzip(input: Uint8Array, level: number): Promise<Uint8Array>;
 }
 
 let enabled = true;
@@ -27,7 +26,7 @@ let loaded: GzipCodec | null | undefined;
 function isGzipCodec(value: unknown): value is GzipCodec {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  return typeof record.available === 'boolean' && typeof record.gunzip === 'function' && typeof record.gzip === 'function';
+  return typeof record.available === 'boolean' && typeof record.gunzip === 'function';
 }
 
 function exported(): GzipCodec | null {

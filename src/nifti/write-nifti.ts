@@ -11,8 +11,7 @@ import { writeFileAtomic } from '../write-file-atomic.js';
 import { roundHalfEven } from '../volume/numpy-linalg.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
 import { affineToQform } from './nifti-affine.js';
-import type { PieceSource } from './gzip-pieces.js';
-import { gzipNiftiPieces } from './nifti-gzip-write.js';
+import { gzipPieces, type PieceSource } from './gzip-pieces.js';
 import { gzipSync } from './nifti-gzip.js';
 import { encodeNifti1Header, NIFTI1_HEADER_SIZE, NIFTI1_MIN_VOX_OFFSET, NIFTI_DATATYPES, type NiftiHeader } from './nifti-header.js';
 import { encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from './nifti-voxels.js';
@@ -312,8 +311,9 @@ export function gzipNifti(volume: NiftiWritableVolume, options: WriteNiftiOption
 export async function writeNifti(path: string, volume: NiftiWritableVolume, options: WriteNiftiOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw expectedType('a file path', 'path', path);
   const level = checkLevel(options.gzipLevel);
-  // A .gz is encoded piece by piece and compressed on the thread pool (nifti-gzip-write.ts).
-  const bytes = /\.gz$/i.test(path) ? await gzipNiftiPieces(niftiPieces(volume, options), level) : encodeNifti(volume, options);
+  // A .gz is encoded and compressed piece by piece, on the thread pool (gzip-pieces.ts). zlib, not
+  // libdeflate: on masks (long zero runs) libdeflate compresses 3-5x slower (README, Benchmark).
+  const bytes = /\.gz$/i.test(path) ? await gzipPieces(niftiPieces(volume, options), level) : encodeNifti(volume, options);
   // Like fs.writeFile, a missing directory is the caller's to create.
   await writeFileAtomic(path, bytes, { createDirectory: false });
 }
