@@ -436,6 +436,32 @@ Napi::Value AffineCubeLabels(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(count));
 }
 
+// tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> count
+Napi::Value TableCubeLabels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
+  const Triple gridDims = Integers3(info[1], "gridDims", 1);
+  Napi::Uint8Array rowIsBackground = js_args::Bytes(info[2], "rowIsBackground");
+  if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
+  Napi::Array tableArray = info[3].As<Napi::Array>();
+  kernels::AxisTable tables[3];
+  for (std::uint32_t d = 0; d < 3; ++d) tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
+  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
+  NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(gridDims.v[0]) * static_cast<double>(gridDims.v[1]), "rowIsBackground");
+  const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
+  // The linear output index must fit an Int32Array entry.
+  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the tables span more voxels than an Int32Array index holds");
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  const std::int64_t count = kernels::tableCubeLabels(cube.Data(), gridDims.v, rowIsBackground.Data(), tables, labels.Data(),
+                                                      static_cast<std::int64_t>(base), strides.v, undecided.Data(),
+                                                      static_cast<std::int64_t>(undecided.ElementLength()));
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
 Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
@@ -470,6 +496,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("summarizeLabels", Napi::Function::New(env, SummarizeLabels, "summarizeLabels"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("affineCubeLabels", Napi::Function::New(env, AffineCubeLabels, "affineCubeLabels"));
+  kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   exports.Set("volumeKernels", kernels);
 }

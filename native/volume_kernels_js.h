@@ -13,6 +13,7 @@
 //   summarizeLabels(mask, dims, stats)   (stats: Float64Array(10): count, min ijk, max ijk, sum ijk)
 //   decideCorners(logits, dims, margin, state, rowIsBackground) -> undecided cubes, -1 for a NaN/infinite logit
 //   affineCubeLabels(cube, gridDims, xform, outShape, labels, base, strides, undecided) -> undecided count
+//   tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> undecided count
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
 // dims, roi, lo, hi, shift, shapes and strides are arrays of 3 integers. TS validates; the checks
 // here (types, lengths, every index in bounds) keep a wrong call from reading or writing outside

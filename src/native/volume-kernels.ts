@@ -71,6 +71,15 @@ export interface VolumeKernels {
     cube: Uint8Array, gridDims: Triple, xform: Float64Array, outShape: Triple, labels: Uint8Array,
     base: number, strides: Triple, undecided: Int32Array,
   ): number;
+  /**
+   * decided-region.ts labelThroughTables' scan: output voxel q reads the cube at the tables' lo
+   * indices, sets labels[o] = 1 under foreground cubes (rows with rowIsBackground skipped) and
+   * lists undecided output voxels (linear index over the tables' lengths) in `undecided`; returns their count.
+   */
+  tableCubeLabels(
+    cube: Uint8Array, gridDims: Triple, rowIsBackground: Uint8Array, tables: readonly [AxisTable, AxisTable, AxisTable],
+    labels: Uint8Array, base: number, strides: Triple, undecided: Int32Array,
+  ): number;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -81,7 +90,7 @@ export interface VolumeKernels {
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder',
   'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
-  'applyIntensityWindow',
+  'tableCubeLabels', 'applyIntensityWindow',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -2,7 +2,7 @@
 // once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
 // same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { combineCorners, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
+import { combineCorners, decidedRegionLabels, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
 import { getRuntimeInfo } from '../../src/runtime-info.js';
@@ -12,6 +12,7 @@ import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
 import { summarizeMask } from '../../src/volume/mask-summary.js';
 import { invertOrientation, orientToRas } from '../../src/volume/orientation.js';
+import { resampleToSpacing } from '../../src/volume/spacing.js';
 import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
@@ -310,6 +311,75 @@ describe('native affine cube scan', () => {
     expect(() => kernels.affineCubeLabels(cube.subarray(1), grid, x, out, labels, 0, [110, 10, 1], list)).toThrow(RangeError);
     expect(() => kernels.affineCubeLabels(cube, grid, x, out, labels.subarray(1), 0, [110, 10, 1], list)).toThrow(RangeError);
     expect(() => kernels.affineCubeLabels(cube, grid, Float64Array.from(x, (v, i) => (i === 0 ? Infinity : v)), out, labels, 0, [110, 10, 1], list)).toThrow(RangeError);
+  });
+});
+
+describe('native table cube scan (separable inverse of the decided-region postprocess)', () => {
+  it('labels decided cubes, skips background rows, lists undecided voxels, reports the count past its capacity', () => {
+    const kernels = volumeKernels();
+    if (kernels === null) throw new Error('the addon has no volume kernels');
+    const grid: Shape3 = [9, 8, 7];
+    const out: Shape3 = [13, 11, 10];
+    const random = mulberry32(6);
+    const cube = Uint8Array.from({ length: 9 * 8 * 7 }, () => 1 + Math.floor(random() * 3));
+    const rowIsBackground = Uint8Array.from({ length: 9 * 8 }, () => (random() < 0.3 ? 1 : 0));
+    const tables = [axisTable(0.7, 0.1, out[0], grid[0]), axisTable(0.72, -0.2, out[1], grid[1]), axisTable(0.69, 0.3, out[2], grid[2])] as [AxisTable, AxisTable, AxisTable];
+    // A flipped layout: the labels land where the orientation inverse puts them.
+    const strides: Shape3 = [-110, 10, -1];
+    const base = 12 * 110 + 9;
+    const expectedLabels = new Uint8Array(13 * 11 * 10);
+    const expectedList: number[] = [];
+    for (let a = 0; a < out[0]; a++) {
+      for (let b = 0; b < out[1]; b++) {
+        const i = tables[0].lo[a];
+        const j = tables[1].lo[b];
+        if (rowIsBackground[i * grid[1] + j]) continue;
+        for (let k = 0; k < out[2]; k++) {
+          const state = cube[(i * grid[1] + j) * grid[2] + tables[2].lo[k]];
+          if (state === 2) expectedLabels[base + a * strides[0] + b * strides[1] + k * strides[2]] = 1;
+          if (state === 3) expectedList.push((a * out[1] + b) * out[2] + k);
+        }
+      }
+    }
+    expect(expectedList.length).toBeGreaterThan(10);
+    const labels = new Uint8Array(13 * 11 * 10);
+    const list = new Int32Array(expectedList.length);
+    expect(kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, labels, base, strides, list)).toBe(expectedList.length);
+    expect(labels).toEqual(expectedLabels);
+    expect(Array.from(list)).toEqual(expectedList);
+    const short = new Int32Array(5);
+    expect(kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, new Uint8Array(13 * 11 * 10), base, strides, short)).toBe(expectedList.length);
+    expect(Array.from(short)).toEqual(expectedList.slice(0, 5));
+    expect(() => kernels.tableCubeLabels(cube.subarray(1), grid, rowIsBackground, tables, labels, base, strides, list)).toThrow(RangeError);
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground.subarray(1), tables, labels, base, strides, list)).toThrow(RangeError);
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, labels, base + 1, strides, list)).toThrow(RangeError);
+    const outside = [tables[0], tables[1], axisTable(0.9, 0.3, out[2], grid[2] + 3)] as [AxisTable, AxisTable, AxisTable];
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground, outside, labels, base, strides, list)).toThrow(RangeError);
+  });
+
+  it('decidedRegionLabels gives the TS loops\' labels on a flipped, resampled grid with a spleen-like shell', async () => {
+    const volume = { data: new Float32Array(40 * 36 * 20), shape: [40, 36, 20] as Shape3, spacingMm: [0.8, 0.8, 2.5] as [number, number, number], affine: Float64Array.from([-0.8, 0, 0, 10, 0, -0.8, 0, 5, 0, 0, 2.5, -3, 0, 0, 0, 1]) };
+    const { volume: ras, orientation } = orientToRas(volume);
+    const { volume: grid, resampling } = resampleToSpacing(ras, [1.5, 1.5, 2.0]);
+    const [n0, n1, n2] = grid.shape;
+    const n = n0 * n1 * n2;
+    const logits = new Float32Array(2 * n);
+    const random = mulberry32(8);
+    for (let i = 0; i < n0; i++) {
+      for (let j = 0; j < n1; j++) {
+        for (let k = 0; k < n2; k++) {
+          const v = (i * n1 + j) * n2 + k;
+          // An ellipsoid: sure inside, sure outside, a noisy boundary between.
+          const r = ((i - n0 / 2) / 7) ** 2 + ((j - n1 / 2) / 6) ** 2 + ((k - n2 / 2) / 5) ** 2;
+          logits[v] = 0;
+          logits[n + v] = (1 - r) * 4 + (random() - 0.5) * 0.3;
+        }
+      }
+    }
+    const { native, typescript } = await bothWays(() => decidedRegionLabels(logits, resampling, orientation));
+    expect(native).not.toBeNull();
+    expect(native!.reduce((a, b) => a + b, 0)).toBeGreaterThan(100);
+    expect(native).toEqual(typescript);
   });
 });
 
