@@ -1,10 +1,14 @@
 #include "volume_kernels_js.h"
 
+#include <array>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "core/volume_kernels.h"
 #include "js_args.h"
@@ -187,16 +191,19 @@ Napi::Value DivideByWeights(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The conversion as a job over the caller's arrays, checked here on the JS thread; run at once
+// (fileToCOrder) or on the libuv pool (fileToCOrderAsync, the arrays held by KernelWorker).
 template <typename T>
-void FileToC(const Napi::Value& source, float* out, const std::int64_t* dims, std::int64_t channels, double needed,
-             double slope, double inter) {
+std::function<void()> FileToC(const Napi::Value& source, float* out, const std::int64_t* dims, std::int64_t channels,
+                              double needed, double slope, double inter) {
   Napi::TypedArray typed = source.As<Napi::TypedArray>();
   NeedLength(source.Env(), typed.ElementLength(), needed, "src");
   const auto* src = reinterpret_cast<const T*>(static_cast<const std::uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
-  kernels::fileToCOrder<T>(src, out, dims, channels, slope, inter);
+  const std::array<std::int64_t, 3> d{dims[0], dims[1], dims[2]};
+  return [=]() { kernels::fileToCOrder<T>(src, out, d.data(), channels, slope, inter); };
 }
 
-Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
+std::function<void()> FileToCJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array out = Floats(info[1], "out");
   const Triple dims = Integers3(info[2], "dims", 1);
@@ -207,17 +214,50 @@ Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
   NeedLength(env, out.ElementLength(), needed, "out");
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a TypedArray for src");
   switch (info[0].As<Napi::TypedArray>().TypedArrayType()) {
-    case napi_int8_array: FileToC<std::int8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint8_array: FileToC<std::uint8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_int16_array: FileToC<std::int16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint16_array: FileToC<std::uint16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_int32_array: FileToC<std::int32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint32_array: FileToC<std::uint32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_float32_array: FileToC<float>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_float64_array: FileToC<double>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_int8_array: return FileToC<std::int8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint8_array: return FileToC<std::uint8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_int16_array: return FileToC<std::int16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint16_array: return FileToC<std::uint16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_int32_array: return FileToC<std::int32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint32_array: return FileToC<std::uint32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_float32_array: return FileToC<float>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_float64_array: return FileToC<double>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
     default: throw Napi::TypeError::New(env, "src must be an 8-, 16- or 32-bit integer or a float TypedArray");
   }
-  return env.Undefined();
+}
+
+Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
+  FileToCJob(info)();
+  return info.Env().Undefined();
+}
+
+// A kernel job run on the libuv pool; the JS arrays it reads and writes are referenced until it
+// is done, so none can be collected meanwhile. The caller must not touch them before the promise
+// settles.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, std::function<void()> job, std::vector<Napi::Value> arrays)
+      : Napi::AsyncWorker(env, "spleen_trt:kernel"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+    for (const Napi::Value& array : arrays) refs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override { job_(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> job_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+// fileToCOrderAsync(src, out, dims, channels, slope, inter): Promise<void>, the same checks.
+Napi::Value FileToCOrderAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = FileToCJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 // Slices [kBegin, kEnd) of one channel, as cToFileOrder reads and writes them.
@@ -489,6 +529,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("divideByCoverage", Napi::Function::New(env, DivideByCoverage, "divideByCoverage"));
   kernels.Set("divideByWeights", Napi::Function::New(env, DivideByWeights, "divideByWeights"));
   kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
+  kernels.Set("fileToCOrderAsync", Napi::Function::New(env, FileToCOrderAsync, "fileToCOrderAsync"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
   kernels.Set("gatherStrided", Napi::Function::New(env, GatherStrided, "gatherStrided"));

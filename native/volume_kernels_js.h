@@ -1,10 +1,11 @@
-// The CPU kernels' exports (typed and wrapped by src/native/volume-kernels.ts), all synchronous
-// on the calling thread, on the callers' own typed arrays (no copies):
+// The CPU kernels' exports (typed and wrapped by src/native/volume-kernels.ts), synchronous on
+// the calling thread but for the *Async ones, on the callers' own typed arrays (no copies):
 //   gatherWindow(image, dims, window, windowOffset, roi, lo, hi, shift, padValue)
 //   accumulateWindow(acc, dims, channels, logits, logitOffset, roi, lo, hi, shift, importance|null, weightSum|null)
 //   divideByCoverage(acc, dims, channels, c0, c1, c2)         (Float64Array coverages)
 //   divideByWeights(acc, channels, weightSum)
 //   fileToCOrder(src, out, dims, channels, slope, inter)      (src: any numeric TypedArray but 64-bit ints)
+//   fileToCOrderAsync(...the same): Promise<void>, run on the libuv pool (the event loop stays free)
 //   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)
 //                                                             (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
 //   resampleSeparable(src, channels, inShape, tables, out, base, strides)   (tables: {lo, hi, wLo, wHi, identity} x 3)

@@ -36,6 +36,8 @@ export interface VolumeKernels {
   divideByWeights(acc: Float32Array, channels: number, weightSum: Float32Array): void;
   /** File order -> float32 C order, v * slope (if slope != 1) + inter (if inter != 0) in double. */
   fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
+  /** fileToCOrder on the libuv thread pool; neither array may be touched before it settles. */
+  fileToCOrderAsync(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): Promise<void>;
   /**
    * Slices [kBegin, kEnd) of channel `channel` of float32 (or uint8) C-order data into file order
    * at the start of dst; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0.
@@ -88,7 +90,7 @@ export interface VolumeKernels {
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'fileToCOrderAsync', 'cToFileOrder',
   'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
   'tableCubeLabels', 'applyIntensityWindow',
 ];

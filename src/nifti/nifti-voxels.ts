@@ -153,6 +153,27 @@ export function decodeVoxels(
   return out;
 }
 
+/**
+ * As decodeVoxels, with the addon's transpose on the libuv thread pool (a 512x512x90 CT kept the
+ * event loop busy for tens of ms otherwise); the TS loop, where the addon is missing, runs here.
+ */
+export async function decodeVoxelsAsync(
+  bytes: Uint8Array,
+  offset: number,
+  layout: VoxelLayout,
+  dt: NiftiDatatypeInfo,
+  littleEndian: boolean,
+  scaling: ReadScaling | undefined,
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null) return decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling);
+  const count = layout.shape[0] * layout.shape[1] * layout.shape[2] * layout.channels;
+  const src = rawVoxels(bytes, offset, count, dt, littleEndian);
+  const out = new Float32Array(count);
+  await kernels.fileToCOrderAsync(src, out, layout.shape, layout.channels, scaling?.slope ?? 1, scaling?.inter ?? 0);
+  return out;
+}
+
 /** Datatypes the writer can produce. */
 export type NiftiWriteDatatype = Extract<NiftiDatatypeName, 'uint8' | 'int16' | 'int32' | 'float32' | 'float64'>;
 

@@ -7,7 +7,7 @@ import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inf
 import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
 import { getRuntimeInfo } from '../../src/runtime-info.js';
 import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
-import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
+import { decodeVoxels, decodeVoxelsAsync, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindow } from '../../src/volume/intensity.js';
 import { summarizeMask } from '../../src/volume/mask-summary.js';
@@ -116,6 +116,9 @@ describe('native NIfTI voxel conversions', () => {
         for (const scaling of scalings) {
           const { native, typescript } = await bothWays(() => decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling));
           expect(firstDifference(native, typescript)).toBe(-1);
+          // The same transpose on the thread pool (what readNifti uses).
+          const pooled = await decodeVoxelsAsync(bytes, offset, layout, dt, littleEndian, scaling);
+          expect(firstDifference(pooled, typescript)).toBe(-1);
         }
       }
     });
@@ -540,6 +543,9 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     const out = new Float32Array(1000);
     expect(() => kernels().fileToCOrder(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
     expect(() => kernels().fileToCOrder(new BigInt64Array(1000) as unknown as Int32Array, out, dims, 1, 1, 0)).toThrow(TypeError);
+    // The pooled variant checks the same, synchronously, before anything is queued.
+    expect(() => kernels().fileToCOrderAsync(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
+    expect(() => kernels().fileToCOrderAsync(new Int16Array(1000), out.subarray(1), dims, 1, 1, 0)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Int16Array(1000), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Uint8Array(1000), dims, 0, 0, 10, true, 0, 1000)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Float32Array(999), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);
