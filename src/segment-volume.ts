@@ -5,7 +5,8 @@
  */
 import { SpleenTrtError, throwIfAborted } from './errors.js';
 import type { InferenceBackend } from './inference/backend.js';
-import { decidedRegionLabels } from './inference/decided-region.js';
+import { decidedRegionLabelsAsync } from './inference/decided-region.js';
+import { yieldToEventLoop } from './inference/yield-to-event-loop.js';
 import { argmaxForeground, softmaxChannels } from './inference/postprocess.js';
 import { slidingWindowInference } from './inference/sliding-window.js';
 import type { PipelineParameters } from './model/manifest.js';
@@ -102,6 +103,8 @@ export async function segmentVolume(
   const { volume: resampled, resampling } =
     resampleFlippedToSpacing(volume, orientation, geometry.affine, params.pixdimMm) ??
     resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);
+  // The event loop runs between the CPU stages (each is one kernel call or a few).
+  await yieldToEventLoop();
   const w = params.intensity;
   // In place when the resampling made a new array (it passes the caller's through when skipped).
   const target = resampled.data === volume.data ? new Float32Array(resampled.data.length) : resampled.data;
@@ -123,9 +126,10 @@ export async function segmentVolume(
   }
   onProgress?.({ stage: 'postprocess', windowsDone: network.windowCount, windowsTotal: network.windowCount });
 
+  await yieldToEventLoop();
   const channels = network.channels;
   // Two classes and no probability map wanted: skip what the logits already decide (exact).
-  const decided = channels === 2 && !options.keepStages ? decidedRegionLabels(network.logits, resampling, orientation) : null;
+  const decided = channels === 2 && !options.keepStages ? await decidedRegionLabelsAsync(network.logits, resampling, orientation) : null;
   let labels: Uint8Array;
   let onOriginalGrid: Float32Array | null = null;
   if (decided) {

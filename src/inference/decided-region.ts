@@ -20,6 +20,7 @@ import { storedLayout, type OrientationTransform } from '../volume/orientation.j
 import { inverseSpacingMap, type SpacingTransform } from '../volume/spacing.js';
 import { clampIndex, type AxisTable } from '../volume/trilinear.js';
 import type { Shape3 } from '../volume/volume.js';
+import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 import { softmax2 } from './postprocess.js';
 
 /** |l1 - l0| above this decides a voxel: p0 - p1 >= tanh(0.025) ~ 0.025 (or the reverse). */
@@ -224,10 +225,10 @@ function blendIsForeground(
 }
 
 /** The separable inverse: each output axis reads its spacing-grid indices from a table. */
-function labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): void {
+function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<void, void> {
   const kernels = volumeKernels();
   if (kernels !== null) {
-    labelThroughTablesNative(r, tables, kernels);
+    yield* labelThroughTablesNative(r, tables, kernels);
     return;
   }
   const [t0, t1, t2] = tables;
@@ -236,6 +237,7 @@ function labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]
   const [m0, m1, m2] = r.outShape;
   const { cube, labels } = r;
   for (let q0 = 0; q0 < m0; q0++) {
+    yield;
     const i = t0.lo[q0];
     for (let q1 = 0; q1 < m1; q1++) {
       const j = t1.lo[q1];
@@ -277,7 +279,7 @@ function tableBlendIsForeground(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, 
  * labelThroughTables with the addon's scan (volume_kernels.cc tableCubeLabels): it walks every
  * output voxel and lists the undecided ones, the thin shell blended here, in the same way.
  */
-function labelThroughTablesNative(r: Region, tables: [AxisTable, AxisTable, AxisTable], kernels: VolumeKernels): void {
+function* labelThroughTablesNative(r: Region, tables: [AxisTable, AxisTable, AxisTable], kernels: VolumeKernels): Generator<void, void> {
   const [s0, s1, s2] = r.strides;
   const [m0, m1, m2] = r.outShape;
   let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
@@ -286,7 +288,9 @@ function labelThroughTablesNative(r: Region, tables: [AxisTable, AxisTable, Axis
     undecided = new Int32Array(count);
     count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
   }
+  yield;
   for (let u = 0; u < count; u++) {
+    if ((u & YIELD_EVERY) === YIELD_EVERY) yield;
     const q = undecided[u];
     const q0 = Math.floor(q / (m1 * m2));
     const q1 = Math.floor(q / m2) - q0 * m1;
@@ -300,7 +304,7 @@ function labelThroughTablesNative(r: Region, tables: [AxisTable, AxisTable, Axis
  * resampleAffine does (affinePoint), so the blend of an undecided one is that kernel's value to
  * the bit.
  */
-function labelThroughAffine(r: Region, x: Float64Array): void {
+function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> {
   const [, n1, n2] = r.gridShape;
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
@@ -315,7 +319,9 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
       undecided = new Int32Array(count);
       count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
     }
+    yield;
     for (let u = 0; u < count; u++) {
+      if ((u & YIELD_EVERY) === YIELD_EVERY) yield;
       const q = undecided[u];
       const a = Math.floor(q / (m1 * m2));
       const b = Math.floor(q / m2) - a * m1;
@@ -326,6 +332,7 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
   }
   const p = new Float64Array(3);
   for (let a = 0; a < m0; a++) {
+    yield;
     for (let b = 0; b < m1; b++) {
       for (let k = 0, o = r.base + a * s0 + b * s1; k < m2; k++, o += s2) {
         affinePoint(x, a, b, k, r.gridShape, p);
@@ -380,6 +387,41 @@ export function decidedRegionLabels(
   resampling: SpacingTransform,
   orientation: OrientationTransform,
 ): Uint8Array | null {
+  const steps = decidedRegionSteps(logits, resampling, orientation);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * As decidedRegionLabels, letting the event loop run whenever a stretch of the work has taken a
+ * few ms (between the scan's kernels and within the undecided shell): the same steps in the same
+ * order, so the same labels.
+ */
+export async function decidedRegionLabelsAsync(
+  logits: Float32Array,
+  resampling: SpacingTransform,
+  orientation: OrientationTransform,
+): Promise<Uint8Array | null> {
+  const steps = decidedRegionSteps(logits, resampling, orientation);
+  const budget = yieldBudget();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (budget.due()) await yieldToEventLoop();
+  }
+}
+
+/** Shell voxels blended between two points where the work may pause (a mask of low bits). */
+const YIELD_EVERY = 1023;
+
+/** decidedRegionLabels' work, pausing (`yield`) between steps. */
+function* decidedRegionSteps(
+  logits: Float32Array,
+  resampling: SpacingTransform,
+  orientation: OrientationTransform,
+): Generator<void, Uint8Array | null> {
   const inverse = inverseSpacingMap(resampling);
   if (!inverse) return null;
   const gridShape = resampling.outputShape;
@@ -390,6 +432,7 @@ export function decidedRegionLabels(
   if (corners === null) return null;
   const { cube, undecided, rowIsBackground } = corners;
   if (undecided > MAX_UNDECIDED_SHARE * voxels) return null;
+  yield;
 
   const original = orientation.originalShape;
   const { base, strides } = storedLayout(orientation);
@@ -404,7 +447,7 @@ export function decidedRegionLabels(
     strides,
     outShape: resampling.inputShape,
   };
-  if (inverse.tables) labelThroughTables(region, inverse.tables);
-  else labelThroughAffine(region, inverse.xform);
+  if (inverse.tables) yield* labelThroughTables(region, inverse.tables);
+  else yield* labelThroughAffine(region, inverse.xform);
   return region.labels;
 }
