@@ -401,7 +401,7 @@ Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
+std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
   const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
@@ -419,9 +419,27 @@ Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
   NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
   const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
-  kernels::resampleSeparable(src.Data(), channels, inShape.v, tables, out.Data(), static_cast<std::int64_t>(base),
-                             strides.v);
-  return env.Undefined();
+  const float* in = src.Data();
+  float* target = out.Data();
+  const std::array<std::int64_t, 3> shape{inShape.v[0], inShape.v[1], inShape.v[2]};
+  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::resampleSeparable(in, channels, shape.data(), axes.data(), target, offset, stride.data()); };
+}
+
+Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
+  ResampleSeparableJob(info)();
+  return info.Env().Undefined();
+}
+
+// resampleSeparableAsync(...the same): Promise<void>; src, the tables and out are held meanwhile.
+Napi::Value ResampleSeparableAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = ResampleSeparableJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[3], info[4]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
@@ -502,7 +520,7 @@ Napi::Value TableCubeLabels(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(count));
 }
 
-Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
+std::function<void()> ApplyIntensityWindowJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
   Napi::Float32Array out = Floats(info[1], "out");
@@ -516,8 +534,24 @@ Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
   window.hi = static_cast<float>(js_args::Number(info[7], "hi"));
   window.clip = js_args::Bool(info[8], "clip");
   window.shiftOnly = js_args::Bool(info[9], "shiftOnly");
-  kernels::applyIntensityWindow(data.Data(), out.Data(), static_cast<std::int64_t>(data.ElementLength()), window);
-  return env.Undefined();
+  const float* in = data.Data();
+  float* target = out.Data();
+  const auto count = static_cast<std::int64_t>(data.ElementLength());
+  return [=]() { kernels::applyIntensityWindow(in, target, count, window); };
+}
+
+Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
+  ApplyIntensityWindowJob(info)();
+  return info.Env().Undefined();
+}
+
+// applyIntensityWindowAsync(...the same): Promise<void>; data and out are held meanwhile.
+Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = ApplyIntensityWindowJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 }  // namespace
@@ -532,6 +566,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("fileToCOrderAsync", Napi::Function::New(env, FileToCOrderAsync, "fileToCOrderAsync"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
+  kernels.Set("resampleSeparableAsync", Napi::Function::New(env, ResampleSeparableAsync, "resampleSeparableAsync"));
   kernels.Set("gatherStrided", Napi::Function::New(env, GatherStrided, "gatherStrided"));
   kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
   kernels.Set("summarizeLabels", Napi::Function::New(env, SummarizeLabels, "summarizeLabels"));
@@ -539,6 +574,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("affineCubeLabels", Napi::Function::New(env, AffineCubeLabels, "affineCubeLabels"));
   kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
+  kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
   exports.Set("volumeKernels", kernels);
 }
 

@@ -9,6 +9,7 @@
 //   cToFileOrder(src, dst, dims, channel, kBegin, kEnd, integer, lo, hi)
 //                                                             (src: Float32/Uint8Array; dst: Uint8/Int16/Int32/Float32/Float64Array)
 //   resampleSeparable(src, channels, inShape, tables, out, base, strides)   (tables: {lo, hi, wLo, wHi, identity} x 3)
+//   resampleSeparableAsync(...the same): Promise<void>, on the libuv pool
 //   gatherStrided(src, channels, outShape, strides, base, dst)   (orientation flips and permutations)
 //   resampleAffine(src, channels, inShape, outShape, xform, out, base, strides)   (xform: Float64Array(16), finite)
 //   summarizeLabels(mask, dims, stats)   (stats: Float64Array(10): count, min ijk, max ijk, sum ijk)
@@ -16,6 +17,7 @@
 //   affineCubeLabels(cube, gridDims, xform, outShape, labels, base, strides, undecided) -> undecided count
 //   tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> undecided count
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
+//   applyIntensityWindowAsync(...the same): Promise<void>, on the libuv pool
 // dims, roi, lo, hi, shift, shapes and strides are arrays of 3 integers. TS validates; the checks
 // here (types, lengths, every index in bounds) keep a wrong call from reading or writing outside
 // an array.

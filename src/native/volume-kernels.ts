@@ -51,6 +51,11 @@ export interface VolumeKernels {
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** resampleSeparable on the libuv thread pool; src, the tables and out must not be touched before it settles. */
+  resampleSeparableAsync(
+    src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
+    out: Float32Array, base: number, strides: Triple,
+  ): Promise<void>;
   /** orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o . strides]. */
   gatherStrided(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): void;
   /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
@@ -87,12 +92,17 @@ export interface VolumeKernels {
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
     lo: number, hi: number, clip: boolean, shiftOnly: boolean,
   ): void;
+  /** applyIntensityWindow on the libuv thread pool; data and out must not be touched before it settles. */
+  applyIntensityWindowAsync(
+    data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
+    lo: number, hi: number, clip: boolean, shiftOnly: boolean,
+  ): Promise<void>;
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'fileToCOrderAsync', 'cToFileOrder',
-  'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
-  'tableCubeLabels', 'applyIntensityWindow',
+  'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
+  'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

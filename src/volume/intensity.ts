@@ -56,6 +56,42 @@ export function applyIntensityWindow(
     kernels.applyIntensityWindow(data, out, a, b, 1 / range, f(bMax - bMin), b, f(bMax), clip, shiftOnly);
     return out;
   }
+  return windowInTs(data, out, a, b, range, bMax, bMin, clip);
+}
+
+/**
+ * As applyIntensityWindow, the addon's kernel on the libuv thread pool (the event loop stays
+ * free); where the addon is missing, the TS loop runs here.
+ */
+export async function applyIntensityWindowAsync(
+  data: Float32Array,
+  aMin = -57,
+  aMax = 164,
+  bMin = 0,
+  bMax = 1,
+  clip = true,
+  out: Float32Array = new Float32Array(data.length),
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null) return applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip, out);
+  if (!(data instanceof Float32Array)) throw expectedType('a Float32Array', 'data', data);
+  if (!(out instanceof Float32Array) || out.length !== data.length) {
+    throw expectedType(`a Float32Array of length ${data.length}`, 'out', out);
+  }
+  assertFinite(aMin, 'aMin');
+  assertFinite(aMax, 'aMax');
+  assertFinite(bMin, 'bMin');
+  assertFinite(bMax, 'bMax');
+  const f = Math.fround;
+  const b = f(bMin);
+  const range = f(aMax - aMin);
+  await kernels.applyIntensityWindowAsync(data, out, f(aMin), b, 1 / range, f(bMax - bMin), b, f(bMax), clip, range === 0);
+  return out;
+}
+
+/** applyIntensityWindow's TS loops (a and b already float32, range = fl32(aMax - aMin)). */
+function windowInTs(data: Float32Array, out: Float32Array, a: number, b: number, range: number, bMax: number, bMin: number, clip: boolean): Float32Array {
+  const f = Math.fround;
   if (range === 0) {
     // MONAI warns and only shifts: x - a_min + b_min, no scaling or clipping.
     for (let i = 0; i < data.length; i++) out[i] = f(data[i] - a) + b;

@@ -9,11 +9,11 @@ import { getRuntimeInfo } from '../../src/runtime-info.js';
 import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
 import { decodeVoxels, decodeVoxelsAsync, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
-import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import { applyIntensityWindow, applyIntensityWindowAsync } from '../../src/volume/intensity.js';
 import { summarizeMask } from '../../src/volume/mask-summary.js';
 import { invertOrientation, orientToRas } from '../../src/volume/orientation.js';
 import { resampleToSpacing } from '../../src/volume/spacing.js';
-import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
+import { axisTable, resampleAffine, resampleSeparable, resampleSeparableAsync, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
@@ -184,6 +184,9 @@ describe('native separable trilinear resampling', () => {
       for (const layout of [undefined, flipped]) {
         const { native, typescript } = await bothWays(() => resampleSeparable(src, 2, inShape, out, c.tables, layout));
         expect(firstDifference(native, typescript)).toBe(-1);
+        // The same kernel on the thread pool (what the pipeline's preprocess uses).
+        const pooled = await resampleSeparableAsync(src, 2, inShape, out, c.tables, layout);
+        expect(firstDifference(pooled, typescript)).toBe(-1);
       }
     });
   }
@@ -450,14 +453,20 @@ describe('native intensity window', () => {
     it(`gives the TS loop's bits: ${name}`, async () => {
       const { native, typescript } = await bothWays(() => applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip));
       expect(bytesOf(native)).toEqual(bytesOf(typescript));
+      const pooled = await applyIntensityWindowAsync(data, aMin, aMax, bMin, bMax, clip);
+      expect(bytesOf(pooled)).toEqual(bytesOf(typescript));
     });
   }
 
-  it('works in place', () => {
+  it('works in place, on the thread pool too', async () => {
     const copy = data.slice();
     const expected = applyIntensityWindow(data);
     expect(applyIntensityWindow(copy, -57, 164, 0, 1, true, copy)).toBe(copy);
     expect(bytesOf(copy)).toEqual(bytesOf(expected));
+    const pooled = data.slice();
+    expect(await applyIntensityWindowAsync(pooled, -57, 164, 0, 1, true, pooled)).toBe(pooled);
+    expect(bytesOf(pooled)).toEqual(bytesOf(expected));
+    await expect(applyIntensityWindowAsync(data, -57, 164, 0, 1, true, new Float32Array(3))).rejects.toThrow(TypeError);
   });
 });
 
