@@ -392,7 +392,10 @@ export async function slidingWindowInference(
   };
   try {
     enqueue(0);
-    if (batchCount > 1) enqueue(1);
+    if (batchCount > 1) {
+      if (budget.due()) await yieldToEventLoop();
+      enqueue(1);
+    }
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
       const settled: Settled = await inFlight[0];
