@@ -12,7 +12,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PHANTOMS } from '../dist/bench/bench-worker.js';
 import { writeMaskNifti } from '../dist/cli/infer-command.js';
 import { loadModel } from '../dist/model/load-model.js';
-import { gzipCodecStatus } from '../dist/native/gzip-codec.js';
 import { setVolumeKernelsEnabled, volumeKernelsStatus } from '../dist/native/volume-kernels.js';
 import { readNifti, writeNifti } from '../dist/nifti/index.js';
 import { makePhantom } from '../dist/phantom/make-phantom.js';
@@ -22,6 +21,8 @@ const args = process.argv.slice(2);
 const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
 const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
 if (args.includes('--js-kernels')) setVolumeKernelsEnabled(false);
+// Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
+const gzipCodecStatus = await import('../dist/native/gzip-codec.js').then((m) => m.gzipCodecStatus, () => () => ({ reason: 'zlib (no libdeflate support in this build)' }));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
