@@ -1,5 +1,6 @@
 // In-run A/B of the .nii.gz inflation (libdeflate vs zlib) on the bench's phantoms: inflating and
-// reading the int16 CT (and, as a control, writing the mask, which is zlib either way),
+// reading the int16 CT, and writing the mask (zlib's deflate either way; the CRC-32 by libdeflate
+// on the pool, or zlib.crc32 on the main thread),
 // interleaved A, B, A, B... in one
 // process so a busy machine's drift hits both alike; medians of wall time and of the process's
 // CPU time (all threads; steadier than wall time on a shared machine). Usage:
@@ -29,7 +30,7 @@ try {
   const stages = {
     inflate: () => gunzipCappedAsync(ctBytes, 1 << 30),
     readNifti: () => readNifti(ct),
-    // The writer uses zlib either way; a control for the machine's drift between the A and B runs.
+    // The writer deflates with zlib either way; with libdeflate its CRC-32 runs on the thread pool.
     writeNifti: () => writeMaskNifti(path.join(dir, 'mask.nii.gz'), mask),
   };
   const times = {};

@@ -46,6 +46,45 @@ class GunzipWorker : public Napi::AsyncWorker {
   std::size_t outSize_;
 };
 
+// The CRC-32 of a piece, continuing `crc`, on the pool (the writer's pieces, gzip-pieces.ts).
+class Crc32Worker : public Napi::AsyncWorker {
+ public:
+  Crc32Worker(Napi::Env env, Napi::Uint8Array input, std::uint32_t crc)
+      : Napi::AsyncWorker(env, "spleen_trt:crc32"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        inputRef_(Napi::Persistent(input.As<Napi::Object>())),
+        in_(input.Data()),
+        inSize_(input.ByteLength()),
+        crc_(crc) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override { crc_ = libdeflate::api().crc32(crc_, in_, inSize_); }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), crc_)); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference inputRef_;
+  const std::uint8_t* in_;
+  std::size_t inSize_;
+  std::uint32_t crc_;
+};
+
+// crc32(crc: number, input: Uint8Array): Promise<number>, as zlib.crc32(input, crc).
+Napi::Value Crc32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double crc = js_args::Number(info[0], "crc");
+  if (!(crc >= 0 && crc <= 4294967295.0) || crc != static_cast<double>(static_cast<std::uint32_t>(crc))) {
+    throw Napi::RangeError::New(env, "Expected an unsigned 32-bit integer for crc");
+  }
+  Napi::Uint8Array input = js_args::Bytes(info[1], "input");
+  if (!libdeflate::api().available) throw Napi::Error::New(env, "libdeflate is unavailable: " + libdeflate::api().reason);
+  auto* worker = new Crc32Worker(env, input, static_cast<std::uint32_t>(crc));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 // gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes.
 Napi::Value Gunzip(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -70,6 +109,7 @@ void RegisterGzipCodec(Napi::Env env, Napi::Object exports) {
   codec.Set("library", lib.available ? Napi::String::New(env, lib.path) : env.Null());
   codec.Set("reason", lib.available ? env.Null() : Napi::String::New(env, lib.reason));
   codec.Set("gunzip", Napi::Function::New(env, Gunzip, "gunzip"));
+  codec.Set("crc32", Napi::Function::New(env, Crc32, "crc32"));
   exports.Set("gzipCodec", codec);
 }
 

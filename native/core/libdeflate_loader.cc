@@ -30,7 +30,8 @@ Api load() {
   result.allocDecompressor = library.function<decltype(result.allocDecompressor)>("libdeflate_alloc_decompressor", &error);
   result.freeDecompressor = library.function<decltype(result.freeDecompressor)>("libdeflate_free_decompressor", &error);
   result.gzipDecompressEx = library.function<decltype(result.gzipDecompressEx)>("libdeflate_gzip_decompress_ex", &error);
-  if (!result.allocDecompressor || !result.freeDecompressor || !result.gzipDecompressEx) {
+  result.crc32 = library.function<decltype(result.crc32)>("libdeflate_crc32", &error);
+  if (!result.allocDecompressor || !result.freeDecompressor || !result.gzipDecompressEx || !result.crc32) {
     result.reason = library.path() + ": " + error;
     return result;
   }

@@ -21,6 +21,8 @@ struct Api {
   void (*freeDecompressor)(void*) = nullptr;
   // enum libdeflate_result: 0 success, 1 bad data, 2 short output, 3 insufficient space.
   int (*gzipDecompressEx)(void*, const void*, std::size_t, void*, std::size_t, std::size_t*, std::size_t*) = nullptr;
+  // zlib's crc32 convention (start from 0, chain the previous value); PCLMUL-accelerated.
+  std::uint32_t (*crc32)(std::uint32_t, const void*, std::size_t) = nullptr;
 };
 
 // Opened once per process (thread-safe). SPLEEN_TRT_NO_LIBDEFLATE=1 leaves it unopened, so the

@@ -3,7 +3,8 @@
  * system's libdeflate.so.0 at run time like TensorRT: no build-time dependency, and where either
  * the addon or the library is missing, .nii.gz is inflated by Node's zlib as before (same bytes,
  * only slower). It runs on the libuv thread pool. Writing stays with zlib (gzip-pieces.ts): on
- * masks, whose long zero runs zlib handles well, libdeflate compressed 3-5x slower here.
+ * masks, whose long zero runs zlib handles well, libdeflate compressed 3-5x slower here; only the
+ * writer's CRC-32 comes from libdeflate, off the JS thread.
  *
  * `SPLEEN_TRT_NO_LIBDEFLATE=1` (read by the addon when it loads) or setGzipCodecEnabled(false)
  * (for tests that compare the two paths in one process) forces zlib.
@@ -18,6 +19,8 @@ export interface GzipCodec {
   reason: string | null;
   /** Inflates one whole gzip member that decodes to exactly `size` bytes; rejects otherwise (wrong size, second member, trailing bytes, corrupt). */
   gunzip(input: Uint8Array, size: number): Promise<Uint8Array>;
+  /** zlib.crc32(input, crc)'s value, computed on the thread pool; `input` must not change before it settles. */
+  crc32(crc: number, input: Uint8Array): Promise<number>;
 }
 
 let enabled = true;
@@ -26,7 +29,7 @@ let loaded: GzipCodec | null | undefined;
 function isGzipCodec(value: unknown): value is GzipCodec {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  return typeof record.available === 'boolean' && typeof record.gunzip === 'function';
+  return typeof record.available === 'boolean' && typeof record.gunzip === 'function' && typeof record.crc32 === 'function';
 }
 
 function exported(): GzipCodec | null {
