@@ -17,7 +17,8 @@ describe('readAhead', () => {
     // Not read twice; a file other than the prefetched one is read on demand.
     reader.prefetch('c');
     expect(await reader.read('d')).toBe('volume of d');
-    expect(started).toEqual(['a', 'b', 'c', 'd']);
+    expect(started.slice(0, 2)).toEqual(['a', 'b']);
+    expect(started.slice(2).sort()).toEqual(['c', 'd']);
   });
 
   it('reports a failed read ahead at its turn, not as an unhandled rejection', async () => {
