@@ -115,6 +115,7 @@ try {
     eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },
     longestStallByStageMs: byStage,
     stallsOver10Ms: stalls.length,
+    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   }, null, 1));
 } finally {
