@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "addon_state.h"
+#include "gzip_js.h"
 #include "runtime_info_js.h"
 #include "tensorrt_js.h"
 #include "volume_kernels_js.h"
@@ -47,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, GetRuntimeInfoAsync, "getRuntimeInfoAsync"));
   spleen_trt::RegisterTensorRt(env, exports);
   spleen_trt::RegisterVolumeKernels(env, exports);
+  spleen_trt::RegisterGzipCodec(env, exports);
   return exports;
 }
 

@@ -1,10 +1,14 @@
 #include "volume_kernels_js.h"
 
+#include <array>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "core/volume_kernels.h"
 #include "js_args.h"
@@ -187,16 +191,19 @@ Napi::Value DivideByWeights(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The conversion as a job over the caller's arrays, checked here on the JS thread; run at once
+// (fileToCOrder) or on the libuv pool (fileToCOrderAsync, the arrays held by KernelWorker).
 template <typename T>
-void FileToC(const Napi::Value& source, float* out, const std::int64_t* dims, std::int64_t channels, double needed,
-             double slope, double inter) {
+std::function<void()> FileToC(const Napi::Value& source, float* out, const std::int64_t* dims, std::int64_t channels,
+                              double needed, double slope, double inter) {
   Napi::TypedArray typed = source.As<Napi::TypedArray>();
   NeedLength(source.Env(), typed.ElementLength(), needed, "src");
   const auto* src = reinterpret_cast<const T*>(static_cast<const std::uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
-  kernels::fileToCOrder<T>(src, out, dims, channels, slope, inter);
+  const std::array<std::int64_t, 3> d{dims[0], dims[1], dims[2]};
+  return [=]() { kernels::fileToCOrder<T>(src, out, d.data(), channels, slope, inter); };
 }
 
-Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
+std::function<void()> FileToCJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array out = Floats(info[1], "out");
   const Triple dims = Integers3(info[2], "dims", 1);
@@ -207,17 +214,50 @@ Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
   NeedLength(env, out.ElementLength(), needed, "out");
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a TypedArray for src");
   switch (info[0].As<Napi::TypedArray>().TypedArrayType()) {
-    case napi_int8_array: FileToC<std::int8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint8_array: FileToC<std::uint8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_int16_array: FileToC<std::int16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint16_array: FileToC<std::uint16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_int32_array: FileToC<std::int32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_uint32_array: FileToC<std::uint32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_float32_array: FileToC<float>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
-    case napi_float64_array: FileToC<double>(info[0], out.Data(), dims.v, channels, needed, slope, inter); break;
+    case napi_int8_array: return FileToC<std::int8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint8_array: return FileToC<std::uint8_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_int16_array: return FileToC<std::int16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint16_array: return FileToC<std::uint16_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_int32_array: return FileToC<std::int32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_uint32_array: return FileToC<std::uint32_t>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_float32_array: return FileToC<float>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
+    case napi_float64_array: return FileToC<double>(info[0], out.Data(), dims.v, channels, needed, slope, inter);
     default: throw Napi::TypeError::New(env, "src must be an 8-, 16- or 32-bit integer or a float TypedArray");
   }
-  return env.Undefined();
+}
+
+Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
+  FileToCJob(info)();
+  return info.Env().Undefined();
+}
+
+// A kernel job run on the libuv pool; the JS arrays it reads and writes are referenced until it
+// is done, so none can be collected meanwhile. The caller must not touch them before the promise
+// settles.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, std::function<void()> job, std::vector<Napi::Value> arrays)
+      : Napi::AsyncWorker(env, "spleen_trt:kernel"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+    for (const Napi::Value& array : arrays) refs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override { job_(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> job_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+// fileToCOrderAsync(src, out, dims, channels, slope, inter): Promise<void>, the same checks.
+Napi::Value FileToCOrderAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = FileToCJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 // Slices [kBegin, kEnd) of one channel, as cToFileOrder reads and writes them.
@@ -361,7 +401,7 @@ Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
+std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
   const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
@@ -379,9 +419,27 @@ Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
   NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
   const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
-  kernels::resampleSeparable(src.Data(), channels, inShape.v, tables, out.Data(), static_cast<std::int64_t>(base),
-                             strides.v);
-  return env.Undefined();
+  const float* in = src.Data();
+  float* target = out.Data();
+  const std::array<std::int64_t, 3> shape{inShape.v[0], inShape.v[1], inShape.v[2]};
+  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::resampleSeparable(in, channels, shape.data(), axes.data(), target, offset, stride.data()); };
+}
+
+Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
+  ResampleSeparableJob(info)();
+  return info.Env().Undefined();
+}
+
+// resampleSeparableAsync(...the same): Promise<void>; src, the tables and out are held meanwhile.
+Napi::Value ResampleSeparableAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = ResampleSeparableJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[3], info[4]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
@@ -436,7 +494,33 @@ Napi::Value AffineCubeLabels(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(count));
 }
 
-Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
+// tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> count
+Napi::Value TableCubeLabels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
+  const Triple gridDims = Integers3(info[1], "gridDims", 1);
+  Napi::Uint8Array rowIsBackground = js_args::Bytes(info[2], "rowIsBackground");
+  if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
+  Napi::Array tableArray = info[3].As<Napi::Array>();
+  kernels::AxisTable tables[3];
+  for (std::uint32_t d = 0; d < 3; ++d) tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
+  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
+  NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(gridDims.v[0]) * static_cast<double>(gridDims.v[1]), "rowIsBackground");
+  const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
+  // The linear output index must fit an Int32Array entry.
+  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the tables span more voxels than an Int32Array index holds");
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  const std::int64_t count = kernels::tableCubeLabels(cube.Data(), gridDims.v, rowIsBackground.Data(), tables, labels.Data(),
+                                                      static_cast<std::int64_t>(base), strides.v, undecided.Data(),
+                                                      static_cast<std::int64_t>(undecided.ElementLength()));
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
+std::function<void()> ApplyIntensityWindowJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
   Napi::Float32Array out = Floats(info[1], "out");
@@ -450,8 +534,24 @@ Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
   window.hi = static_cast<float>(js_args::Number(info[7], "hi"));
   window.clip = js_args::Bool(info[8], "clip");
   window.shiftOnly = js_args::Bool(info[9], "shiftOnly");
-  kernels::applyIntensityWindow(data.Data(), out.Data(), static_cast<std::int64_t>(data.ElementLength()), window);
-  return env.Undefined();
+  const float* in = data.Data();
+  float* target = out.Data();
+  const auto count = static_cast<std::int64_t>(data.ElementLength());
+  return [=]() { kernels::applyIntensityWindow(in, target, count, window); };
+}
+
+Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
+  ApplyIntensityWindowJob(info)();
+  return info.Env().Undefined();
+}
+
+// applyIntensityWindowAsync(...the same): Promise<void>; data and out are held meanwhile.
+Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) {
+  std::function<void()> job = ApplyIntensityWindowJob(info);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 }  // namespace
@@ -463,14 +563,18 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("divideByCoverage", Napi::Function::New(env, DivideByCoverage, "divideByCoverage"));
   kernels.Set("divideByWeights", Napi::Function::New(env, DivideByWeights, "divideByWeights"));
   kernels.Set("fileToCOrder", Napi::Function::New(env, FileToCOrder, "fileToCOrder"));
+  kernels.Set("fileToCOrderAsync", Napi::Function::New(env, FileToCOrderAsync, "fileToCOrderAsync"));
   kernels.Set("cToFileOrder", Napi::Function::New(env, CToFileOrder, "cToFileOrder"));
   kernels.Set("resampleSeparable", Napi::Function::New(env, ResampleSeparable, "resampleSeparable"));
+  kernels.Set("resampleSeparableAsync", Napi::Function::New(env, ResampleSeparableAsync, "resampleSeparableAsync"));
   kernels.Set("gatherStrided", Napi::Function::New(env, GatherStrided, "gatherStrided"));
   kernels.Set("resampleAffine", Napi::Function::New(env, ResampleAffine, "resampleAffine"));
   kernels.Set("summarizeLabels", Napi::Function::New(env, SummarizeLabels, "summarizeLabels"));
   kernels.Set("decideCorners", Napi::Function::New(env, DecideCorners, "decideCorners"));
   kernels.Set("affineCubeLabels", Napi::Function::New(env, AffineCubeLabels, "affineCubeLabels"));
+  kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
+  kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
   exports.Set("volumeKernels", kernels);
 }
 

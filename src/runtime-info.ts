@@ -6,6 +6,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
 import { getNativeRuntimeInfo, type NativeRuntimeInfo } from './native/addon.js';
+import { gzipCodecStatus } from './native/gzip-codec.js';
 import { volumeKernelsStatus } from './native/volume-kernels.js';
 
 export interface RuntimeInfo {
@@ -17,6 +18,8 @@ export interface RuntimeInfo {
   native: NativeRuntimeInfo | { available: false; reason: string };
   /** Whether the CPU stages (transposes, resampling, stitching...) run the addon's C++ kernels. */
   cpuKernels: { native: boolean; reason: string };
+  /** Whether .nii.gz files are inflated by libdeflate (through the addon) or zlib. */
+  gzip: { libdeflate: boolean; reason: string };
   tensorrt: TensorRtStatus;
 }
 
@@ -87,6 +90,7 @@ export async function getRuntimeInfo(): Promise<RuntimeInfo> {
     onnxruntime: await onnxRuntimeInfo(),
     native,
     cpuKernels: volumeKernelsStatus(),
+    gzip: gzipCodecStatus(),
     tensorrt: await getTensorRtStatus(native),
   };
 }

@@ -5,15 +5,16 @@
  */
 import { SpleenTrtError, throwIfAborted } from './errors.js';
 import type { InferenceBackend } from './inference/backend.js';
-import { decidedRegionLabels } from './inference/decided-region.js';
+import { decidedRegionLabelsAsync } from './inference/decided-region.js';
+import { yieldToEventLoop } from './inference/yield-to-event-loop.js';
 import { argmaxForeground, softmaxChannels } from './inference/postprocess.js';
 import { slidingWindowInference } from './inference/sliding-window.js';
 import type { PipelineParameters } from './model/manifest.js';
-import { applyIntensityWindow } from './volume/intensity.js';
+import { applyIntensityWindowAsync } from './volume/intensity.js';
 import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
 import { invertPreprocessing } from './volume/invert-preprocessing.js';
 import { orientToRas, rasGeometry } from './volume/orientation.js';
-import { inverseSpacingFootprint, resampleFlippedToSpacing, resampleToSpacing } from './volume/spacing.js';
+import { inverseSpacingFootprint, resampleFlippedToSpacingAsync, resampleToSpacing } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
 import { DEFAULT_VOLUME_LIMITS, type VolumeLimits } from './volume/volume-limits.js';
 import { checkPipelineSize } from './pipeline-limits.js';
@@ -99,13 +100,16 @@ export async function segmentVolume(
   const { orientation } = geometry;
   // Before any grid is allocated: the resampled grid and the window count, from the geometry alone.
   checkPipelineSize(orientation.rasShape, geometry.affine, params, limits);
+  // The common case (the stored axes are RAS's, some reversed) resamples off the JS thread.
   const { volume: resampled, resampling } =
-    resampleFlippedToSpacing(volume, orientation, geometry.affine, params.pixdimMm) ??
+    (await resampleFlippedToSpacingAsync(volume, orientation, geometry.affine, params.pixdimMm)) ??
     resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);
+  // The event loop runs between the CPU stages (each is one kernel call or a few).
+  await yieldToEventLoop();
   const w = params.intensity;
   // In place when the resampling made a new array (it passes the caller's through when skipped).
   const target = resampled.data === volume.data ? new Float32Array(resampled.data.length) : resampled.data;
-  const image = applyIntensityWindow(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip, target);
+  const image = await applyIntensityWindowAsync(resampled.data, w.aMin, w.aMax, w.bMin, w.bMax, w.clip, target);
   const t1 = performance.now();
   throwIfAborted(signal);
 
@@ -123,9 +127,10 @@ export async function segmentVolume(
   }
   onProgress?.({ stage: 'postprocess', windowsDone: network.windowCount, windowsTotal: network.windowCount });
 
+  await yieldToEventLoop();
   const channels = network.channels;
   // Two classes and no probability map wanted: skip what the logits already decide (exact).
-  const decided = channels === 2 && !options.keepStages ? decidedRegionLabels(network.logits, resampling, orientation) : null;
+  const decided = channels === 2 && !options.keepStages ? await decidedRegionLabelsAsync(network.logits, resampling, orientation) : null;
   let labels: Uint8Array;
   let onOriginalGrid: Float32Array | null = null;
   if (decided) {

@@ -625,6 +625,36 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
   return count;
 }
 
+std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const std::uint8_t* rowIsBackground,
+                             const AxisTable tables[3], std::uint8_t* labels, std::int64_t base,
+                             const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity) {
+  constexpr std::uint8_t kBackground = 1, kForeground = 2;
+  const std::int64_t n1 = gridDims[1], n2 = gridDims[2];
+  const std::int64_t m0 = tables[0].size, m1 = tables[1].size, m2 = tables[2].size;
+  const std::int32_t* lo2 = tables[2].lo;
+  std::int64_t count = 0;
+  for (std::int64_t a = 0; a < m0; ++a) {
+    const std::int64_t i = tables[0].lo[a];
+    for (std::int64_t b = 0; b < m1; ++b) {
+      const std::int64_t j = tables[1].lo[b];
+      if (rowIsBackground[i * n1 + j]) continue;
+      const std::uint8_t* row = cube + (i * n1 + j) * n2;
+      std::int64_t o = base + a * strides[0] + b * strides[1];
+      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
+        const std::uint8_t state = row[lo2[k]];
+        if (state == kBackground) continue;
+        if (state == kForeground) {
+          labels[o] = 1;
+          continue;
+        }
+        if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {
   if (w.shiftOnly) {
     for (std::int64_t i = 0; i < count; ++i) {

@@ -107,6 +107,15 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
                               const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
                               const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity);
 
+// decided-region.ts labelThroughTables' scan, for a separable inverse: output voxel q = (a, b, k)
+// of outShape reads the cube at (tables[0].lo[a], tables[1].lo[b], tables[2].lo[k]) (the tables'
+// lengths are outShape); rows whose source row is all background are skipped, foreground cubes
+// set labels[base + q . strides] = 1, undecided ones append (a * m1 + b) * m2 + k to `undecided`
+// (up to `capacity`). Returns how many were undecided (more than capacity: call again with room).
+std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const std::uint8_t* rowIsBackground,
+                             const AxisTable tables[3], std::uint8_t* labels, std::int64_t base,
+                             const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity);
+
 // intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
 // shiftOnly: out = fl32(x - a) + b (a zero input range);
 // otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when

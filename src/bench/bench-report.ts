@@ -8,16 +8,17 @@ import type { BarChartSpec } from './png-chart.js';
 import { summarizeSamples, type SampleStats } from './sample-stats.js';
 
 /** The table's rows, as in the bundle's README. */
-export type RowId = 'model-b1' | 'model-b4' | 'end2end' | 'end2end-large';
+export type RowId = 'model-b1' | 'model-b4' | 'end2end' | 'end2end-large' | 'end2end-xlarge';
 
 export const ROW_LABELS: Record<RowId, string> = {
   'model-b1': 'model computation (batch 1)',
   'model-b4': 'model computation (batch 4, per window)',
   end2end: 'end2end (per volume)',
   'end2end-large': 'end2end (per volume, MSD-like 512x512x90)',
+  'end2end-xlarge': 'end2end (per volume, abdominal 512x512x300)',
 };
 
-export const ROW_ORDER: readonly RowId[] = ['model-b1', 'model-b4', 'end2end', 'end2end-large'];
+export const ROW_ORDER: readonly RowId[] = ['model-b1', 'model-b4', 'end2end', 'end2end-large', 'end2end-xlarge'];
 
 /** One measured (or not measured) table cell. */
 export interface BenchCell {
@@ -33,6 +34,11 @@ export interface BenchCell {
   stages?: Record<string, SampleStats>;
   /** end2end: sliding-window windows per volume. */
   windowCount?: number;
+  /**
+   * end2end: event-loop delay while the measured runs went on (perf_hooks.monitorEventLoopDelay,
+   * ms): how long the main thread was kept from timers, i.e. the longest stall a service would see.
+   */
+  eventLoop?: { p50Ms: number; p99Ms: number; maxMs: number; resolutionMs: number };
   /** Peak resident set size of the measuring process (bytes). */
   peakRssBytes?: number;
   /** One-time costs before the first run: model build, session or engine load (ms). */
@@ -181,6 +187,12 @@ export function renderStagesTable(results: BenchResults, row: RowId): string | n
       return s ? fmtMs(s.mean) : '-';
     }).join(' | ')} |`);
   }
+  lines.push(
+    `| event-loop delay p99 / max (ms) | ${columns.map((c) => {
+      const e = c.cells[row]?.eventLoop;
+      return e === undefined ? '-' : `${e.p99Ms.toFixed(1)} / ${e.maxMs.toFixed(1)}`;
+    }).join(' | ')} |`,
+  );
   lines.push(`| windows per volume | ${columns.map((c) => String(c.cells[row]?.windowCount ?? '-')).join(' | ')} |`);
   lines.push(
     `| peak RSS (MiB) | ${columns.map((c) => {
@@ -217,7 +229,7 @@ export function renderBenchMarkdown(results: BenchResults): string {
   }
   if (notes.size) parts.push(...[...notes].map(([text, labels]) => `- ${labels.join(', ')}: ${text}`), '');
   parts.push('## Details', '', renderDetailsTable(results), '');
-  for (const row of ['end2end', 'end2end-large'] as const) {
+  for (const row of ['end2end', 'end2end-large', 'end2end-xlarge'] as const) {
     const stages = renderStagesTable(results, row);
     if (stages) parts.push(stages, '');
   }

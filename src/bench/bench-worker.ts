@@ -11,6 +11,7 @@
  * as host latency.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,12 +46,13 @@ export type ColumnId =
   | 'tensorrt-tf32'
   | 'tensorrt-fp16';
 
-export type PhantomSize = 'small' | 'large';
+export type PhantomSize = 'small' | 'large' | 'xlarge';
 
-/** The two phantoms: the small CPU case and an MSD-like CT. */
+/** The phantoms: the small CPU case, an MSD-like CT and a thin-slice abdominal series. */
 export const PHANTOMS: Record<PhantomSize, { shape: Shape3; spacingMm: Vec3 }> = {
   small: { shape: [256, 256, 60], spacingMm: [0.8, 0.8, 5.0] },
   large: { shape: [512, 512, 90], spacingMm: [0.8, 0.8, 2.5] },
+  xlarge: { shape: [512, 512, 300], spacingMm: [0.7, 0.7, 1.0] },
 };
 
 export type BenchScenario =
@@ -60,6 +62,7 @@ export type BenchScenario =
 export type WorkerReply = { ok: true; cell: BenchCell } | { ok: false; error: { code: string; message: string } };
 
 const ROI: Shape3 = [96, 96, 96];
+const EVENT_LOOP_RESOLUTION_MS = 2;
 
 interface Measured<T> {
   samples: T[];
@@ -67,7 +70,7 @@ interface Measured<T> {
 }
 
 /** Runs `once` through a warm-up and a measured phase; `once` returns its own wall time and data. */
-export async function measure<T extends { wallMs: number }>(plan: RunPlan, once: () => Promise<T>): Promise<Measured<T>> {
+export async function measure<T extends { wallMs: number }>(plan: RunPlan, once: () => Promise<T>, onMeasureStart?: () => void): Promise<Measured<T>> {
   let iterations = 0;
   let firstMs = 0;
   const warmStart = performance.now();
@@ -77,6 +80,7 @@ export async function measure<T extends { wallMs: number }>(plan: RunPlan, once:
     iterations++;
   }
   const warmup = { iterations, totalMs: performance.now() - warmStart, firstMs };
+  onMeasureStart?.();
   const samples: T[] = [];
   const start = performance.now();
   while (samples.length < plan.maxIterations && (samples.length < plan.minIterations || performance.now() - start < plan.minDurationMs)) {
@@ -179,7 +183,11 @@ async function runEnd2end(scenario: Extract<BenchScenario, { kind: 'end2end' }>)
     });
     const setupMs = performance.now() - t0;
     let windowCount = 0;
+    // Event-loop stalls during the measured runs (warm-up excluded): a timer every 2 ms that
+    // records how late it fires.
+    const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
     try {
+      delay.enable();
       const { samples, warmup } = await measure(scenario.plan, async () => {
         const start = performance.now();
         const { volume } = await readNifti(input);
@@ -198,7 +206,8 @@ async function runEnd2end(scenario: Extract<BenchScenario, { kind: 'end2end' }>)
         // Everything but the network: what the CPU path's stages cost around it, per volume.
         stages.outsideNetworkMs = end - start - t.computeMs;
         return { wallMs: end - start, stages };
-      });
+      }, () => delay.reset());
+      delay.disable();
       const stages: Record<string, ReturnType<typeof summarizeSamples>> = {};
       for (const key of Object.keys(samples[0].stages)) stages[key] = summarizeSamples(samples.map((s) => s.stages[key]));
       return {
@@ -207,6 +216,12 @@ async function runEnd2end(scenario: Extract<BenchScenario, { kind: 'end2end' }>)
         warmup,
         setupMs,
         windowCount,
+        eventLoop: {
+          p50Ms: delay.percentile(50) / 1e6,
+          p99Ms: delay.percentile(99) / 1e6,
+          maxMs: delay.max / 1e6,
+          resolutionMs: EVENT_LOOP_RESOLUTION_MS,
+        },
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
         detail: `${segmenter.info.backendDescription}; phantom ${geometry.shape.join('x')} at ${geometry.spacingMm.join('x')} mm, LPS int16 .nii.gz`,
       };

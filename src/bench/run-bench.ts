@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../model/load-model.js';
+import { gzipCodecStatus } from '../native/gzip-codec.js';
 import { volumeKernelsStatus } from '../native/volume-kernels.js';
 import { getRuntimeInfo, type RuntimeInfo } from '../runtime-info.js';
 import {
@@ -32,6 +33,8 @@ export interface RunBenchOptions {
   quick?: boolean;
   /** Also run the MSD-like 512x512x90 phantom on the CPU (GPU columns always run it). */
   large?: boolean;
+  /** Also run a 512x512x300 abdominal series at 0.7x0.7x1 mm (every column; slow on a CPU). */
+  xlarge?: boolean;
   /** torch_baseline.py JSON files to add as columns. */
   merge?: string[];
   /** Re-render an earlier results JSON (with `merge`) instead of measuring. */
@@ -62,12 +65,14 @@ const CPU_PLANS: Record<'quick' | 'default', Record<RowId, RunPlan>> = {
     'model-b4': { warmupIterations: 2, warmupMs: 200, minIterations: 12, minDurationMs: 8000, maxIterations: 1000 },
     end2end: { warmupIterations: 1, warmupMs: 0, minIterations: 8, minDurationMs: 20000, maxIterations: 100 },
     'end2end-large': { warmupIterations: 1, warmupMs: 0, minIterations: 3, minDurationMs: 10000, maxIterations: 100 },
+    'end2end-xlarge': { warmupIterations: 1, warmupMs: 0, minIterations: 2, minDurationMs: 0, maxIterations: 100 },
   },
   quick: {
     'model-b1': { warmupIterations: 1, warmupMs: 200, minIterations: 3, minDurationMs: 500, maxIterations: 100 },
     'model-b4': { warmupIterations: 1, warmupMs: 200, minIterations: 3, minDurationMs: 500, maxIterations: 100 },
     end2end: { warmupIterations: 1, warmupMs: 0, minIterations: 2, minDurationMs: 0, maxIterations: 10 },
     'end2end-large': { warmupIterations: 1, warmupMs: 0, minIterations: 1, minDurationMs: 0, maxIterations: 10 },
+    'end2end-xlarge': { warmupIterations: 0, warmupMs: 0, minIterations: 1, minDurationMs: 0, maxIterations: 10 },
   },
 };
 
@@ -78,12 +83,14 @@ const GPU_PLANS: Record<'quick' | 'default', Record<RowId, RunPlan>> = {
     'model-b4': { warmupIterations: 1, warmupMs: 200, minIterations: 10, minDurationMs: 3000, maxIterations: 20000 },
     end2end: { warmupIterations: 1, warmupMs: 0, minIterations: 10, minDurationMs: 5000, maxIterations: 100 },
     'end2end-large': { warmupIterations: 1, warmupMs: 0, minIterations: 5, minDurationMs: 5000, maxIterations: 100 },
+    'end2end-xlarge': { warmupIterations: 1, warmupMs: 0, minIterations: 3, minDurationMs: 3000, maxIterations: 100 },
   },
   quick: {
     'model-b1': { warmupIterations: 1, warmupMs: 200, minIterations: 10, minDurationMs: 500, maxIterations: 5000 },
     'model-b4': { warmupIterations: 1, warmupMs: 200, minIterations: 10, minDurationMs: 500, maxIterations: 5000 },
     end2end: { warmupIterations: 1, warmupMs: 0, minIterations: 2, minDurationMs: 0, maxIterations: 10 },
     'end2end-large': { warmupIterations: 1, warmupMs: 0, minIterations: 2, minDurationMs: 0, maxIterations: 10 },
+    'end2end-xlarge': { warmupIterations: 1, warmupMs: 0, minIterations: 2, minDurationMs: 0, maxIterations: 10 },
   },
 };
 
@@ -196,7 +203,7 @@ async function measureAll(options: RunBenchOptions, log: (line: string) => void)
   const model = await loadModel(options.model);
   const threads = options.threads ?? os.availableParallelism();
   const columnsPlan = planColumns(runtime);
-  const rows: RowId[] = ['model-b1', 'model-b4', 'end2end', 'end2end-large'];
+  const rows: RowId[] = ['model-b1', 'model-b4', 'end2end', 'end2end-large', ...(options.xlarge ? ['end2end-xlarge' as const] : [])];
   const columns: BenchColumn[] = columnsPlan.map((c) => ({
     id: c.id,
     label: c.label,
@@ -224,7 +231,7 @@ async function measureAll(options: RunBenchOptions, log: (line: string) => void)
       const scenario: BenchScenario =
         row === 'model-b1' || row === 'model-b4'
           ? { kind: 'model', batch: row === 'model-b1' ? 1 : 4, ...common }
-          : { kind: 'end2end', phantom: row === 'end2end' ? 'small' : 'large', ...common };
+          : { kind: 'end2end', phantom: row === 'end2end' ? 'small' : row === 'end2end-large' ? 'large' : 'xlarge', ...common };
       jobs.push({ column, row, scenario });
     }
   });
@@ -240,6 +247,7 @@ async function measureAll(options: RunBenchOptions, log: (line: string) => void)
       const s = cell.stats;
       log(
         `[${index + 1}/${jobs.length}] ${what}: ${s ? `${fmt(s.mean)} ms mean, median ${fmt(s.median)}, CV ${(s.cv * 100).toFixed(1)} %, ${s.count} runs` : 'no figure'}` +
+          (cell.eventLoop ? `, event loop p99 ${cell.eventLoop.p99Ms.toFixed(1)} ms, max ${cell.eventLoop.maxMs.toFixed(1)} ms` : '') +
           ` (${((performance.now() - started) / 1000).toFixed(1)} s)`,
       );
     } else {
@@ -276,6 +284,8 @@ async function measureAll(options: RunBenchOptions, log: (line: string) => void)
       'end2end': 'read .nii.gz -> Segmenter.segment -> write the float32 mask .nii.gz, on a generated LPS int16 phantom (256x256x60 at 0.8x0.8x5 mm, 12 windows)',
       // The measuring processes inherit this process's addon and environment.
       'cpu stages': volumeKernelsStatus().reason,
+      '.nii.gz codec': gzipCodecStatus().reason,
+      'event loop': 'perf_hooks.monitorEventLoopDelay (2 ms resolution) over the measured end2end runs, p99 and max in the stage tables',
       'runs (CPU)': `warm-up >= ${plans['model-b4'].warmupIterations} runs and ${plans['model-b4'].warmupMs} ms (excluded, reported); model rows >= ${plans['model-b1'].minIterations} (batch 1) / ${plans['model-b4'].minIterations} (batch 4) runs and ${plans['model-b4'].minDurationMs / 1000} s; end2end >= ${plans.end2end.minIterations} runs and ${plans.end2end.minDurationMs / 1000} s`,
       isolation: 'each scenario in a fresh Node process',
     },

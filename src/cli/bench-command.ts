@@ -17,6 +17,7 @@ output directory and prints the markdown.
 Options:
   --quick               few iterations (a smoke run; rough numbers)
   --large               also run the MSD-like 512x512x90 phantom on the CPU (GPU columns always do)
+  --xlarge              also run a 512x512x300 abdominal series at 0.7x0.7x1 mm (every column)
   --merge <file.json>   add the columns of a bench/torch_baseline.py result (repeatable)
   --from <results.json> re-render earlier results (e.g. with --merge) instead of measuring
   --model <dir|onnx>    model to time (default: the embedded model)
@@ -31,6 +32,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     options: {
       quick: { type: 'boolean' },
       large: { type: 'boolean' },
+      xlarge: { type: 'boolean' },
       merge: { type: 'string', multiple: true },
       from: { type: 'string' },
       model: { type: 'string' },
@@ -50,6 +52,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const { results, markdown, files } = await runBench({
     quick: values.quick,
     large: values.large,
+    xlarge: values.xlarge,
     merge: values.merge,
     from: values.from,
     model: values.model,

@@ -20,6 +20,7 @@ import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js'
 import { ProgressLine } from './progress.js';
 import { joinNegativeNumbers, parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
 import { MAX_OVERLAP } from '../segmenter.js';
+import { readAhead, readAheadWanted } from './read-ahead.js';
 
 export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
 
@@ -178,6 +179,8 @@ export async function inferCommand(argv: string[]): Promise<number> {
   }
 
   const reports: FileReport[] = [];
+  // The next file is read while this one is in the network where that helps (read-ahead.ts).
+  const reader = readAhead(readAheadWanted(segmenter.info.backend), (file: string) => readCaseInput(file, { seriesUid: values.series }));
   for (const [index, file] of files.entries()) {
     const label = `[${index + 1}/${files.length}] ${path.basename(file)}`;
     const started = performance.now();
@@ -185,11 +188,13 @@ export async function inferCommand(argv: string[]): Promise<number> {
       const early = inputs[index];
       if ('error' in early) throw early.error;
       progress.update(`${label}: reading`);
-      const input = await readCaseInput(file, { seriesUid: values.series });
+      const input = await reader.read(file);
       if (input.dicom && !values.json) process.stderr.write(`${label}: read ${input.dicom.selectionReason}\n`);
       // A DICOM case is named from its series UID (never a file or patient name), known only now.
       const casePlan = input.name === undefined ? plan.cases[index] : plan.bindCaseName(index, input.name);
       const readMs = performance.now() - started;
+      const next = index + 1 < files.length && !('error' in inputs[index + 1]) ? files[index + 1] : undefined;
+      if (next !== undefined) reader.prefetch(next);
       const result = await segmenter.segment(input.volume, {
         keepStages: values['save-stages'],
         onProgress: (p) => progress.update(p.stage === 'network' ? `${label}: network ${p.windowsDone}/${p.windowsTotal} windows` : `${label}: ${p.stage}`),

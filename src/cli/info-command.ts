@@ -49,6 +49,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     lines.push(`native addon: not loaded (${native.reason})`);
   }
   lines.push(`cpu stages: ${info.cpuKernels.reason}`);
+  lines.push(`.nii.gz inflation: ${info.gzip.reason}`);
   lines.push(`tensorrt backend: ${info.tensorrt.usable ? 'usable' : `not usable (${info.tensorrt.reason})`}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -20,6 +20,7 @@ import { storedLayout, type OrientationTransform } from '../volume/orientation.j
 import { inverseSpacingMap, type SpacingTransform } from '../volume/spacing.js';
 import { clampIndex, type AxisTable } from '../volume/trilinear.js';
 import type { Shape3 } from '../volume/volume.js';
+import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 import { softmax2 } from './postprocess.js';
 
 /** |l1 - l0| above this decides a voxel: p0 - p1 >= tanh(0.025) ~ 0.025 (or the reverse). */
@@ -223,13 +224,48 @@ function blendIsForeground(
   return p1 > p0 || (Number.isNaN(p1) && !Number.isNaN(p0));
 }
 
-/** The separable inverse: each output axis reads its spacing-grid indices from a table. */
-function labelThroughTables(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTable]): void {
+/** Output rows (q0) or shell voxels handled between two points where the work may pause. */
+const ROWS_PER_STEP = 8;
+const SHELL_VOXELS_PER_STEP = 16384;
+
+/**
+ * The separable inverse: each output axis reads its spacing-grid indices from a table. The hot
+ * loops are plain functions over a range (V8 optimises those better than a generator's body);
+ * the generator only pauses between ranges.
+ */
+function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<void, void> {
+  const kernels = volumeKernels();
+  const m0 = r.outShape[0];
+  if (kernels === null) {
+    for (let q0 = 0; q0 < m0; q0 += ROWS_PER_STEP) {
+      labelTableRows(r, tables, q0, Math.min(m0, q0 + ROWS_PER_STEP));
+      yield;
+    }
+    return;
+  }
+  // The addon scans every output voxel (volume_kernels.cc tableCubeLabels) and lists the
+  // undecided ones, the shell, blended here as the TS scan would.
+  const [, m1, m2] = r.outShape;
+  let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
+  let count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+  if (count > undecided.length) {
+    undecided = new Int32Array(count);
+    count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+  }
+  yield;
+  for (let u = 0; u < count; u += SHELL_VOXELS_PER_STEP) {
+    labelListedVoxels(r, tables, undecided, u, Math.min(count, u + SHELL_VOXELS_PER_STEP));
+    yield;
+  }
+}
+
+/** labelThroughTables' TS scan of output rows [q0Begin, q0End). */
+function labelTableRows(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTable], q0Begin: number, q0End: number): void {
   const [, n1, n2] = r.gridShape;
   const [s0, s1, s2] = r.strides;
-  const [m0, m1, m2] = r.outShape;
+  const [, m1, m2] = r.outShape;
   const { cube, labels, softmax } = r;
-  for (let q0 = 0; q0 < m0; q0++) {
+  for (let q0 = q0Begin; q0 < q0End; q0++) {
     const i = t0.lo[q0];
     const di = (t0.hi[q0] - i) * n1 * n2;
     for (let q1 = 0; q1 < m1; q1++) {
@@ -259,12 +295,40 @@ function labelThroughTables(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, Axis
   }
 }
 
+/** The blend of the listed undecided output voxels undecided[uBegin, uEnd) (linear indices over outShape). */
+function labelListedVoxels(
+  r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTable], undecided: Int32Array, uBegin: number, uEnd: number,
+): void {
+  const [, n1, n2] = r.gridShape;
+  const [s0, s1, s2] = r.strides;
+  const [, m1, m2] = r.outShape;
+  const { labels, softmax } = r;
+  for (let u = uBegin; u < uEnd; u++) {
+    const q = undecided[u];
+    const q0 = Math.floor(q / (m1 * m2));
+    const q1 = Math.floor(q / m2) - q0 * m1;
+    const q2 = q - (q0 * m1 + q1) * m2;
+    const i = t0.lo[q0];
+    const j = t1.lo[q1];
+    const k = t2.lo[q2];
+    const di = (t0.hi[q0] - i) * n1 * n2;
+    const dj = (t1.hi[q1] - j) * n2;
+    const dk = t2.hi[q2] - k;
+    const v = (i * n1 + j) * n2 + k;
+    softmax.ensureCube(v, di, dj, dk);
+    const foreground = blendIsForeground(
+      softmax.probabilities, v, r.voxels, di, dj, dk, t0.wLo[q0], t0.wHi[q0], t1.wLo[q1], t1.wHi[q1], t2.wLo[q2], t2.wHi[q2],
+    );
+    if (foreground) labels[r.base + q0 * s0 + q1 * s1 + q2 * s2] = 1;
+  }
+}
+
 /**
  * An oblique inverse: each output voxel computes its continuous spacing-grid index exactly as
  * resampleAffine does (affinePoint), so the blend of an undecided one is that kernel's value to
  * the bit.
  */
-function labelThroughAffine(r: Region, x: Float64Array): void {
+function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> {
   const [, n1, n2] = r.gridShape;
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
@@ -279,7 +343,9 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
       undecided = new Int32Array(count);
       count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
     }
+    yield;
     for (let u = 0; u < count; u++) {
+      if ((u & YIELD_EVERY) === YIELD_EVERY) yield;
       const q = undecided[u];
       const a = Math.floor(q / (m1 * m2));
       const b = Math.floor(q / m2) - a * m1;
@@ -290,6 +356,7 @@ function labelThroughAffine(r: Region, x: Float64Array): void {
   }
   const p = new Float64Array(3);
   for (let a = 0; a < m0; a++) {
+    yield;
     for (let b = 0; b < m1; b++) {
       for (let k = 0, o = r.base + a * s0 + b * s1; k < m2; k++, o += s2) {
         affinePoint(x, a, b, k, r.gridShape, p);
@@ -344,6 +411,41 @@ export function decidedRegionLabels(
   resampling: SpacingTransform,
   orientation: OrientationTransform,
 ): Uint8Array | null {
+  const steps = decidedRegionSteps(logits, resampling, orientation);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * As decidedRegionLabels, letting the event loop run whenever a stretch of the work has taken a
+ * few ms (between the scan's kernels and within the undecided shell): the same steps in the same
+ * order, so the same labels.
+ */
+export async function decidedRegionLabelsAsync(
+  logits: Float32Array,
+  resampling: SpacingTransform,
+  orientation: OrientationTransform,
+): Promise<Uint8Array | null> {
+  const steps = decidedRegionSteps(logits, resampling, orientation);
+  const budget = yieldBudget();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (budget.due()) await yieldToEventLoop();
+  }
+}
+
+/** Shell voxels blended between two points where the work may pause (a mask of low bits). */
+const YIELD_EVERY = 1023;
+
+/** decidedRegionLabels' work, pausing (`yield`) between steps. */
+function* decidedRegionSteps(
+  logits: Float32Array,
+  resampling: SpacingTransform,
+  orientation: OrientationTransform,
+): Generator<void, Uint8Array | null> {
   const inverse = inverseSpacingMap(resampling);
   if (!inverse) return null;
   const gridShape = resampling.outputShape;
@@ -354,6 +456,7 @@ export function decidedRegionLabels(
   if (corners === null) return null;
   const { cube, undecided, rowIsBackground } = corners;
   if (undecided > MAX_UNDECIDED_SHARE * voxels) return null;
+  yield;
 
   const original = orientation.originalShape;
   const { base, strides } = storedLayout(orientation);
@@ -368,7 +471,7 @@ export function decidedRegionLabels(
     strides,
     outShape: resampling.inputShape,
   };
-  if (inverse.tables) labelThroughTables(region, inverse.tables);
-  else labelThroughAffine(region, inverse.xform);
+  if (inverse.tables) yield* labelThroughTables(region, inverse.tables);
+  else yield* labelThroughAffine(region, inverse.xform);
   return region.labels;
 }

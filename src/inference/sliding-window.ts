@@ -21,6 +21,7 @@ import { volumeKernels } from '../native/volume-kernels.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { InferenceBackend } from './backend.js';
 import { computeImportanceMap, type BlendMode } from './importance-map.js';
+import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 
 export interface SlidingWindowProgress {
   windowsDone: number;
@@ -385,12 +386,16 @@ export async function slidingWindowInference(
   // batch b. Batch b + 2 is gathered into b's input buffer, free once b has settled. Windows are
   // still accumulated in window order, so the results are unchanged.
   const inFlight: Promise<Settled>[] = [];
+  const budget = yieldBudget();
   const enqueue = (batch: number): void => {
     inFlight.push(submit(gather(batch), batchShape(batch).sent));
   };
   try {
     enqueue(0);
-    if (batchCount > 1) enqueue(1);
+    if (batchCount > 1) {
+      if (budget.due()) await yieldToEventLoop();
+      enqueue(1);
+    }
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
       const settled: Settled = await inFlight[0];
@@ -412,8 +417,14 @@ export async function slidingWindowInference(
       throwIfAborted(signal);
       if (batch + 2 < batchCount) enqueue(batch + 2);
 
-      const t = performance.now();
+      let t = performance.now();
       for (let q = 0; q < count; q++) {
+        // Between windows the event loop may run (each window's stitch is a few ms).
+        if (budget.due()) {
+          timings.stitchMs += performance.now() - t;
+          await yieldToEventLoop();
+          t = performance.now();
+        }
         if (kernels !== null) {
           const p = nativePlacement(axes, originOf(first + q));
           const offset = q * channels * roiVolume;

@@ -36,6 +36,8 @@ export interface VolumeKernels {
   divideByWeights(acc: Float32Array, channels: number, weightSum: Float32Array): void;
   /** File order -> float32 C order, v * slope (if slope != 1) + inter (if inter != 0) in double. */
   fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
+  /** fileToCOrder on the libuv thread pool; neither array may be touched before it settles. */
+  fileToCOrderAsync(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): Promise<void>;
   /**
    * Slices [kBegin, kEnd) of channel `channel` of float32 (or uint8) C-order data into file order
    * at the start of dst; integer targets rounded half to even, clamped to [lo, hi], NaN -> 0.
@@ -49,6 +51,11 @@ export interface VolumeKernels {
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** resampleSeparable on the libuv thread pool; src, the tables and out must not be touched before it settles. */
+  resampleSeparableAsync(
+    src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
+    out: Float32Array, base: number, strides: Triple,
+  ): Promise<void>;
   /** orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o . strides]. */
   gatherStrided(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): void;
   /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
@@ -71,17 +78,31 @@ export interface VolumeKernels {
     cube: Uint8Array, gridDims: Triple, xform: Float64Array, outShape: Triple, labels: Uint8Array,
     base: number, strides: Triple, undecided: Int32Array,
   ): number;
+  /**
+   * decided-region.ts labelThroughTables' scan: output voxel q reads the cube at the tables' lo
+   * indices, sets labels[o] = 1 under foreground cubes (rows with rowIsBackground skipped) and
+   * lists undecided output voxels (linear index over the tables' lengths) in `undecided`; returns their count.
+   */
+  tableCubeLabels(
+    cube: Uint8Array, gridDims: Triple, rowIsBackground: Uint8Array, tables: readonly [AxisTable, AxisTable, AxisTable],
+    labels: Uint8Array, base: number, strides: Triple, undecided: Int32Array,
+  ): number;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
     lo: number, hi: number, clip: boolean, shiftOnly: boolean,
   ): void;
+  /** applyIntensityWindow on the libuv thread pool; data and out must not be touched before it settles. */
+  applyIntensityWindowAsync(
+    data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
+    lo: number, hi: number, clip: boolean, shiftOnly: boolean,
+  ): Promise<void>;
 }
 
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
-  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'cToFileOrder',
-  'resampleSeparable', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
-  'applyIntensityWindow',
+  'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'fileToCOrderAsync', 'cToFileOrder',
+  'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
+  'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -6,6 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import zlib from 'node:zlib';
 import { SpleenTrtError } from '../errors.js';
+import { gzipCodec } from '../native/gzip-codec.js';
 import { invalid } from './nifti-header.js';
 
 /** True for the gzip magic 1f 8b (detected by content, never by file name). */
@@ -88,8 +89,38 @@ export function gunzipCapped(gz: Uint8Array, maxBytes: number): Uint8Array {
   }
 }
 
-/** As gunzipCapped, on the libuv thread pool (the event loop stays free). */
-export function gunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+/**
+ * The size the gzip trailer declares (ISIZE, the length modulo 2^32), when it can be trusted as
+ * the exact size: a cap below 4 GiB makes the modulo unambiguous, and a size over the cap is left
+ * to zlib, which fails it with the coded error.
+ */
+function trailerSize(gz: Uint8Array, cap: number): number | undefined {
+  if (gz.length < 20 || cap >= 2 ** 32) return undefined;
+  const size = new DataView(gz.buffer, gz.byteOffset + gz.length - 4, 4).getUint32(0, true);
+  return size <= cap ? size : undefined;
+}
+
+/**
+ * As gunzipCapped, off the JS thread (the event loop stays free): libdeflate's one-shot inflate
+ * into a buffer of the trailer's size when the addon has it (several times faster than zlib),
+ * else zlib on the thread pool. Anything libdeflate does not take exactly (a wrong ISIZE, several
+ * members, trailing bytes, a corrupt stream) goes through zlib, so errors and results are zlib's.
+ */
+export async function gunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+  const codec = gzipCodec();
+  const size = codec === null ? undefined : trailerSize(gz, capFor(maxBytes));
+  if (codec !== null && size !== undefined) {
+    try {
+      return await codec.gunzip(gz, size);
+    } catch {
+      // Falls through to zlib, which either reads it or says what is wrong with it.
+    }
+  }
+  return zlibGunzipCappedAsync(gz, maxBytes);
+}
+
+/** gunzipCappedAsync through zlib only. */
+export function zlibGunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   const cap = capFor(maxBytes);
   return new Promise((resolve, reject) => {
     zlib.gunzip(gz, { maxOutputLength: cap, chunkSize: chunkSizeFor(cap) }, (error, result) => {

@@ -7,6 +7,7 @@
  */
 import { endianness } from 'node:os';
 import { volumeKernels } from '../native/volume-kernels.js';
+import { uninitializedFloats } from '../volume/uninitialized.js';
 import type { NiftiDatatypeInfo, NiftiDatatypeName } from './nifti-header.js';
 
 const HOST_LITTLE_ENDIAN = endianness() === 'LE';
@@ -150,6 +151,28 @@ export function decodeVoxels(
   const kernels = volumeKernels();
   if (kernels !== null) kernels.fileToCOrder(src, out, layout.shape, layout.channels, scaling?.slope ?? 1, scaling?.inter ?? 0);
   else transposeFileToC(src, out, layout, scaling);
+  return out;
+}
+
+/**
+ * As decodeVoxels, with the addon's transpose on the libuv thread pool (a 512x512x90 CT kept the
+ * event loop busy for tens of ms otherwise); the TS loop, where the addon is missing, runs here.
+ */
+export async function decodeVoxelsAsync(
+  bytes: Uint8Array,
+  offset: number,
+  layout: VoxelLayout,
+  dt: NiftiDatatypeInfo,
+  littleEndian: boolean,
+  scaling: ReadScaling | undefined,
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null) return decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling);
+  const count = layout.shape[0] * layout.shape[1] * layout.shape[2] * layout.channels;
+  const src = rawVoxels(bytes, offset, count, dt, littleEndian);
+  // The kernel writes every voxel: no need for a zero-filled array (one pass less over memory).
+  const out = uninitializedFloats(count);
+  await kernels.fileToCOrderAsync(src, out, layout.shape, layout.channels, scaling?.slope ?? 1, scaling?.inter ?? 0);
   return out;
 }
 

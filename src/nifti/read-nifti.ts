@@ -25,7 +25,7 @@ import {
   type NiftiHeader,
 } from './nifti-header.js';
 import { checkNiftiDeclaredSize, DEFAULT_MAX_NIFTI_BYTES, type NiftiSizeLimits } from './nifti-limits.js';
-import { decodeVoxels, type ReadScaling } from './nifti-voxels.js';
+import { decodeVoxels, decodeVoxelsAsync, type ReadScaling } from './nifti-voxels.js';
 import { DEFAULT_VOLUME_LIMITS, geometryProblem } from '../volume/volume-limits.js';
 
 /** Default voxel limit: 2^28 voxels (512x512x1024; a 1 GiB float32 volume). */
@@ -190,15 +190,28 @@ function allocating<T>(what: string, make: () => T): T {
   try {
     return make();
   } catch (error) {
-    if (error instanceof RangeError) {
-      throw new SpleenTrtError('ERR_OUT_OF_MEMORY', `Could not allocate ${what} (${error.message}); see options.maxVoxels`, { cause: error });
-    }
-    throw error;
+    throw outOfMemory(what, error);
   }
 }
 
-function decodeWithPlan(plan: ReadPlan, bytes: Uint8Array): NiftiChannelImage {
-  const { header, dt, shape, channels, voxOffset, neededBytes, chosen } = plan;
+async function allocatingAsync<T>(what: string, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (error) {
+    throw outOfMemory(what, error);
+  }
+}
+
+function outOfMemory(what: string, error: unknown): unknown {
+  if (error instanceof RangeError) {
+    return new SpleenTrtError('ERR_OUT_OF_MEMORY', `Could not allocate ${what} (${error.message}); see options.maxVoxels`, { cause: error });
+  }
+  return error;
+}
+
+/** Throws when `bytes` (the whole inflated file) cannot hold what the plan needs. */
+function checkDataLength(plan: ReadPlan, bytes: Uint8Array): void {
+  const { dt, shape, channels, voxOffset, neededBytes } = plan;
   if (voxOffset >= bytes.length) {
     throw invalid(`vox_offset ${voxOffset} is past the end of the data (${bytes.length} bytes)`);
   }
@@ -208,9 +221,10 @@ function decodeWithPlan(plan: ReadPlan, bytes: Uint8Array): NiftiChannelImage {
         `the header's ${shape.join('x')}${channels > 1 ? `x${channels}` : ''} ${dt.name} image needs ${neededBytes - voxOffset}`,
     );
   }
-  const data = allocating(`the ${shape.join('x')} volume`, () =>
-    decodeVoxels(bytes, voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling),
-  );
+}
+
+function imageOf(plan: ReadPlan, data: Float32Array): NiftiChannelImage {
+  const { header, dt, shape, channels, chosen } = plan;
   return {
     header,
     volume: { data, shape, spacingMm: columnNormsNumpy(chosen.affine), affine: chosen.affine, channels },
@@ -218,6 +232,25 @@ function decodeWithPlan(plan: ReadPlan, bytes: Uint8Array): NiftiChannelImage {
     affineRepaired: chosen.repaired,
     rawDatatype: dt.name,
   };
+}
+
+function decodeWithPlan(plan: ReadPlan, bytes: Uint8Array): NiftiChannelImage {
+  checkDataLength(plan, bytes);
+  const { dt, shape, channels, voxOffset, header } = plan;
+  const data = allocating(`the ${shape.join('x')} volume`, () =>
+    decodeVoxels(bytes, voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling),
+  );
+  return imageOf(plan, data);
+}
+
+/** As decodeWithPlan, the transpose off the JS thread where the addon has it. */
+async function decodeWithPlanAsync(plan: ReadPlan, bytes: Uint8Array): Promise<NiftiChannelImage> {
+  checkDataLength(plan, bytes);
+  const { dt, shape, channels, voxOffset, header } = plan;
+  const data = await allocatingAsync(`the ${shape.join('x')} volume`, () =>
+    decodeVoxelsAsync(bytes, voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling),
+  );
+  return imageOf(plan, data);
 }
 
 function toSingle(image: NiftiChannelImage): NiftiImage {
@@ -303,11 +336,11 @@ async function readAny(pathOrBytes: string | Uint8Array, options: ReadNiftiOptio
   const limits = validateOptions(options);
   if (typeof pathOrBytes === 'string') {
     const { plan, bytes } = await readFileBytes(pathOrBytes, limits, allowChannels);
-    return decodeWithPlan(plan, bytes);
+    return decodeWithPlanAsync(plan, bytes);
   }
   const plan = planBytes(pathOrBytes, limits, allowChannels);
   const bytes = isGzip(pathOrBytes) ? await gunzipCappedAsync(pathOrBytes, plan.neededBytes + TRAILING_MARGIN_BYTES) : pathOrBytes;
-  return decodeWithPlan(plan, bytes);
+  return decodeWithPlanAsync(plan, bytes);
 }
 
 /**

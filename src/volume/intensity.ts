@@ -36,6 +36,40 @@ export function applyIntensityWindow(
   clip = true,
   out: Float32Array = new Float32Array(data.length),
 ): Float32Array {
+  const w = windowArguments(data, aMin, aMax, bMin, bMax, out);
+  const kernels = volumeKernels();
+  if (kernels !== null) {
+    // The same operations in C++ (native/core/volume_kernels.cc), all three branches below.
+    kernels.applyIntensityWindow(data, out, w.a, w.b, 1 / w.range, w.scale, w.b, w.hi, clip, w.range === 0);
+    return out;
+  }
+  return windowInTs(data, out, w.a, w.b, w.range, bMax, bMin, clip);
+}
+
+/**
+ * As applyIntensityWindow, the addon's kernel on the libuv thread pool (the event loop stays
+ * free); where the addon is missing, the TS loop runs here.
+ */
+export async function applyIntensityWindowAsync(
+  data: Float32Array,
+  aMin = -57,
+  aMax = 164,
+  bMin = 0,
+  bMax = 1,
+  clip = true,
+  out: Float32Array = new Float32Array(data.length),
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null) return applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip, out);
+  const w = windowArguments(data, aMin, aMax, bMin, bMax, out);
+  await kernels.applyIntensityWindowAsync(data, out, w.a, w.b, 1 / w.range, w.scale, w.b, w.hi, clip, w.range === 0);
+  return out;
+}
+
+/** The checked arguments as float32: a = fl32(aMin), b = fl32(bMin), the ranges, hi = fl32(bMax). */
+function windowArguments(
+  data: Float32Array, aMin: number, aMax: number, bMin: number, bMax: number, out: Float32Array,
+): { a: number; b: number; range: number; scale: number; hi: number } {
   if (!(data instanceof Float32Array)) throw expectedType('a Float32Array', 'data', data);
   if (!(out instanceof Float32Array) || out.length !== data.length) {
     throw expectedType(`a Float32Array of length ${data.length}`, 'out', out);
@@ -45,17 +79,13 @@ export function applyIntensityWindow(
   assertFinite(bMin, 'bMin');
   assertFinite(bMax, 'bMax');
   const f = Math.fround;
-  const a = f(aMin);
-  const b = f(bMin);
   // The differences are Python scalars (float64) that torch casts to float32 when applied.
-  const range = f(aMax - aMin);
-  const kernels = volumeKernels();
-  if (kernels !== null) {
-    // The same operations in C++ (native/core/volume_kernels.cc), all three branches below.
-    const shiftOnly = range === 0;
-    kernels.applyIntensityWindow(data, out, a, b, 1 / range, f(bMax - bMin), b, f(bMax), clip, shiftOnly);
-    return out;
-  }
+  return { a: f(aMin), b: f(bMin), range: f(aMax - aMin), scale: f(bMax - bMin), hi: f(bMax) };
+}
+
+/** applyIntensityWindow's TS loops (a and b already float32, range = fl32(aMax - aMin)). */
+function windowInTs(data: Float32Array, out: Float32Array, a: number, b: number, range: number, bMax: number, bMin: number, clip: boolean): Float32Array {
+  const f = Math.fround;
   if (range === 0) {
     // MONAI warns and only shifts: x - a_min + b_min, no scaling or clipping.
     for (let i = 0; i < data.length; i++) out[i] = f(data[i] - a) + b;

@@ -10,7 +10,7 @@
 import { columnNorms, multiply4 } from './affine.js';
 import { assertChannelData, assertVolume } from './assert-volume.js';
 import { allClose, choleskyLower, inverse, matmul, roundHalfEven, solveLinear } from './numpy-linalg.js';
-import { axisTable, resampleAffine, resampleSeparable, type AxisTable, type OutputLayout } from './trilinear.js';
+import { axisTable, resampleAffine, resampleSeparable, resampleSeparableAsync, type AxisTable, type OutputLayout } from './trilinear.js';
 import { expectedRange, expectedType } from '../errors.js';
 import type { OrientationTransform } from './orientation.js';
 import type { Shape3, Vec3, Volume } from './volume.js';
@@ -247,6 +247,32 @@ export function resampleFlippedToSpacing(
   rasAffine: Float64Array,
   targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
 ): { volume: Volume; resampling: SpacingTransform } | null {
+  const flipped = planFlipped(volume, orientation, rasAffine, targetSpacingMm);
+  if (!flipped) return null;
+  const { shape, plan, stored } = flipped;
+  return resampledVolume(resampleSeparable(volume.data, 1, shape, plan.outShape, stored), shape, plan);
+}
+
+/** As resampleFlippedToSpacing, the resampling on the libuv thread pool where the addon has it. */
+export async function resampleFlippedToSpacingAsync(
+  volume: Volume,
+  orientation: OrientationTransform,
+  rasAffine: Float64Array,
+  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
+): Promise<{ volume: Volume; resampling: SpacingTransform } | null> {
+  const flipped = planFlipped(volume, orientation, rasAffine, targetSpacingMm);
+  if (!flipped) return null;
+  const { shape, plan, stored } = flipped;
+  return resampledVolume(await resampleSeparableAsync(volume.data, 1, shape, plan.outShape, stored), shape, plan);
+}
+
+/** resampleFlippedToSpacing's plan: the RAS shape, the spacing plan and the stored-order tables. */
+function planFlipped(
+  volume: Volume,
+  orientation: OrientationTransform,
+  rasAffine: Float64Array,
+  targetSpacingMm: Vec3,
+): { shape: Shape3; plan: Extract<SpacingPlan, { skipped: false }>; stored: [AxisTable, AxisTable, AxisTable] } | null {
   assertVolume(volume);
   const [a, b, c] = orientation.rasAxis;
   if (a !== 0 || b !== 1 || c !== 2) return null;
@@ -256,7 +282,7 @@ export function resampleFlippedToSpacing(
   const tables = separableTables(shape, plan.outShape, plan.xform);
   if (!tables) return null;
   const stored = tables.map((t, axis) => (orientation.flipped[axis] ? flippedTable(t, shape[axis]) : t)) as [AxisTable, AxisTable, AxisTable];
-  return resampledVolume(resampleSeparable(volume.data, 1, shape, plan.outShape, stored), shape, plan);
+  return { shape, plan, stored };
 }
 
 /** An axis table reading index n - 1 - p wherever `t` reads p (the axis is stored reversed). */

@@ -9,6 +9,7 @@
  * slab at a time; otherwise every output voxel computes its own eight taps.
  */
 import { volumeKernels } from '../native/volume-kernels.js';
+import { uninitializedFloats } from './uninitialized.js';
 import type { Shape3 } from './volume.js';
 
 /** One axis of a separable resampling: output index q blends source indices lo[q] and hi[q]. */
@@ -278,6 +279,27 @@ class SlabCache {
  * shrinks), or resample each source slab in 2-D once and blend the results ("resample first",
  * cheaper when i grows).
  */
+/**
+ * As resampleSeparable, the addon's kernel on the libuv thread pool (the event loop stays free);
+ * where the addon is missing, the TS passes run here.
+ */
+export async function resampleSeparableAsync(
+  src: Float32Array,
+  channels: number,
+  inShape: Shape3,
+  outShape: Shape3,
+  tables: readonly [AxisTable, AxisTable, AxisTable],
+  layout?: OutputLayout,
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null) return resampleSeparable(src, channels, inShape, outShape, tables, layout);
+  const [m0, m1, m2] = outShape;
+  // In C order the kernel writes every voxel, so the array need not be zero-filled first.
+  const out = layout === undefined ? uninitializedFloats(channels * m0 * m1 * m2) : new Float32Array(channels * m0 * m1 * m2);
+  await kernels.resampleSeparableAsync(src, channels, inShape, tables, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1]);
+  return out;
+}
+
 export function resampleSeparable(
   src: Float32Array,
   channels: number,

@@ -2,17 +2,18 @@
 // once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
 // same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { combineCorners, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
+import { combineCorners, decidedRegionLabels, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
 import { getRuntimeInfo } from '../../src/runtime-info.js';
 import { NIFTI_DATATYPES } from '../../src/nifti/nifti-header.js';
-import { decodeVoxels, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
+import { decodeVoxels, decodeVoxelsAsync, encodeVoxelsInto, WRITE_DATATYPE_BYTES, type NiftiWriteDatatype } from '../../src/nifti/nifti-voxels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
-import { applyIntensityWindow } from '../../src/volume/intensity.js';
+import { applyIntensityWindow, applyIntensityWindowAsync } from '../../src/volume/intensity.js';
 import { summarizeMask } from '../../src/volume/mask-summary.js';
 import { invertOrientation, orientToRas } from '../../src/volume/orientation.js';
-import { axisTable, resampleAffine, resampleSeparable, type AxisTable } from '../../src/volume/trilinear.js';
+import { resampleToSpacing } from '../../src/volume/spacing.js';
+import { axisTable, resampleAffine, resampleSeparable, resampleSeparableAsync, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
@@ -115,6 +116,9 @@ describe('native NIfTI voxel conversions', () => {
         for (const scaling of scalings) {
           const { native, typescript } = await bothWays(() => decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling));
           expect(firstDifference(native, typescript)).toBe(-1);
+          // The same transpose on the thread pool (what readNifti uses).
+          const pooled = await decodeVoxelsAsync(bytes, offset, layout, dt, littleEndian, scaling);
+          expect(firstDifference(pooled, typescript)).toBe(-1);
         }
       }
     });
@@ -180,6 +184,9 @@ describe('native separable trilinear resampling', () => {
       for (const layout of [undefined, flipped]) {
         const { native, typescript } = await bothWays(() => resampleSeparable(src, 2, inShape, out, c.tables, layout));
         expect(firstDifference(native, typescript)).toBe(-1);
+        // The same kernel on the thread pool (what the pipeline's preprocess uses).
+        const pooled = await resampleSeparableAsync(src, 2, inShape, out, c.tables, layout);
+        expect(firstDifference(pooled, typescript)).toBe(-1);
       }
     });
   }
@@ -313,6 +320,75 @@ describe('native affine cube scan', () => {
   });
 });
 
+describe('native table cube scan (separable inverse of the decided-region postprocess)', () => {
+  it('labels decided cubes, skips background rows, lists undecided voxels, reports the count past its capacity', () => {
+    const kernels = volumeKernels();
+    if (kernels === null) throw new Error('the addon has no volume kernels');
+    const grid: Shape3 = [9, 8, 7];
+    const out: Shape3 = [13, 11, 10];
+    const random = mulberry32(6);
+    const cube = Uint8Array.from({ length: 9 * 8 * 7 }, () => 1 + Math.floor(random() * 3));
+    const rowIsBackground = Uint8Array.from({ length: 9 * 8 }, () => (random() < 0.3 ? 1 : 0));
+    const tables = [axisTable(0.7, 0.1, out[0], grid[0]), axisTable(0.72, -0.2, out[1], grid[1]), axisTable(0.69, 0.3, out[2], grid[2])] as [AxisTable, AxisTable, AxisTable];
+    // A flipped layout: the labels land where the orientation inverse puts them.
+    const strides: Shape3 = [-110, 10, -1];
+    const base = 12 * 110 + 9;
+    const expectedLabels = new Uint8Array(13 * 11 * 10);
+    const expectedList: number[] = [];
+    for (let a = 0; a < out[0]; a++) {
+      for (let b = 0; b < out[1]; b++) {
+        const i = tables[0].lo[a];
+        const j = tables[1].lo[b];
+        if (rowIsBackground[i * grid[1] + j]) continue;
+        for (let k = 0; k < out[2]; k++) {
+          const state = cube[(i * grid[1] + j) * grid[2] + tables[2].lo[k]];
+          if (state === 2) expectedLabels[base + a * strides[0] + b * strides[1] + k * strides[2]] = 1;
+          if (state === 3) expectedList.push((a * out[1] + b) * out[2] + k);
+        }
+      }
+    }
+    expect(expectedList.length).toBeGreaterThan(10);
+    const labels = new Uint8Array(13 * 11 * 10);
+    const list = new Int32Array(expectedList.length);
+    expect(kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, labels, base, strides, list)).toBe(expectedList.length);
+    expect(labels).toEqual(expectedLabels);
+    expect(Array.from(list)).toEqual(expectedList);
+    const short = new Int32Array(5);
+    expect(kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, new Uint8Array(13 * 11 * 10), base, strides, short)).toBe(expectedList.length);
+    expect(Array.from(short)).toEqual(expectedList.slice(0, 5));
+    expect(() => kernels.tableCubeLabels(cube.subarray(1), grid, rowIsBackground, tables, labels, base, strides, list)).toThrow(RangeError);
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground.subarray(1), tables, labels, base, strides, list)).toThrow(RangeError);
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground, tables, labels, base + 1, strides, list)).toThrow(RangeError);
+    const outside = [tables[0], tables[1], axisTable(0.9, 0.3, out[2], grid[2] + 3)] as [AxisTable, AxisTable, AxisTable];
+    expect(() => kernels.tableCubeLabels(cube, grid, rowIsBackground, outside, labels, base, strides, list)).toThrow(RangeError);
+  });
+
+  it('decidedRegionLabels gives the TS loops\' labels on a flipped, resampled grid with a spleen-like shell', async () => {
+    const volume = { data: new Float32Array(40 * 36 * 20), shape: [40, 36, 20] as Shape3, spacingMm: [0.8, 0.8, 2.5] as [number, number, number], affine: Float64Array.from([-0.8, 0, 0, 10, 0, -0.8, 0, 5, 0, 0, 2.5, -3, 0, 0, 0, 1]) };
+    const { volume: ras, orientation } = orientToRas(volume);
+    const { volume: grid, resampling } = resampleToSpacing(ras, [1.5, 1.5, 2.0]);
+    const [n0, n1, n2] = grid.shape;
+    const n = n0 * n1 * n2;
+    const logits = new Float32Array(2 * n);
+    const random = mulberry32(8);
+    for (let i = 0; i < n0; i++) {
+      for (let j = 0; j < n1; j++) {
+        for (let k = 0; k < n2; k++) {
+          const v = (i * n1 + j) * n2 + k;
+          // An ellipsoid: sure inside, sure outside, a noisy boundary between.
+          const r = ((i - n0 / 2) / 7) ** 2 + ((j - n1 / 2) / 6) ** 2 + ((k - n2 / 2) / 5) ** 2;
+          logits[v] = 0;
+          logits[n + v] = (1 - r) * 4 + (random() - 0.5) * 0.3;
+        }
+      }
+    }
+    const { native, typescript } = await bothWays(() => decidedRegionLabels(logits, resampling, orientation));
+    expect(native).not.toBeNull();
+    expect(native!.reduce((a, b) => a + b, 0)).toBeGreaterThan(100);
+    expect(native).toEqual(typescript);
+  });
+});
+
 describe('native mask summary', () => {
   it('gives the TS summary (count, box, centroid) for sparse, dense, edge and empty masks', async () => {
     const shape: Shape3 = [23, 31, 17];
@@ -377,14 +453,20 @@ describe('native intensity window', () => {
     it(`gives the TS loop's bits: ${name}`, async () => {
       const { native, typescript } = await bothWays(() => applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip));
       expect(bytesOf(native)).toEqual(bytesOf(typescript));
+      const pooled = await applyIntensityWindowAsync(data, aMin, aMax, bMin, bMax, clip);
+      expect(bytesOf(pooled)).toEqual(bytesOf(typescript));
     });
   }
 
-  it('works in place', () => {
+  it('works in place, on the thread pool too', async () => {
     const copy = data.slice();
     const expected = applyIntensityWindow(data);
     expect(applyIntensityWindow(copy, -57, 164, 0, 1, true, copy)).toBe(copy);
     expect(bytesOf(copy)).toEqual(bytesOf(expected));
+    const pooled = data.slice();
+    expect(await applyIntensityWindowAsync(pooled, -57, 164, 0, 1, true, pooled)).toBe(pooled);
+    expect(bytesOf(pooled)).toEqual(bytesOf(expected));
+    await expect(applyIntensityWindowAsync(data, -57, 164, 0, 1, true, new Float32Array(3))).rejects.toThrow(TypeError);
   });
 });
 
@@ -470,6 +552,9 @@ describe('native kernels refuse calls that would leave their arrays', () => {
     const out = new Float32Array(1000);
     expect(() => kernels().fileToCOrder(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
     expect(() => kernels().fileToCOrder(new BigInt64Array(1000) as unknown as Int32Array, out, dims, 1, 1, 0)).toThrow(TypeError);
+    // The pooled variant checks the same, synchronously, before anything is queued.
+    expect(() => kernels().fileToCOrderAsync(new Int16Array(999), out, dims, 1, 1, 0)).toThrow(RangeError);
+    expect(() => kernels().fileToCOrderAsync(new Int16Array(1000), out.subarray(1), dims, 1, 1, 0)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Int16Array(1000), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Uint8Array(1000), dims, 0, 0, 10, true, 0, 1000)).toThrow(RangeError);
     expect(() => kernels().cToFileOrder(out, new Float32Array(999), dims, 0, 0, 10, false, 0, 0)).toThrow(RangeError);

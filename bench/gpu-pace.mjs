@@ -1,0 +1,124 @@
+// Everything around the network at "GPU pace": read .nii.gz -> segmentVolume -> write the mask,
+// with a stand-in backend that answers each batch at once (logits from the window's intensities,
+// so the decided-region postprocess has boundaries to resolve), so what is left is
+// what the CPU stages cost and how long they block the event loop. Reports per-stage medians and
+// every event-loop stall >= 10 ms with the stage that was running (a 1 ms interval timer watches
+// for late ticks), plus monitorEventLoopDelay's p99/max. Usage:
+//   npm run build && node bench/gpu-pace.mjs [--large|--xlarge] [--runs 5] [--js-kernels]
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PHANTOMS } from '../dist/bench/bench-worker.js';
+import { writeMaskNifti } from '../dist/cli/infer-command.js';
+import { loadModel } from '../dist/model/load-model.js';
+import { setVolumeKernelsEnabled, volumeKernelsStatus } from '../dist/native/volume-kernels.js';
+import { readNifti, writeNifti } from '../dist/nifti/index.js';
+import { makePhantom } from '../dist/phantom/make-phantom.js';
+import { segmentVolume } from '../dist/segment-volume.js';
+
+const args = process.argv.slice(2);
+const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
+const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
+if (args.includes('--js-kernels')) setVolumeKernelsEnabled(false);
+// Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
+const gzipCodecStatus = await import('../dist/native/gzip-codec.js').then((m) => m.gzipCodecStatus, () => () => ({ reason: 'zlib (no libdeflate support in this build)' }));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Instant backend: channel 1 = 20 * (intensity - 0.95), channel 0 = its negative: sure almost
+ * everywhere, with a thin undecided shell, as a trained model's logits are.
+ */
+const backend = {
+  name: 'onnxruntime', inputName: 'x', outputName: 'y', outputChannels: 2, description: 'instant stand-in',
+  async run(input, batch, roi) {
+    const n = roi[0] * roi[1] * roi[2];
+    const logits = new Float32Array(batch * 2 * n);
+    for (let b = 0; b < batch; b++) {
+      // One window at a time with the event loop free in between: the stand-in's own loop is not
+      // what is measured.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let v = 0; v < n; v++) {
+        const x = (input[b * n + v] - 0.95) * 20;
+        logits[b * 2 * n + v] = -x;
+        logits[b * 2 * n + n + v] = x;
+      }
+    }
+    return { logits, timings: { computeMs: 0 } };
+  },
+  async close() {},
+};
+
+// Stage changes with their times; a stall is charged to every stage that ran during it.
+const changes = [{ t: performance.now(), stage: 'idle' }];
+const setStage = (name) => { if (changes.at(-1).stage !== name) changes.push({ t: performance.now(), stage: name }); };
+const stagesBetween = (from, to) => {
+  const names = new Set();
+  for (let i = 0; i < changes.length; i++) {
+    const end = i + 1 < changes.length ? changes[i + 1].t : Infinity;
+    if (changes[i].t < to && end > from) names.add(changes[i].stage);
+  }
+  return [...names].join('+');
+};
+const stalls = [];
+let last = performance.now();
+const watcher = setInterval(() => {
+  const now = performance.now();
+  if (now - last >= 11) stalls.push({ ms: +(now - last - 1).toFixed(1), stage: stagesBetween(last, now) });
+  last = now;
+}, 1);
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'spleen-trt-gpu-pace-'));
+try {
+  const model = await loadModel();
+  const phantom = makePhantom({ ...PHANTOMS[size], seed: 1 });
+  const input = path.join(dir, 'ct.nii.gz');
+  await writeNifti(input, phantom.image, { datatype: 'int16' });
+  const times = { read: [], preprocess: [], network: [], postprocess: [], write: [], total: [] };
+  const delay = monitorEventLoopDelay({ resolution: 2 });
+  for (let r = 0; r <= runs; r++) {
+    if (r === 1) {
+      stalls.length = 0;
+      changes.splice(0, changes.length - 1);
+      delay.enable();
+      delay.reset();
+    }
+    const t0 = performance.now();
+    setStage('read');
+    const { volume } = await readNifti(input);
+    const t1 = performance.now();
+    setStage('preprocess');
+    const result = await segmentVolume(volume, backend, model.manifest.pipeline, {
+      onProgress: (p) => setStage(p.stage),
+    });
+    setStage('write');
+    const t2 = performance.now();
+    await writeMaskNifti(path.join(dir, 'mask.nii.gz'), result.mask);
+    const t3 = performance.now();
+    setStage('idle');
+    if (r > 0) {
+      times.read.push(t1 - t0);
+      times.preprocess.push(result.timings.preprocessMs);
+      times.network.push(result.timings.networkMs);
+      times.postprocess.push(result.timings.postprocessMs);
+      times.write.push(t3 - t2);
+      times.total.push(t3 - t0);
+    }
+  }
+  delay.disable();
+  const byStage = {};
+  for (const s of stalls) byStage[s.stage] = Math.max(byStage[s.stage] ?? 0, s.ms);
+  console.log(JSON.stringify({
+    size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason,
+    loadavg: os.loadavg().map((x) => +x.toFixed(2)),
+    medianMs: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, +median(v).toFixed(1)])),
+    eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },
+    longestStallByStageMs: byStage,
+    stallsOver10Ms: stalls.length,
+    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  }, null, 1));
+} finally {
+  clearInterval(watcher);
+  await rm(dir, { recursive: true, force: true });
+}
