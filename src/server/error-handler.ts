@@ -33,14 +33,33 @@ function fromFramework(error: FastifyError): ServiceError | undefined {
   return undefined;
 }
 
+/** Past this, a refused upload's remaining bytes are not worth reading: the connection is closed. */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Refusals after which reading the rest of the body would be endless or unbounded. */
+const CLOSE_CODES: ReadonlySet<ResponseErrorCode> = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_UPLOAD_TIMEOUT', 'ERR_UPLOAD_INCOMPLETE']);
+
+/**
+ * Whether a refused request's unread body is read and discarded (Node does it once the answer is
+ * sent, and the connection stays open) rather than the connection closed. Closing with unread
+ * bytes makes the kernel reset the connection while the client is still sending, and most HTTP
+ * clients (fetch/undici among them) then report a network error instead of the 429 or 503 that
+ * was sent: a client told to retry later must be able to read that. So capacity refusals of a body
+ * of declared, bounded size are drained; oversized, chunked, stalled or cut-off bodies are not.
+ */
+function drainsRestOfBody(request: FastifyRequest, code: ResponseErrorCode): boolean {
+  if (CLOSE_CODES.has(code)) return false;
+  const declared = Number(request.headers['content-length']);
+  return Number.isFinite(declared) && declared <= DRAIN_LIMIT_BYTES;
+}
+
 export function sendProblem(
   request: FastifyRequest,
   reply: FastifyReply,
   failure: { statusCode: number; code: ResponseErrorCode; message: string; retryAfterS?: number },
 ): FastifyReply {
   if (failure.retryAfterS !== undefined) reply.header('Retry-After', String(Math.ceil(failure.retryAfterS)));
-  // A refused upload may still be arriving: answer, then close rather than read the rest.
-  if (!request.raw.complete) reply.header('Connection', 'close');
+  if (!request.raw.complete && !drainsRestOfBody(request, failure.code)) reply.header('Connection', 'close');
   return reply
     .code(failure.statusCode)
     .type('application/problem+json')

@@ -141,6 +141,23 @@ describe('bad inputs get a 4xx with a code and leave nothing stored', () => {
 });
 
 describe('queue, concurrency, cancel, time limit', () => {
+  it('a client sending a large body into a full queue reads the 429 (the body is drained, not reset)', async () => {
+    const segmenter = new ControlledSegmenter({ autoRelease: false });
+    server = await startServer({ segmenter, limits: { maxQueue: 1 } });
+    await postVolume(server.base, smallCtBytes(1));
+    await segmenter.started();
+    expect((await postVolume(server.base, smallCtBytes(1))).status).toBe(202); // waits behind the first: the queue is full
+    // 8 MiB, the size of a real CT upload: far more than the socket buffers hold, so a server that
+    // answered and closed with unread bytes would reset the connection under the client's write.
+    const large = new Uint8Array(8 * 1024 * 1024);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const refused = await fetch(`${server.base}/v1/segmentations`, { method: 'POST', body: large, headers: { 'content-type': 'application/octet-stream' } });
+      expect(refused.headers.get('connection')).not.toBe('close');
+      await expectProblem(refused, 429, 'ERR_QUEUE_FULL');
+    }
+    segmenter.release();
+  });
+
   it('runs one volume at a time while uploads are accepted; a full queue answers 429 with Retry-After', async () => {
     const segmenter = new ControlledSegmenter({ autoRelease: false });
     server = await startServer({ segmenter, limits: { maxQueue: 2 } });
