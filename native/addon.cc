@@ -6,6 +6,7 @@
 
 #include "addon_state.h"
 #include "runtime_info_js.h"
+#include "onednn_js.h"
 #include "tensorrt_js.h"
 #include "volume_kernels_js.h"
 
@@ -47,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, GetRuntimeInfoAsync, "getRuntimeInfoAsync"));
   spleen_trt::RegisterTensorRt(env, exports);
   spleen_trt::RegisterVolumeKernels(env, exports);
+  spleen_trt::RegisterOnednn(env, exports);
   return exports;
 }
 

@@ -1,0 +1,481 @@
+#include "core/onednn_network.h"
+
+#include <cstdlib>
+#include <array>
+#include <cstring>
+#include <stdexcept>
+#include <mutex>
+#include <utility>
+
+#include "core/dynamic_library.h"
+
+#if defined(SPLEEN_TRT_HAVE_DNNL_H)
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace spleen_trt::core::onednn {
+
+namespace {
+
+void check(bool ok, const char* code, const std::string& message) {
+  if (!ok) throw Error(code, message);
+}
+
+std::string libraryName() {
+  const char* env = std::getenv("SPLEEN_TRT_ONEDNN_LIBRARY");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string("libdnnl.so.2");
+}
+
+}  // namespace
+
+#if defined(SPLEEN_TRT_HAVE_DNNL_H)
+
+namespace {
+
+// The C API functions used, resolved with dlsym. decltype keeps each pointer's type equal to the
+// header's declaration, so a signature mismatch fails to compile instead of crashing.
+struct Api {
+#define SPLEEN_TRT_DNNL_FUNCTIONS(X)                                                              \
+  X(dnnl_version) X(dnnl_get_effective_cpu_isa) X(dnnl_engine_create) X(dnnl_engine_destroy)     \
+  X(dnnl_stream_create) X(dnnl_stream_destroy) X(dnnl_stream_wait) X(dnnl_memory_desc_init_by_tag) \
+  X(dnnl_memory_desc_get_size) X(dnnl_memory_desc_equal) X(dnnl_memory_create) X(dnnl_memory_destroy) \
+  X(dnnl_convolution_forward_desc_init) X(dnnl_deconvolution_forward_desc_init)                   \
+  X(dnnl_primitive_attr_create) X(dnnl_primitive_attr_destroy) X(dnnl_primitive_attr_set_post_ops) \
+  X(dnnl_post_ops_create) X(dnnl_post_ops_destroy) X(dnnl_post_ops_append_eltwise)                 \
+  X(dnnl_post_ops_append_sum) X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy)         \
+  X(dnnl_primitive_desc_query_md) X(dnnl_concat_primitive_desc_create)                             \
+  X(dnnl_reorder_primitive_desc_create) X(dnnl_primitive_create) X(dnnl_primitive_destroy)          \
+  X(dnnl_primitive_execute) X(dnnl_memory_set_data_handle) X(dnnl_memory_get_data_handle)
+#define SPLEEN_TRT_DNNL_MEMBER(name) decltype(&::name) name = nullptr;
+  SPLEEN_TRT_DNNL_FUNCTIONS(SPLEEN_TRT_DNNL_MEMBER)
+#undef SPLEEN_TRT_DNNL_MEMBER
+};
+
+struct Loaded {
+  DynamicLibrary library;
+  Api api;
+  Availability info;
+  dnnl_engine_t engine = nullptr;
+  int block = 8;  // channel block of the activations' layout: 16 with AVX-512, else 8
+};
+
+Loaded& loaded() {
+  static Loaded* state = [] {
+    auto* s = new Loaded();  // kept for the process: oneDNN's OpenMP threads outlive any unload
+    const std::string file = libraryName();
+    s->library = DynamicLibrary::open(file, DynamicLibrary::Binding::kNow);
+    if (!s->library.isLoaded()) {
+      s->info.reason = "oneDNN not found: " + s->library.error();
+      return s;
+    }
+    s->library.keepLoadedForever();
+    s->info.path = s->library.path();
+    std::string error;
+#define SPLEEN_TRT_DNNL_RESOLVE(name)                                            \
+  if (error.empty()) {                                                           \
+    s->api.name = s->library.function<decltype(&::name)>(#name, &error);        \
+  }
+    SPLEEN_TRT_DNNL_FUNCTIONS(SPLEEN_TRT_DNNL_RESOLVE)
+#undef SPLEEN_TRT_DNNL_RESOLVE
+    if (!error.empty()) {
+      s->info.reason = "oneDNN at " + s->info.path + " lacks the 2.x C API (" + error +
+                       "); oneDNN 3.x is not supported (it removed the *_desc_init functions)";
+      return s;
+    }
+    const dnnl_version_t* v = s->api.dnnl_version();
+    s->info.version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+    if (v->major != 2) {
+      s->info.reason = "oneDNN " + s->info.version + " at " + s->info.path + " is not 2.x, the only API supported";
+      return s;
+    }
+    if (s->api.dnnl_engine_create(&s->engine, dnnl_cpu, 0) != dnnl_success) {
+      s->info.reason = "oneDNN " + s->info.version + " could not create a CPU engine";
+      return s;
+    }
+    const dnnl_cpu_isa_t isa = s->api.dnnl_get_effective_cpu_isa();
+    s->block = (static_cast<unsigned>(isa) & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+    s->info.isa = s->block == 16 ? "avx512_core" : "below avx512_core";
+    s->info.available = true;
+    return s;
+  }();
+  return *state;
+}
+
+void dnnl(dnnl_status_t status, const char* what) {
+  check(status == dnnl_success, "ERR_INFERENCE_FAILED",
+        std::string("oneDNN ") + what + " failed (status " + std::to_string(static_cast<int>(status)) + ")");
+}
+
+}  // namespace
+
+const Availability& availability() { return loaded().info; }
+
+struct Step {
+  dnnl_primitive_t primitive = nullptr;
+  std::vector<dnnl_exec_arg_t> args;
+  int copyFrom = -1;  // tensor copied into this step's destination first (sum post-op)
+  int copyTo = -1;
+};
+
+struct Network::Plan {
+  Api* api = nullptr;
+  int batch = 0;
+  std::int64_t dims[3] = {0, 0, 0};
+  std::vector<dnnl_memory_desc_t> descs;  // per tensor
+  std::vector<dnnl_memory_t> memories;    // per tensor (oneDNN-owned buffers)
+  std::vector<dnnl_memory_t> extra;       // weights, biases
+  std::vector<Step> steps;
+  dnnl_memory_t userInput = nullptr;
+  dnnl_memory_t userOutput = nullptr;
+  dnnl_primitive_t inputReorder = nullptr;
+  dnnl_primitive_t outputReorder = nullptr;
+  std::int64_t outDims[3] = {0, 0, 0};
+  std::vector<dnnl_primitive_t> primitives;
+
+  ~Plan() {
+    for (auto p : primitives) api->dnnl_primitive_destroy(p);
+    for (auto m : memories) if (m) api->dnnl_memory_destroy(m);
+    for (auto m : extra) api->dnnl_memory_destroy(m);
+    if (userInput) api->dnnl_memory_destroy(userInput);
+    if (userOutput) api->dnnl_memory_destroy(userOutput);
+  }
+};
+
+namespace {
+
+dnnl_primitive_t makePrimitive(Network::Plan& plan, dnnl_primitive_desc_t pd) {
+  dnnl_primitive_t p = nullptr;
+  const dnnl_status_t status = plan.api->dnnl_primitive_create(&p, pd);
+  plan.api->dnnl_primitive_desc_destroy(pd);
+  dnnl(status, "primitive_create");
+  plan.primitives.push_back(p);
+  return p;
+}
+
+dnnl_memory_desc_t plainDesc(Api& api, int ndims, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+  dnnl_memory_desc_t md;
+  dnnl(api.dnnl_memory_desc_init_by_tag(&md, ndims, dims, dnnl_f32, tag), "memory_desc_init_by_tag");
+  return md;
+}
+
+// Copies `data` (in `from` layout) into a new oneDNN memory of layout `to` with a reorder.
+dnnl_memory_t reorderedConstant(Network::Plan& plan, dnnl_stream_t stream, const dnnl_memory_desc_t& from,
+                                const dnnl_memory_desc_t& to, const float* data) {
+  Api& api = *plan.api;
+  Loaded& l = loaded();
+  dnnl_memory_t src = nullptr;
+  dnnl(api.dnnl_memory_create(&src, &from, l.engine, const_cast<float*>(data)), "memory_create");
+  dnnl_memory_t dst = nullptr;
+  dnnl(api.dnnl_memory_create(&dst, &to, l.engine, DNNL_MEMORY_ALLOCATE), "memory_create");
+  plan.extra.push_back(dst);
+  dnnl_primitive_desc_t pd = nullptr;
+  dnnl_status_t status = api.dnnl_reorder_primitive_desc_create(&pd, &from, l.engine, &to, l.engine, nullptr);
+  if (status != dnnl_success) api.dnnl_memory_destroy(src);
+  dnnl(status, "reorder_primitive_desc_create");
+  dnnl_primitive_t p = nullptr;
+  status = api.dnnl_primitive_create(&p, pd);
+  api.dnnl_primitive_desc_destroy(pd);
+  if (status == dnnl_success) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    status = api.dnnl_primitive_execute(p, stream, 2, args);
+    if (status == dnnl_success) status = api.dnnl_stream_wait(stream);
+    api.dnnl_primitive_destroy(p);
+  }
+  api.dnnl_memory_destroy(src);
+  dnnl(status, "weight reorder");
+  return dst;
+}
+
+}  // namespace
+
+Network::Network(NetworkSpec spec) : spec_(std::move(spec)) {
+  const char* bad = "ERR_INVALID_ARG_VALUE";
+  check(spec_.inputChannels >= 1 && spec_.tensorCount >= 1, bad, "oneDNN network: bad input channels or tensor count");
+  std::vector<int> channels(static_cast<std::size_t>(spec_.tensorCount), 0);
+  channels[0] = spec_.inputChannels;
+  for (std::size_t i = 0; i < spec_.ops.size(); ++i) {
+    const Op& op = spec_.ops[i];
+    const std::string where = "oneDNN network op " + std::to_string(i) + ": ";
+    auto tensor = [&](int t, bool defined) {
+      check(t >= 0 && t < spec_.tensorCount, bad, where + "tensor " + std::to_string(t) + " out of range");
+      check((channels[static_cast<std::size_t>(t)] > 0) == defined, bad,
+            where + "tensor " + std::to_string(t) + (defined ? " used before it is computed" : " computed twice"));
+    };
+    if (op.kind == Op::Kind::kConv) {
+      const ConvOp& c = op.conv;
+      tensor(c.input, true);
+      tensor(c.output, false);
+      check(c.inChannels == channels[static_cast<std::size_t>(c.input)], bad,
+            where + "input has " + std::to_string(channels[static_cast<std::size_t>(c.input)]) + " channels, the weights expect " +
+                std::to_string(c.inChannels));
+      check(c.outChannels >= 1 && c.kernel >= 1 && c.stride >= 1 && c.padBegin >= 0 && c.padEnd >= -c.padBegin, bad,
+            where + "bad kernel, stride or padding");
+      const std::size_t k3 = static_cast<std::size_t>(c.kernel) * c.kernel * c.kernel;
+      check(c.weights.size() == k3 * c.inChannels * c.outChannels, bad,
+            where + "weights have " + std::to_string(c.weights.size()) + " values, expected " +
+                std::to_string(k3 * c.inChannels * c.outChannels));
+      check(c.bias.size() == static_cast<std::size_t>(c.outChannels), bad, where + "bias length differs from the output channels");
+      int sums = 0;
+      for (const PostOp& p : c.postOps) sums += p.kind == PostOp::Kind::kSum ? 1 : 0;
+      check(sums <= 1 && (sums == 1) == (c.addTensor >= 0), bad, where + "a sum post-op needs exactly one added tensor");
+      if (c.addTensor >= 0) {
+        tensor(c.addTensor, true);
+        check(channels[static_cast<std::size_t>(c.addTensor)] == c.outChannels, bad, where + "added tensor's channels differ");
+      }
+      channels[static_cast<std::size_t>(c.output)] = c.outChannels;
+    } else {
+      const ConcatOp& c = op.concat;
+      check(c.inputs.size() >= 2, bad, where + "concat needs two inputs");
+      int total = 0;
+      for (int t : c.inputs) {
+        tensor(t, true);
+        total += channels[static_cast<std::size_t>(t)];
+      }
+      tensor(c.output, false);
+      channels[static_cast<std::size_t>(c.output)] = total;
+    }
+  }
+  check(spec_.outputTensor >= 0 && spec_.outputTensor < spec_.tensorCount && channels[static_cast<std::size_t>(spec_.outputTensor)] > 0,
+        bad, "oneDNN network: the output tensor is never computed");
+  outputChannels_ = channels[static_cast<std::size_t>(spec_.outputTensor)];
+  const Availability& info = availability();
+  check(info.available, "ERR_BACKEND_UNAVAILABLE", info.reason);
+}
+
+Network::~Network() = default;
+
+void Network::run(const float* input, int batch, const std::int64_t dims[3], std::vector<float>* output,
+                  std::int64_t outDims[3]) {
+  Loaded& l = loaded();
+  Api& api = l.api;
+  check(batch >= 1 && dims[0] >= 1 && dims[1] >= 1 && dims[2] >= 1, "ERR_INVALID_ARG_VALUE", "oneDNN network: bad batch or shape");
+  dnnl_stream_t stream = nullptr;
+  dnnl(api.dnnl_stream_create(&stream, l.engine, dnnl_stream_default_flags), "stream_create");
+  struct StreamGuard {
+    Api& api;
+    dnnl_stream_t s;
+    ~StreamGuard() { api.dnnl_stream_destroy(s); }
+  } guard{api, stream};
+
+  if (!plan_ || plan_->batch != batch || plan_->dims[0] != dims[0] || plan_->dims[1] != dims[1] || plan_->dims[2] != dims[2]) {
+    plan_.reset();
+    auto plan = std::make_unique<Plan>();
+    plan->api = &api;
+    plan->batch = batch;
+    for (int d = 0; d < 3; ++d) plan->dims[d] = dims[d];
+    const std::size_t n = static_cast<std::size_t>(spec_.tensorCount);
+    plan->descs.resize(n);
+    plan->memories.assign(n, nullptr);
+    std::vector<std::array<std::int64_t, 4>> shapes(n);  // channels, d0, d1, d2
+    // Blocked layout where the channels allow it (reorders only at the input and output).
+    auto layoutDesc = [&](int t) {
+      const auto& s = shapes[static_cast<std::size_t>(t)];
+      dnnl_dims_t md = {batch, s[0], s[1], s[2], s[3]};
+      const dnnl_format_tag_t tag = s[0] % l.block == 0 ? (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c) : dnnl_ncdhw;
+      plan->descs[static_cast<std::size_t>(t)] = plainDesc(api, 5, md, tag);
+      dnnl(api.dnnl_memory_create(&plan->memories[static_cast<std::size_t>(t)], &plan->descs[static_cast<std::size_t>(t)], l.engine,
+                                  DNNL_MEMORY_ALLOCATE),
+           "memory_create");
+    };
+    shapes[0] = {spec_.inputChannels, dims[0], dims[1], dims[2]};
+    layoutDesc(0);
+    {
+      dnnl_dims_t md = {batch, spec_.inputChannels, dims[0], dims[1], dims[2]};
+      dnnl_memory_desc_t user = plainDesc(api, 5, md, dnnl_ncdhw);
+      dnnl(api.dnnl_memory_create(&plan->userInput, &user, l.engine, DNNL_MEMORY_NONE), "memory_create");
+      dnnl_primitive_desc_t pd = nullptr;
+      dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &user, l.engine, &plan->descs[0], l.engine, nullptr), "input reorder");
+      plan->inputReorder = makePrimitive(*plan, pd);
+    }
+    for (std::size_t i = 0; i < spec_.ops.size(); ++i) {
+      const Op& op = spec_.ops[i];
+      Step step;
+      if (op.kind == Op::Kind::kConcat) {
+        const ConcatOp& c = op.concat;
+        std::int64_t total = 0;
+        const auto& first = shapes[static_cast<std::size_t>(c.inputs[0])];
+        std::vector<dnnl_memory_desc_t> srcs;
+        for (int t : c.inputs) {
+          const auto& s = shapes[static_cast<std::size_t>(t)];
+          check(s[1] == first[1] && s[2] == first[2] && s[3] == first[3], "ERR_INVALID_ARG_VALUE",
+                "oneDNN network op " + std::to_string(i) + ": concatenated tensors differ in size (window not divisible by the strides?)");
+          total += s[0];
+          srcs.push_back(plan->descs[static_cast<std::size_t>(t)]);
+        }
+        shapes[static_cast<std::size_t>(c.output)] = {total, first[1], first[2], first[3]};
+        layoutDesc(c.output);
+        dnnl_primitive_desc_t pd = nullptr;
+        dnnl(api.dnnl_concat_primitive_desc_create(&pd, &plan->descs[static_cast<std::size_t>(c.output)], static_cast<int>(srcs.size()), 1,
+                                                   srcs.data(), nullptr, l.engine),
+             "concat_primitive_desc_create");
+        step.primitive = makePrimitive(*plan, pd);
+        for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+          step.args.push_back({static_cast<int>(DNNL_ARG_MULTIPLE_SRC + k), plan->memories[static_cast<std::size_t>(c.inputs[k])]});
+        }
+        step.args.push_back({DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]});
+        plan->steps.push_back(std::move(step));
+        continue;
+      }
+      const ConvOp& c = op.conv;
+      const auto& in = shapes[static_cast<std::size_t>(c.input)];
+      std::array<std::int64_t, 4> out{c.outChannels, 0, 0, 0};
+      for (int d = 0; d < 3; ++d) {
+        out[static_cast<std::size_t>(d + 1)] =
+            c.transposed ? (in[static_cast<std::size_t>(d + 1)] - 1) * c.stride + c.kernel - c.padBegin - c.padEnd
+                         : (in[static_cast<std::size_t>(d + 1)] + c.padBegin + c.padEnd - c.kernel) / c.stride + 1;
+        check(out[static_cast<std::size_t>(d + 1)] >= 1, "ERR_INVALID_ARG_VALUE",
+              "oneDNN network op " + std::to_string(i) + ": the window is too small for this convolution");
+      }
+      shapes[static_cast<std::size_t>(c.output)] = out;
+      layoutDesc(c.output);
+      if (c.addTensor >= 0) {
+        const auto& a = shapes[static_cast<std::size_t>(c.addTensor)];
+        check(a == out, "ERR_INVALID_ARG_VALUE", "oneDNN network op " + std::to_string(i) + ": the added tensor's shape differs");
+        step.copyFrom = c.addTensor;
+        step.copyTo = c.output;
+      }
+      const std::int64_t k = c.kernel;
+      dnnl_dims_t wdims = {c.outChannels, c.inChannels, k, k, k};
+      dnnl_dims_t bdims = {c.outChannels};
+      dnnl_memory_desc_t wAny = plainDesc(api, 5, wdims, dnnl_format_tag_any);
+      dnnl_memory_desc_t bDesc = plainDesc(api, 1, bdims, dnnl_x);
+      dnnl_dims_t strides = {c.stride, c.stride, c.stride};
+      dnnl_dims_t padL = {c.padBegin, c.padBegin, c.padBegin};
+      dnnl_dims_t padR = {c.padEnd, c.padEnd, c.padEnd};
+      // op_desc is a union-like blob; both descs share the primitive_desc_create path.
+      dnnl_convolution_desc_t convDesc;
+      dnnl_deconvolution_desc_t deconvDesc;
+      const void* opDesc = nullptr;
+      if (c.transposed) {
+        dnnl(api.dnnl_deconvolution_forward_desc_init(&deconvDesc, dnnl_forward_inference, dnnl_deconvolution_direct,
+                                                      &plan->descs[static_cast<std::size_t>(c.input)], &wAny, &bDesc,
+                                                      &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+             "deconvolution_forward_desc_init");
+        opDesc = &deconvDesc;
+      } else {
+        dnnl(api.dnnl_convolution_forward_desc_init(&convDesc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                    &plan->descs[static_cast<std::size_t>(c.input)], &wAny, &bDesc,
+                                                    &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+             "convolution_forward_desc_init");
+        opDesc = &convDesc;
+      }
+      dnnl_post_ops_t postOps = nullptr;
+      dnnl_primitive_attr_t attr = nullptr;
+      dnnl(api.dnnl_post_ops_create(&postOps), "post_ops_create");
+      for (const PostOp& p : c.postOps) {
+        if (p.kind == PostOp::Kind::kRelu) {
+          dnnl(api.dnnl_post_ops_append_eltwise(postOps, 1.0f, dnnl_eltwise_relu, p.alpha, 0.0f), "post_ops_append_eltwise");
+        } else {
+          dnnl(api.dnnl_post_ops_append_sum(postOps, 1.0f), "post_ops_append_sum");
+        }
+      }
+      dnnl(api.dnnl_primitive_attr_create(&attr), "primitive_attr_create");
+      dnnl(api.dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops");
+      api.dnnl_post_ops_destroy(postOps);
+      dnnl_primitive_desc_t pd = nullptr;
+      const dnnl_status_t status = api.dnnl_primitive_desc_create(&pd, static_cast<const_dnnl_op_desc_t>(opDesc), attr, l.engine, nullptr);
+      api.dnnl_primitive_attr_destroy(attr);
+      dnnl(status, c.transposed ? "deconvolution primitive_desc_create" : "convolution primitive_desc_create");
+      const dnnl_memory_desc_t wChosen = *api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+      // Weights to oneDNN's [out][in] order: a transposed conv's ONNX weights are [in][out].
+      std::vector<float> oi;
+      const float* wData = c.weights.data();
+      if (c.transposed) {
+        const std::size_t k3 = static_cast<std::size_t>(k * k * k);
+        oi.resize(c.weights.size());
+        for (int ic = 0; ic < c.inChannels; ++ic) {
+          for (int oc = 0; oc < c.outChannels; ++oc) {
+            std::memcpy(&oi[(static_cast<std::size_t>(oc) * c.inChannels + ic) * k3],
+                        &c.weights[(static_cast<std::size_t>(ic) * c.outChannels + oc) * k3], k3 * sizeof(float));
+          }
+        }
+        wData = oi.data();
+      }
+      dnnl_memory_t wMem = nullptr;
+      dnnl_memory_t bMem = nullptr;
+      try {
+        wMem = reorderedConstant(*plan, stream, plainDesc(api, 5, wdims, dnnl_oidhw), wChosen, wData);
+        bMem = reorderedConstant(*plan, stream, bDesc, bDesc, c.bias.data());
+      } catch (...) {
+        api.dnnl_primitive_desc_destroy(pd);
+        throw;
+      }
+      step.primitive = makePrimitive(*plan, pd);
+      step.args = {{DNNL_ARG_SRC, plan->memories[static_cast<std::size_t>(c.input)]},
+                   {DNNL_ARG_WEIGHTS, wMem},
+                   {DNNL_ARG_BIAS, bMem},
+                   {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]}};
+      plan->steps.push_back(std::move(step));
+    }
+    const auto& o = shapes[static_cast<std::size_t>(spec_.outputTensor)];
+    for (int d = 0; d < 3; ++d) plan->outDims[d] = o[static_cast<std::size_t>(d + 1)];
+    {
+      dnnl_dims_t md = {batch, o[0], o[1], o[2], o[3]};
+      dnnl_memory_desc_t user = plainDesc(api, 5, md, dnnl_ncdhw);
+      dnnl(api.dnnl_memory_create(&plan->userOutput, &user, l.engine, DNNL_MEMORY_NONE), "memory_create");
+      dnnl_primitive_desc_t pd = nullptr;
+      dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &plan->descs[static_cast<std::size_t>(spec_.outputTensor)], l.engine, &user,
+                                                  l.engine, nullptr),
+           "output reorder");
+      plan->outputReorder = makePrimitive(*plan, pd);
+    }
+    plan_ = std::move(plan);
+  }
+  Plan& plan = *plan_;
+  for (int d = 0; d < 3; ++d) outDims[d] = plan.outDims[d];
+  const std::size_t outCount = static_cast<std::size_t>(batch) * static_cast<std::size_t>(outputChannels_) *
+                               static_cast<std::size_t>(plan.outDims[0] * plan.outDims[1] * plan.outDims[2]);
+  output->resize(outCount);
+  // The user memories wrap the caller's buffers for this run only.
+  dnnl(api.dnnl_memory_set_data_handle(plan.userInput, const_cast<float*>(input)), "memory_set_data_handle");
+  dnnl(api.dnnl_memory_set_data_handle(plan.userOutput, output->data()), "memory_set_data_handle");
+  {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, plan.userInput}, {DNNL_ARG_TO, plan.memories[0]}};
+    dnnl(api.dnnl_primitive_execute(plan.inputReorder, stream, 2, args), "input reorder");
+  }
+  for (Step& step : plan.steps) {
+    if (step.copyFrom >= 0) {
+      // Same shape and channel count, hence the same layout: the sum post-op's addend.
+      dnnl(api.dnnl_stream_wait(stream), "stream_wait");
+      void* from = nullptr;
+      void* to = nullptr;
+      dnnl(api.dnnl_memory_get_data_handle(plan.memories[static_cast<std::size_t>(step.copyFrom)], &from), "memory_get_data_handle");
+      dnnl(api.dnnl_memory_get_data_handle(plan.memories[static_cast<std::size_t>(step.copyTo)], &to), "memory_get_data_handle");
+      std::memcpy(to, from, api.dnnl_memory_desc_get_size(&plan.descs[static_cast<std::size_t>(step.copyTo)]));
+    }
+    dnnl(api.dnnl_primitive_execute(step.primitive, stream, static_cast<int>(step.args.size()), step.args.data()), "execute");
+  }
+  {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, plan.memories[static_cast<std::size_t>(spec_.outputTensor)]},
+                               {DNNL_ARG_TO, plan.userOutput}};
+    dnnl(api.dnnl_primitive_execute(plan.outputReorder, stream, 2, args), "output reorder");
+  }
+  dnnl(api.dnnl_stream_wait(stream), "stream_wait");
+  dnnl(api.dnnl_memory_set_data_handle(plan.userInput, nullptr), "memory_set_data_handle");
+  dnnl(api.dnnl_memory_set_data_handle(plan.userOutput, nullptr), "memory_set_data_handle");
+}
+
+#else  // no dnnl.h at build time
+
+const Availability& availability() {
+  static const Availability info = [] {
+    Availability a;
+    a.reason = "the addon was built without oneDNN's headers (install libdnnl-dev and rebuild)";
+    return a;
+  }();
+  return info;
+}
+
+struct Network::Plan {};
+
+Network::Network(NetworkSpec spec) : spec_(std::move(spec)) {
+  throw Error("ERR_BACKEND_UNAVAILABLE", availability().reason);
+}
+Network::~Network() = default;
+void Network::run(const float*, int, const std::int64_t*, std::vector<float>*, std::int64_t*) {
+  throw Error("ERR_BACKEND_UNAVAILABLE", availability().reason);
+}
+
+#endif
+
+}  // namespace spleen_trt::core::onednn
