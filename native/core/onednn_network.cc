@@ -1,6 +1,7 @@
 #include "core/onednn_network.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -43,9 +44,9 @@ struct Api {
   X(dnnl_primitive_attr_create) X(dnnl_primitive_attr_destroy) X(dnnl_primitive_attr_set_post_ops) \
   X(dnnl_post_ops_create) X(dnnl_post_ops_destroy) X(dnnl_post_ops_append_eltwise)                 \
   X(dnnl_post_ops_append_sum) X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy)         \
-  X(dnnl_primitive_desc_query_md) X(dnnl_concat_primitive_desc_create)                             \
+  X(dnnl_primitive_desc_query_md) X(dnnl_concat_primitive_desc_create) X(dnnl_sum_primitive_desc_create)                             \
   X(dnnl_reorder_primitive_desc_create) X(dnnl_primitive_create) X(dnnl_primitive_destroy)          \
-  X(dnnl_primitive_execute) X(dnnl_memory_set_data_handle) X(dnnl_memory_get_data_handle)
+  X(dnnl_primitive_execute) X(dnnl_memory_set_data_handle) X(dnnl_memory_get_data_handle) X(dnnl_primitive_attr_set_scratchpad_mode)
 #define SPLEEN_TRT_DNNL_MEMBER(name) decltype(&::name) name = nullptr;
   SPLEEN_TRT_DNNL_FUNCTIONS(SPLEEN_TRT_DNNL_MEMBER)
 #undef SPLEEN_TRT_DNNL_MEMBER
@@ -131,11 +132,23 @@ struct Network::Plan {
   dnnl_primitive_t outputReorder = nullptr;
   std::int64_t outDims[3] = {0, 0, 0};
   std::vector<dnnl_primitive_t> primitives;
+  // Scratchpads are the caller's (user mode): oneDNN's own are per thread, and runs move
+  // between libuv pool threads. One buffer, the largest any primitive asks for, serves all.
+  std::vector<std::pair<dnnl_primitive_t, dnnl_memory_desc_t>> scratchpads;
+  std::vector<std::pair<dnnl_primitive_t, dnnl_memory_t>> scratchMemories;
+  std::unique_ptr<std::uint8_t[]> scratchBuffer;
+
+  void addScratchpad(dnnl_primitive_t p, std::vector<dnnl_exec_arg_t>* args) const {
+    for (const auto& sm : scratchMemories) {
+      if (sm.first == p) args->push_back({DNNL_ARG_SCRATCHPAD, sm.second});
+    }
+  }
 
   ~Plan() {
     for (auto p : primitives) api->dnnl_primitive_destroy(p);
     for (auto m : memories) if (m) api->dnnl_memory_destroy(m);
     for (auto m : extra) api->dnnl_memory_destroy(m);
+    for (auto& sm : scratchMemories) api->dnnl_memory_destroy(sm.second);
     if (userInput) api->dnnl_memory_destroy(userInput);
     if (userOutput) api->dnnl_memory_destroy(userOutput);
   }
@@ -144,13 +157,37 @@ struct Network::Plan {
 namespace {
 
 dnnl_primitive_t makePrimitive(Network::Plan& plan, dnnl_primitive_desc_t pd) {
+  const dnnl_memory_desc_t* scratch = plan.api->dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  const dnnl_memory_desc_t scratchMd = scratch != nullptr ? *scratch : dnnl_memory_desc_t{};
+  const bool needsScratch = scratch != nullptr && plan.api->dnnl_memory_desc_get_size(scratch) > 0;
   dnnl_primitive_t p = nullptr;
   const dnnl_status_t status = plan.api->dnnl_primitive_create(&p, pd);
   plan.api->dnnl_primitive_desc_destroy(pd);
   dnnl(status, "primitive_create");
   plan.primitives.push_back(p);
+  if (needsScratch) plan.scratchpads.emplace_back(p, scratchMd);
   return p;
 }
+
+// Attributes every plan primitive gets: user-managed scratchpad (see Plan::scratchpads).
+dnnl_primitive_attr_t userScratchpadAttr(Api& api) {
+  dnnl_primitive_attr_t attr = nullptr;
+  dnnl(api.dnnl_primitive_attr_create(&attr), "primitive_attr_create");
+  const dnnl_status_t status = api.dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  if (status != dnnl_success) api.dnnl_primitive_attr_destroy(attr);
+  dnnl(status, "primitive_attr_set_scratchpad_mode");
+  return attr;
+}
+
+// RAII for an attribute passed to a *_primitive_desc_create.
+struct Attr {
+  Api& api;
+  dnnl_primitive_attr_t attr;
+  explicit Attr(Api& a) : api(a), attr(userScratchpadAttr(a)) {}
+  ~Attr() { api.dnnl_primitive_attr_destroy(attr); }
+  Attr(const Attr&) = delete;
+  Attr& operator=(const Attr&) = delete;
+};
 
 dnnl_memory_desc_t plainDesc(Api& api, int ndims, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
   dnnl_memory_desc_t md;
@@ -267,15 +304,48 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     plan->descs.resize(n);
     plan->memories.assign(n, nullptr);
     std::vector<std::array<std::int64_t, 4>> shapes(n);  // channels, d0, d1, d2
+    std::vector<bool> blockedNarrow(n, false);
+    for (const Op& op : spec_.ops) {
+      if (op.kind == Op::Kind::kConv && op.conv.transposed) blockedNarrow[static_cast<std::size_t>(op.conv.output)] = true;
+    }
     // Blocked layout where the channels allow it (reorders only at the input and output).
     auto layoutDesc = [&](int t) {
       const auto& s = shapes[static_cast<std::size_t>(t)];
       dnnl_dims_t md = {batch, s[0], s[1], s[2], s[3]};
-      const dnnl_format_tag_t tag = s[0] % l.block == 0 ? (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c) : dnnl_ncdhw;
+      // Blocked where the channels fill blocks. A narrower tensor is plain (oneDNN's JIT
+      // convolutions read and write few channels plain, its reference kernel does padded blocks),
+      // except a transposed convolution's output: its JIT kernel writes only blocked layouts.
+      const bool plain = s[0] % l.block != 0 && !blockedNarrow[static_cast<std::size_t>(t)];
+      const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
       plan->descs[static_cast<std::size_t>(t)] = plainDesc(api, 5, md, tag);
       dnnl(api.dnnl_memory_create(&plan->memories[static_cast<std::size_t>(t)], &plan->descs[static_cast<std::size_t>(t)], l.engine,
                                   DNNL_MEMORY_ALLOCATE),
            "memory_create");
+    };
+    // A narrow tensor kept blocked (a transposed conv's output) is read through a plain copy:
+    // oneDNN 2.x has no JIT convolution from padded blocks of 2 channels.
+    std::vector<int> shadowOf(n, -1);
+    auto readable = [&](int t) -> int {
+      const std::size_t ti = static_cast<std::size_t>(t);
+      if (!blockedNarrow[ti] || shapes[ti][0] % l.block == 0) return t;
+      if (shadowOf[ti] >= 0) return shadowOf[ti];
+      const auto& s = shapes[ti];
+      dnnl_dims_t md = {batch, s[0], s[1], s[2], s[3]};
+      plan->descs.push_back(plainDesc(api, 5, md, dnnl_ncdhw));
+      plan->memories.push_back(nullptr);
+      const int shadow = static_cast<int>(plan->memories.size()) - 1;
+      dnnl(api.dnnl_memory_create(&plan->memories.back(), &plan->descs.back(), l.engine, DNNL_MEMORY_ALLOCATE), "memory_create");
+      shapes.push_back(s);
+      dnnl_primitive_desc_t pd = nullptr;
+      Attr attr(api);
+      dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &plan->descs[ti], l.engine, &plan->descs.back(), l.engine, attr.attr),
+           "reorder_primitive_desc_create");
+      Step copy;
+      copy.primitive = makePrimitive(*plan, pd);
+      copy.args = {{DNNL_ARG_FROM, plan->memories[ti]}, {DNNL_ARG_TO, plan->memories[static_cast<std::size_t>(shadow)]}};
+      plan->steps.push_back(std::move(copy));
+      shadowOf[ti] = shadow;
+      return shadow;
     };
     shapes[0] = {spec_.inputChannels, dims[0], dims[1], dims[2]};
     layoutDesc(0);
@@ -284,7 +354,8 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       dnnl_memory_desc_t user = plainDesc(api, 5, md, dnnl_ncdhw);
       dnnl(api.dnnl_memory_create(&plan->userInput, &user, l.engine, DNNL_MEMORY_NONE), "memory_create");
       dnnl_primitive_desc_t pd = nullptr;
-      dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &user, l.engine, &plan->descs[0], l.engine, nullptr), "input reorder");
+      Attr attr(api);
+      dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &user, l.engine, &plan->descs[0], l.engine, attr.attr), "input reorder");
       plan->inputReorder = makePrimitive(*plan, pd);
     }
     for (std::size_t i = 0; i < spec_.ops.size(); ++i) {
@@ -306,7 +377,7 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         layoutDesc(c.output);
         dnnl_primitive_desc_t pd = nullptr;
         dnnl(api.dnnl_concat_primitive_desc_create(&pd, &plan->descs[static_cast<std::size_t>(c.output)], static_cast<int>(srcs.size()), 1,
-                                                   srcs.data(), nullptr, l.engine),
+                                                   srcs.data(), Attr(api).attr, l.engine),
              "concat_primitive_desc_create");
         step.primitive = makePrimitive(*plan, pd);
         for (std::size_t k = 0; k < c.inputs.size(); ++k) {
@@ -317,7 +388,9 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         continue;
       }
       const ConvOp& c = op.conv;
-      const auto& in = shapes[static_cast<std::size_t>(c.input)];
+      const int input = readable(c.input);
+      const int addTensor = c.addTensor >= 0 ? readable(c.addTensor) : -1;
+      const auto in = shapes[static_cast<std::size_t>(input)];
       std::array<std::int64_t, 4> out{c.outChannels, 0, 0, 0};
       for (int d = 0; d < 3; ++d) {
         out[static_cast<std::size_t>(d + 1)] =
@@ -328,11 +401,21 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       }
       shapes[static_cast<std::size_t>(c.output)] = out;
       layoutDesc(c.output);
+      // oneDNN 2.x's JIT convolutions take `sum` only as the first post-op (eltwise after sum);
+      // after an eltwise they fall back to the reference kernel. A trailing sum therefore becomes
+      // a separate in-place sum primitive; a leading one stays a post-op (dst pre-filled).
+      std::vector<PostOp> convPostOps = c.postOps;
+      bool trailingSum = false;
       if (c.addTensor >= 0) {
-        const auto& a = shapes[static_cast<std::size_t>(c.addTensor)];
+        const auto& a = shapes[static_cast<std::size_t>(addTensor)];
         check(a == out, "ERR_INVALID_ARG_VALUE", "oneDNN network op " + std::to_string(i) + ": the added tensor's shape differs");
-        step.copyFrom = c.addTensor;
-        step.copyTo = c.output;
+        trailingSum = convPostOps.back().kind == PostOp::Kind::kSum;
+        if (trailingSum) {
+          convPostOps.pop_back();
+        } else {
+          step.copyFrom = addTensor;
+          step.copyTo = c.output;
+        }
       }
       const std::int64_t k = c.kernel;
       dnnl_dims_t wdims = {c.outChannels, c.inChannels, k, k, k};
@@ -348,13 +431,13 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       const void* opDesc = nullptr;
       if (c.transposed) {
         dnnl(api.dnnl_deconvolution_forward_desc_init(&deconvDesc, dnnl_forward_inference, dnnl_deconvolution_direct,
-                                                      &plan->descs[static_cast<std::size_t>(c.input)], &wAny, &bDesc,
+                                                      &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
                                                       &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
              "deconvolution_forward_desc_init");
         opDesc = &deconvDesc;
       } else {
         dnnl(api.dnnl_convolution_forward_desc_init(&convDesc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                    &plan->descs[static_cast<std::size_t>(c.input)], &wAny, &bDesc,
+                                                    &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
                                                     &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
              "convolution_forward_desc_init");
         opDesc = &convDesc;
@@ -362,14 +445,14 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       dnnl_post_ops_t postOps = nullptr;
       dnnl_primitive_attr_t attr = nullptr;
       dnnl(api.dnnl_post_ops_create(&postOps), "post_ops_create");
-      for (const PostOp& p : c.postOps) {
+      for (const PostOp& p : convPostOps) {
         if (p.kind == PostOp::Kind::kRelu) {
           dnnl(api.dnnl_post_ops_append_eltwise(postOps, 1.0f, dnnl_eltwise_relu, p.alpha, 0.0f), "post_ops_append_eltwise");
         } else {
           dnnl(api.dnnl_post_ops_append_sum(postOps, 1.0f), "post_ops_append_sum");
         }
       }
-      dnnl(api.dnnl_primitive_attr_create(&attr), "primitive_attr_create");
+      attr = userScratchpadAttr(api);
       dnnl(api.dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops");
       api.dnnl_post_ops_destroy(postOps);
       dnnl_primitive_desc_t pd = nullptr;
@@ -401,11 +484,26 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         throw;
       }
       step.primitive = makePrimitive(*plan, pd);
-      step.args = {{DNNL_ARG_SRC, plan->memories[static_cast<std::size_t>(c.input)]},
+      step.args = {{DNNL_ARG_SRC, plan->memories[static_cast<std::size_t>(input)]},
                    {DNNL_ARG_WEIGHTS, wMem},
                    {DNNL_ARG_BIAS, bMem},
                    {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]}};
       plan->steps.push_back(std::move(step));
+      if (trailingSum) {
+        Step sum;
+        const dnnl_memory_desc_t srcs[2] = {plan->descs[static_cast<std::size_t>(c.output)],
+                                            plan->descs[static_cast<std::size_t>(addTensor)]};
+        const float scales[2] = {1.0f, 1.0f};
+        dnnl_primitive_desc_t sumPd = nullptr;
+        dnnl(api.dnnl_sum_primitive_desc_create(&sumPd, &plan->descs[static_cast<std::size_t>(c.output)], 2, scales, srcs, Attr(api).attr,
+                                                l.engine),
+             "sum_primitive_desc_create");
+        sum.primitive = makePrimitive(*plan, sumPd);
+        sum.args = {{DNNL_ARG_MULTIPLE_SRC, plan->memories[static_cast<std::size_t>(c.output)]},
+                    {DNNL_ARG_MULTIPLE_SRC + 1, plan->memories[static_cast<std::size_t>(addTensor)]},
+                    {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]}};
+        plan->steps.push_back(std::move(sum));
+      }
     }
     const auto& o = shapes[static_cast<std::size_t>(spec_.outputTensor)];
     for (int d = 0; d < 3; ++d) plan->outDims[d] = o[static_cast<std::size_t>(d + 1)];
@@ -415,9 +513,23 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       dnnl(api.dnnl_memory_create(&plan->userOutput, &user, l.engine, DNNL_MEMORY_NONE), "memory_create");
       dnnl_primitive_desc_t pd = nullptr;
       dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &plan->descs[static_cast<std::size_t>(spec_.outputTensor)], l.engine, &user,
-                                                  l.engine, nullptr),
+                                                  l.engine, Attr(api).attr),
            "output reorder");
       plan->outputReorder = makePrimitive(*plan, pd);
+    }
+    std::size_t scratchBytes = 0;
+    for (auto& sp : plan->scratchpads) scratchBytes = std::max(scratchBytes, api.dnnl_memory_desc_get_size(&sp.second));
+    if (scratchBytes > 0) {
+      plan->scratchBuffer.reset(new std::uint8_t[scratchBytes + 64]);
+      void* aligned = reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(plan->scratchBuffer.get()) + 63) & ~std::uintptr_t{63});
+      for (auto& sp : plan->scratchpads) {
+        dnnl_memory_t m = nullptr;
+        dnnl(api.dnnl_memory_create(&m, &sp.second, l.engine, aligned), "memory_create");
+        plan->scratchMemories.emplace_back(sp.first, m);
+        for (Step& st : plan->steps) {
+          if (st.primitive == sp.first) st.args.push_back({DNNL_ARG_SCRATCHPAD, m});
+        }
+      }
     }
     plan_ = std::move(plan);
   }
@@ -430,8 +542,9 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
   dnnl(api.dnnl_memory_set_data_handle(plan.userInput, const_cast<float*>(input)), "memory_set_data_handle");
   dnnl(api.dnnl_memory_set_data_handle(plan.userOutput, output->data()), "memory_set_data_handle");
   {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, plan.userInput}, {DNNL_ARG_TO, plan.memories[0]}};
-    dnnl(api.dnnl_primitive_execute(plan.inputReorder, stream, 2, args), "input reorder");
+    std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_FROM, plan.userInput}, {DNNL_ARG_TO, plan.memories[0]}};
+    plan.addScratchpad(plan.inputReorder, &args);
+    dnnl(api.dnnl_primitive_execute(plan.inputReorder, stream, static_cast<int>(args.size()), args.data()), "input reorder");
   }
   for (Step& step : plan.steps) {
     if (step.copyFrom >= 0) {
@@ -446,9 +559,10 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     dnnl(api.dnnl_primitive_execute(step.primitive, stream, static_cast<int>(step.args.size()), step.args.data()), "execute");
   }
   {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, plan.memories[static_cast<std::size_t>(spec_.outputTensor)]},
-                               {DNNL_ARG_TO, plan.userOutput}};
-    dnnl(api.dnnl_primitive_execute(plan.outputReorder, stream, 2, args), "output reorder");
+    std::vector<dnnl_exec_arg_t> args = {{DNNL_ARG_FROM, plan.memories[static_cast<std::size_t>(spec_.outputTensor)]},
+                                         {DNNL_ARG_TO, plan.userOutput}};
+    plan.addScratchpad(plan.outputReorder, &args);
+    dnnl(api.dnnl_primitive_execute(plan.outputReorder, stream, static_cast<int>(args.size()), args.data()), "output reorder");
   }
   dnnl(api.dnnl_stream_wait(stream), "stream_wait");
   dnnl(api.dnnl_memory_set_data_handle(plan.userInput, nullptr), "memory_set_data_handle");
