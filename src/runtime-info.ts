@@ -2,6 +2,7 @@
  * What this machine can run: the native addon's view (CUDA driver, GPUs, TensorRT libraries) plus
  * onnxruntime's. Never throws for a missing piece: it says why instead.
  */
+import { onednnInfo, type OnednnInfo } from './native/onednn.js';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
@@ -17,6 +18,8 @@ export interface RuntimeInfo {
   native: NativeRuntimeInfo | { available: false; reason: string };
   /** Whether the CPU stages (transposes, resampling, stitching...) run the addon's C++ kernels. */
   cpuKernels: { native: boolean; reason: string };
+  /** oneDNN 2.x for `backend: 'onednn'` (opened at run time; the CPU backend otherwise is onnxruntime). */
+  onednn: OnednnInfo;
   tensorrt: TensorRtStatus;
 }
 
@@ -87,6 +90,7 @@ export async function getRuntimeInfo(): Promise<RuntimeInfo> {
     onnxruntime: await onnxRuntimeInfo(),
     native,
     cpuKernels: volumeKernelsStatus(),
+    onednn: onednnInfo(),
     tensorrt: await getTensorRtStatus(native),
   };
 }

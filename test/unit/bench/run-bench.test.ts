@@ -36,6 +36,7 @@ function runtime(overrides: { driver?: boolean; devices?: number; trt?: boolean;
       compiledWith: { cudaToolkit: null, tensorrtHeaders: null },
     },
     cpuKernels: { native: true, reason: "the native addon's C++ kernels" },
+    onednn: { available: false, version: null, path: null, reason: 'oneDNN not found: test', isa: null },
     tensorrt: { usable: overrides.usable ?? false, reason: overrides.usable ? 'ok' : 'no CUDA driver: libcuda.so.1 missing' },
   };
 }
