@@ -7,9 +7,10 @@
  * Threads: Debian's libdnnl2 uses OpenMP, which takes its thread count from OMP_NUM_THREADS (all
  * cores by default); it cannot be set per network through the 2.x C API.
  */
-import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
+import { SpleenTrtError } from '../errors.js';
 import { createOnednnNetwork, onednnInfo, toSpleenError, type OnednnNetworkHandle } from '../native/onednn.js';
 import type { Shape3 } from '../volume/volume.js';
+import { checkBatchInput } from './check-batch-input.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
 import { onednnNetworkSpec } from './onednn-plan.js';
 
@@ -41,15 +42,7 @@ class OnednnBackend implements InferenceBackend {
 
   async run(input: Float32Array, batch: number, roi: Shape3): Promise<BatchResult> {
     if (this.closing) throw new SpleenTrtError('ERR_CLOSED', 'The oneDNN backend is closed');
-    if (!(input instanceof Float32Array)) throw expectedType('a Float32Array', 'input', input);
-    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw expectedRange('a positive integer', 'batch', batch);
-    if (!Array.isArray(roi) || roi.length !== 3 || !roi.every((v) => Number.isInteger(v) && v > 0)) {
-      throw expectedRange('3 positive integers', 'roi', roi);
-    }
-    const windowSize = roi[0] * roi[1] * roi[2];
-    if (input.length !== batch * windowSize) {
-      throw expectedRange(`${batch * windowSize} values (batch ${batch} x ${roi.join('x')})`, 'input.length', input.length);
-    }
+    checkBatchInput(input, batch, roi);
     const task = (async () => {
       const start = performance.now();
       let out;
