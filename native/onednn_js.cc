@@ -39,6 +39,7 @@ dnn::NetworkSpec ReadSpec(const Napi::Object& spec) {
   out.inputChannels = js_args::Int(spec.Get("inputChannels"), "spec.inputChannels", 1, kMaxInt);
   out.tensorCount = js_args::Int(spec.Get("tensorCount"), "spec.tensorCount", 1, kMaxInt);
   out.outputTensor = js_args::Int(spec.Get("outputTensor"), "spec.outputTensor", 0, kMaxInt);
+  if (!spec.Get("threads").IsUndefined()) out.threads = js_args::Int(spec.Get("threads"), "spec.threads", 0, 1024);
   Napi::Value opsValue = spec.Get("ops");
   if (!opsValue.IsArray()) throw Napi::TypeError::New(spec.Env(), "Expected an array for spec.ops");
   Napi::Array ops = opsValue.As<Napi::Array>();

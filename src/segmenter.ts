@@ -33,7 +33,7 @@ export interface SegmenterOptions {
    * the network with oneDNN 2.x's CPU primitives (libdnnl.so.2 opened at run time; opt-in).
    */
   backend?: 'auto' | BackendName;
-  /** CPU threads for onnxruntime; default: all cores. */
+  /** CPU threads for onnxruntime (or oneDNN); default: all cores. */
   threads?: number;
   /** TensorRT engine precision when one is built from the model: 'fp32' (default, TF32 off), 'tf32', 'fp16'. */
   precision?: TensorRtPrecision;
@@ -265,7 +265,7 @@ export class Segmenter {
     } else if (backendChoice === 'onednn') {
       // oneDNN runs the torch-export-like graph (plain ConvTranspose and PRelu): the same weights.
       const { input, output } = model.manifest;
-      backend = createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name });
+      backend = createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name }, { threads: options.threads });
     } else if (backendChoice === 'auto') {
       const trt = await getTensorRtStatus(undefined, deps);
       if (trt.usable) {

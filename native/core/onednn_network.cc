@@ -11,6 +11,7 @@
 #include "core/dynamic_library.h"
 
 #if defined(SPLEEN_TRT_HAVE_DNNL_H)
+#include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
@@ -58,6 +59,7 @@ struct Loaded {
   Availability info;
   dnnl_engine_t engine = nullptr;
   int block = 8;  // channel block of the activations' layout: 16 with AVX-512, else 8
+  void (*ompSetNumThreads)(int) = nullptr;  // from the OpenMP runtime libdnnl brought in, if any
 };
 
 Loaded& loaded() {
@@ -96,6 +98,9 @@ Loaded& loaded() {
     const dnnl_cpu_isa_t isa = s->api.dnnl_get_effective_cpu_isa();
     s->block = (static_cast<unsigned>(isa) & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
     s->info.isa = s->block == 16 ? "avx512_core" : "below avx512_core";
+    // libdnnl2's OpenMP runtime (libgomp) is loaded with it: its omp_set_num_threads sets a run's
+    // thread count. Absent (a TBB or sequential build): oneDNN's own default applies.
+    s->ompSetNumThreads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
     s->info.available = true;
     return s;
   }();
@@ -285,6 +290,10 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
                   std::int64_t outDims[3]) {
   Loaded& l = loaded();
   Api& api = l.api;
+  if (spec_.threads > 0 && l.ompSetNumThreads != nullptr) {
+    // The count is per calling thread in OpenMP, and runs move between libuv pool threads.
+    l.ompSetNumThreads(spec_.threads);
+  }
   check(batch >= 1 && dims[0] >= 1 && dims[1] >= 1 && dims[2] >= 1, "ERR_INVALID_ARG_VALUE", "oneDNN network: bad batch or shape");
   dnnl_stream_t stream = nullptr;
   dnnl(api.dnnl_stream_create(&stream, l.engine, dnnl_stream_default_flags), "stream_create");

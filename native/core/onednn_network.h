@@ -67,6 +67,9 @@ struct NetworkSpec {
   int inputChannels = 1;
   int tensorCount = 1;  // tensor 0 is the input
   int outputTensor = 0;
+  // OpenMP threads for each run (Debian's libdnnl2 is built with OpenMP); 0 keeps OpenMP's default
+  // (OMP_NUM_THREADS, else all cores).
+  int threads = 0;
   std::vector<Op> ops;
 };
 

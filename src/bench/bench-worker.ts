@@ -119,7 +119,7 @@ async function openBackend(scenario: BenchScenario): Promise<InferenceBackend> {
       return createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: scenario.threads ?? os.availableParallelism() });
     case 'onednn-cpu-fp32': {
       const { input, output } = model.manifest;
-      return createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name });
+      return createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name }, { threads: scenario.threads });
     }
     case 'onnxruntime-cuda-fp32':
       return onnxRuntimeCudaBackend(model.onnx);

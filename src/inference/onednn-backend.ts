@@ -4,8 +4,8 @@
  * blocked layouts, on the libuv pool (the event loop stays free). Opt-in with
  * `backend: 'onednn'`; libdnnl.so.2 is opened at run time, never linked.
  *
- * Threads: Debian's libdnnl2 uses OpenMP, which takes its thread count from OMP_NUM_THREADS (all
- * cores by default); it cannot be set per network through the 2.x C API.
+ * Threads: Debian's libdnnl2 uses OpenMP; `threads` is set with omp_set_num_threads on the thread
+ * that runs each batch, else OpenMP's default applies (OMP_NUM_THREADS, else all cores).
  */
 import { SpleenTrtError } from '../errors.js';
 import { createOnednnNetwork, onednnInfo, toSpleenError, type OnednnNetworkHandle } from '../native/onednn.js';
@@ -15,13 +15,19 @@ import type { BatchResult, InferenceBackend } from './backend.js';
 import { onednnNetworkSpec } from './onednn-plan.js';
 
 /** Opens the backend for `onnx` (ModelProto bytes); ERR_BACKEND_UNAVAILABLE without oneDNN or for an op it lacks. */
-export function createOnednnBackend(onnx: Uint8Array, names: { inputName: string; outputName: string }): InferenceBackend {
+export function createOnednnBackend(
+  onnx: Uint8Array,
+  names: { inputName: string; outputName: string },
+  options: { threads?: number } = {},
+): InferenceBackend {
   const info = onednnInfo();
   if (!info.available) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', `oneDNN backend unavailable: ${info.reason}`);
   const spec = onednnNetworkSpec(onnx);
   if (spec.inputChannels !== 1) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', 'The oneDNN backend runs single-channel models');
-  const network = createOnednnNetwork(spec);
-  const description = `oneDNN ${info.version} CPU fp32 (${info.isa}, ${process.env.OMP_NUM_THREADS ?? 'all'} OpenMP threads)`;
+  const threads = options.threads ?? 0;
+  const network = createOnednnNetwork({ ...spec, threads });
+  const count = threads > 0 ? String(threads) : process.env.OMP_NUM_THREADS ?? 'all';
+  const description = `oneDNN ${info.version} CPU fp32 (${info.isa}, ${count} OpenMP threads)`;
   return new OnednnBackend(network, names.inputName, names.outputName, description);
 }
 

@@ -41,6 +41,8 @@ export interface OnednnNetworkSpec {
   inputChannels: number;
   tensorCount: number;
   outputTensor: number;
+  /** OpenMP threads per run; 0 or absent: OpenMP's default (OMP_NUM_THREADS, else all cores). */
+  threads?: number;
   ops: Array<OnednnConvOp | OnednnConcatOp>;
 }
 

@@ -75,8 +75,9 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
     expect(() => createOnednnNetwork(wrongChannels)).toThrow(/channels/);
   });
 
-  it('is closed after close()', async () => {
-    const backend = createOnednnBackend(loadSeededModel('tensorrt').onnx, { inputName: 'input_0', outputName: 'output_0' });
+  it('takes a thread count and is closed after close()', async () => {
+    const backend = createOnednnBackend(loadSeededModel('tensorrt').onnx, { inputName: 'input_0', outputName: 'output_0' }, { threads: 1 });
+    expect(backend.description).toMatch(/^oneDNN 2\.\d+\.\d+ CPU fp32 \(.*, 1 OpenMP threads\)$/);
     await backend.close();
     await expect(backend.run(new Float32Array(16 ** 3), 1, [16, 16, 16])).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
