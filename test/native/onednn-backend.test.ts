@@ -12,7 +12,7 @@ import type { InferenceBackend } from '../../src/inference/backend.js';
 import { loadSeededModel } from '../../src/model/load-model.js';
 import { getNativeAddonPath } from '../../src/native/addon.js';
 import { createOnednnNetwork, onednnInfo } from '../../src/native/onednn.js';
-import { requireTool } from '../helpers/system-tools.js';
+import { hasCommand, requireTool } from '../helpers/system-tools.js';
 
 const info = onednnInfo();
 
@@ -84,6 +84,13 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
 });
 
 describe('oneDNN missing', () => {
+  it.runIf(hasCommand('readelf'))('the addon does not link libdnnl (no DT_NEEDED on it)', () => {
+    const readelf = spawnSync('readelf', ['-d', getNativeAddonPath()!], { encoding: 'utf8' });
+    expect(readelf.status).toBe(0);
+    expect(readelf.stdout).toMatch(/\(NEEDED\)/);
+    expect(readelf.stdout).not.toMatch(/libdnnl|libmkldnn/);
+  });
+
   it('the addon loads and reports "oneDNN not found" when the library is absent', () => {
     const addonPath = getNativeAddonPath();
     expect(addonPath).not.toBeNull();
