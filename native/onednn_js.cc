@@ -1,5 +1,6 @@
 #include "onednn_js.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -113,7 +114,10 @@ class RunWorker : public Napi::AsyncWorker {
     try {
       std::lock_guard<std::mutex> lock(shared_->mutex);
       if (!shared_->network) throw dnn::Error("ERR_CLOSED", "The oneDNN network is closed");
+      // Timed here, not in JS: a queued run waits for the running one on the mutex above.
+      const auto start = std::chrono::steady_clock::now();
       shared_->network->run(input_.data(), batch_, dims_, &output_, outDims_);
+      computeMs_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     } catch (const dnn::Error& error) {
       code_ = error.code;
       SetError(error.what());
@@ -131,6 +135,7 @@ class RunWorker : public Napi::AsyncWorker {
     Napi::Array dims = Napi::Array::New(env, 3);
     for (std::uint32_t d = 0; d < 3; ++d) dims.Set(d, Napi::Number::New(env, static_cast<double>(outDims_[d])));
     result.Set("dims", dims);
+    result.Set("computeMs", Napi::Number::New(env, computeMs_));
     deferred_.Resolve(result);
   }
   void OnError(const Napi::Error& error) override {
@@ -145,6 +150,7 @@ class RunWorker : public Napi::AsyncWorker {
   std::int64_t dims_[3] = {0, 0, 0};
   std::vector<float> output_;
   std::int64_t outDims_[3] = {0, 0, 0};
+  double computeMs_ = 0;
   std::string code_;
 };
 

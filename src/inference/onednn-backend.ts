@@ -50,14 +50,13 @@ class OnednnBackend implements InferenceBackend {
     if (this.closing) throw new SpleenTrtError('ERR_CLOSED', 'The oneDNN backend is closed');
     checkBatchInput(input, batch, roi);
     const task = (async () => {
-      const start = performance.now();
       let out;
       try {
         out = await this.network.run(input, batch, roi);
       } catch (error) {
         throw toSpleenError(error);
       }
-      const computeMs = performance.now() - start;
+      const { computeMs } = out;
       if (out.dims.some((d, i) => d !== roi[i])) {
         throw new SpleenTrtError('ERR_INFERENCE_FAILED', `The network's output is ${out.dims.join('x')} for a ${roi.join('x')} window`);
       }

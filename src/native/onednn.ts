@@ -22,6 +22,8 @@ export interface OnednnInfo {
 export interface OnednnRunResult {
   logits: Float32Array;
   dims: [number, number, number];
+  /** The network's own time for this batch (measured on the pool thread, queueing excluded). */
+  computeMs: number;
 }
 
 export interface OnednnNetworkHandle {
