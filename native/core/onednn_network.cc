@@ -17,6 +17,8 @@
 
 namespace spleen_trt::core::onednn {
 
+#if defined(SPLEEN_TRT_HAVE_DNNL_H)
+
 namespace {
 
 void check(bool ok, const char* code, const std::string& message) {
@@ -29,8 +31,6 @@ std::string libraryName() {
 }
 
 }  // namespace
-
-#if defined(SPLEEN_TRT_HAVE_DNNL_H)
 
 namespace {
 
