@@ -7,6 +7,7 @@
 #include "addon_state.h"
 #include "gzip_js.h"
 #include "runtime_info_js.h"
+#include "onednn_js.h"
 #include "tensorrt_js.h"
 #include "volume_kernels_js.h"
 
@@ -49,6 +50,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   spleen_trt::RegisterTensorRt(env, exports);
   spleen_trt::RegisterVolumeKernels(env, exports);
   spleen_trt::RegisterGzipCodec(env, exports);
+  spleen_trt::RegisterOnednn(env, exports);
   return exports;
 }
 

@@ -2,6 +2,7 @@
  * What this machine can run: the native addon's view (CUDA driver, GPUs, TensorRT libraries) plus
  * onnxruntime's. Never throws for a missing piece: it says why instead.
  */
+import { onednnInfo, type OnednnInfo } from './native/onednn.js';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
@@ -20,6 +21,8 @@ export interface RuntimeInfo {
   cpuKernels: { native: boolean; reason: string };
   /** Whether .nii.gz files are inflated by libdeflate (through the addon) or zlib. */
   gzip: { libdeflate: boolean; reason: string };
+  /** oneDNN 2.x for `backend: 'onednn'` (opened at run time; the CPU backend otherwise is onnxruntime). */
+  onednn: OnednnInfo;
   tensorrt: TensorRtStatus;
 }
 
@@ -91,6 +94,7 @@ export async function getRuntimeInfo(): Promise<RuntimeInfo> {
     native,
     cpuKernels: volumeKernelsStatus(),
     gzip: gzipCodecStatus(),
+    onednn: onednnInfo(),
     tensorrt: await getTensorRtStatus(native),
   };
 }

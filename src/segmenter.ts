@@ -7,6 +7,7 @@ import os from 'node:os';
 import { expectedRange, expectedType, isSpleenTrtError, SpleenTrtError, throwIfAborted } from './errors.js';
 import { warnFallbackOnce } from './fallback-warning.js';
 import type { BackendName, InferenceBackend } from './inference/backend.js';
+import { createOnednnBackend } from './inference/onednn-backend.js';
 import { createOnnxRuntimeBackend } from './inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from './inference/tensorrt-backend.js';
 import type { TensorRtDependencies, TensorRtPrecision } from './inference/tensorrt-native.js';
@@ -27,9 +28,12 @@ function resolveLimits(limits: VolumeLimits | undefined): Required<VolumeLimits>
 export interface SegmenterOptions {
   /** A model directory (model.json + ONNX), an .onnx file, or a LoadedModel; default: the embedded model. */
   model?: string | LoadedModel;
-  /** 'auto' (default) uses TensorRT where it is usable, else onnxruntime on the CPU. */
+  /**
+   * 'auto' (default) uses TensorRT where it is usable, else onnxruntime on the CPU. 'onednn' runs
+   * the network with oneDNN 2.x's CPU primitives (libdnnl.so.2 opened at run time; opt-in).
+   */
   backend?: 'auto' | BackendName;
-  /** CPU threads for onnxruntime; default: all cores. */
+  /** CPU threads for onnxruntime (or oneDNN); default: all cores. */
   threads?: number;
   /** TensorRT engine precision when one is built from the model: 'fp32' (default, TF32 off), 'tf32', 'fp16'. */
   precision?: TensorRtPrecision;
@@ -221,8 +225,8 @@ export class Segmenter {
   static async create(options: SegmenterOptions = {}, deps: TensorRtDependencies = {}): Promise<Segmenter> {
     if (typeof options !== 'object' || options === null) throw expectedType('an options object', 'options', options);
     const backendChoice = options.backend ?? 'auto';
-    if (!['auto', 'onnxruntime', 'tensorrt'].includes(backendChoice)) {
-      throw expectedType('"auto", "onnxruntime" or "tensorrt"', 'options.backend', backendChoice);
+    if (!['auto', 'onnxruntime', 'onednn', 'tensorrt'].includes(backendChoice)) {
+      throw expectedType('"auto", "onnxruntime", "onednn" or "tensorrt"', 'options.backend', backendChoice);
     }
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024)) {
       throw expectedRange('an integer in 1..1024', 'options.threads', options.threads);
@@ -258,6 +262,10 @@ export class Segmenter {
     let fallbackReason: string | undefined;
     if (backendChoice === 'tensorrt') {
       backend = await openTensorRt();
+    } else if (backendChoice === 'onednn') {
+      // oneDNN runs the torch-export-like graph (plain ConvTranspose and PRelu): the same weights.
+      const { input, output } = model.manifest;
+      backend = createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name }, { threads: options.threads });
     } else if (backendChoice === 'auto') {
       const trt = await getTensorRtStatus(undefined, deps);
       if (trt.usable) {
@@ -272,7 +280,7 @@ export class Segmenter {
       }
     }
     if (fallbackReason !== undefined) warnFallbackOnce(fallbackReason);
-    const reopen = backend === undefined ? undefined : openTensorRt;
+    const reopen = backend?.name === 'tensorrt' ? openTensorRt : undefined;
     backend ??= await createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: options.threads ?? os.availableParallelism() });
     return new Segmenter(backend, model, params, options, fallbackReason, reopen);
   }

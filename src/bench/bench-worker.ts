@@ -18,10 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { writeMaskNifti } from '../cli/infer-command.js';
 import { SpleenTrtError } from '../errors.js';
 import type { InferenceBackend } from '../inference/backend.js';
+import { createOnednnBackend } from '../inference/onednn-backend.js';
 import { createOnnxRuntimeBackend } from '../inference/onnxruntime-backend.js';
 import { createTensorRtBackend } from '../inference/tensorrt-backend.js';
 import type { TensorRtPrecision } from '../inference/tensorrt-native.js';
-import { loadModel, onnxRuntimeGraph } from '../model/load-model.js';
+import { loadModel, onnxRuntimeGraph, tensorRtModel } from '../model/load-model.js';
 import { readNifti, writeNifti } from '../nifti/index.js';
 import { makePhantom, mulberry32 } from '../phantom/make-phantom.js';
 import { Segmenter } from '../segmenter.js';
@@ -41,6 +42,7 @@ export interface RunPlan {
 /** The columns the worker knows how to run. */
 export type ColumnId =
   | 'onnxruntime-cpu-fp32'
+  | 'onednn-cpu-fp32'
   | 'onnxruntime-cuda-fp32'
   | 'tensorrt-fp32'
   | 'tensorrt-tf32'
@@ -119,6 +121,10 @@ async function openBackend(scenario: BenchScenario): Promise<InferenceBackend> {
   switch (scenario.column) {
     case 'onnxruntime-cpu-fp32':
       return createOnnxRuntimeBackend(onnxRuntimeGraph(model), { intraOpThreads: scenario.threads ?? os.availableParallelism() });
+    case 'onednn-cpu-fp32': {
+      const { input, output } = model.manifest;
+      return createOnednnBackend(tensorRtModel(model).onnx, { inputName: input.name, outputName: output.name }, { threads: scenario.threads });
+    }
     case 'onnxruntime-cuda-fp32':
       return onnxRuntimeCudaBackend(model.onnx);
     default:
@@ -177,7 +183,7 @@ async function runEnd2end(scenario: Extract<BenchScenario, { kind: 'end2end' }>)
     }
     const segmenter = await Segmenter.create({
       model: scenario.model,
-      backend: isTensorRt ? 'tensorrt' : 'onnxruntime',
+      backend: isTensorRt ? 'tensorrt' : scenario.column === 'onednn-cpu-fp32' ? 'onednn' : 'onnxruntime',
       threads: scenario.threads,
       ...(isTensorRt ? { precision: precisionOf(scenario.column) } : {}),
     });

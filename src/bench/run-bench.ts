@@ -25,6 +25,7 @@ import {
   type BenchResults,
   type RowId,
 } from './bench-report.js';
+import { onednnInfo } from '../native/onednn.js';
 import type { BenchScenario, ColumnId, RunPlan, WorkerReply } from './bench-worker.js';
 import { renderBarChart } from './png-chart.js';
 
@@ -146,6 +147,7 @@ export function tensorRtUnavailable(runtime: RuntimeInfo): { short: string; deta
 function planColumns(runtime: RuntimeInfo): ColumnPlan[] {
   const cuda = onnxRuntimeCudaStatus(runtime);
   const trt = tensorRtUnavailable(runtime);
+  const onednn = onednnInfo();
   const trtColumn = (id: ColumnId, label: string): ColumnPlan => ({
     id,
     label,
@@ -154,6 +156,12 @@ function planColumns(runtime: RuntimeInfo): ColumnPlan[] {
   });
   return [
     { id: 'onnxruntime-cpu-fp32', label: 'onnxruntime CPU fp32', gpu: false, baseline: true },
+    {
+      id: 'onednn-cpu-fp32',
+      label: 'onednn CPU fp32',
+      gpu: false,
+      ...(onednn.available ? {} : { unavailable: 'no oneDNN 2.x', unavailableDetail: onednn.reason ?? 'oneDNN unavailable' }),
+    },
     {
       id: 'onnxruntime-cuda-fp32',
       label: 'onnxruntime CUDA fp32',

@@ -21,7 +21,7 @@ Options:
   --labels <dir>            ground-truth labels with the same file names (1 = spleen)
   -o, --output <report>     report path without extension (default: ./spleen-trt-evaluation)
   --model <dir|file.onnx>   model directory or ONNX (default: the embedded model)
-  --backend <b>             auto | onnxruntime | tensorrt (default: auto)
+  --backend <b>             auto | onnxruntime | onednn | tensorrt (default: auto)
   --threads <n>             CPU threads for onnxruntime (default: all cores)
   --preview-dir <dir>       also write <dir>/<name>.png: label outlined green, prediction red
   --json                    print the JSON report on stdout
@@ -57,7 +57,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`evaluate takes no positional arguments, got "${positionals[0]}" (use --images and --labels)`);
   if (!values.images) throw new UsageError('evaluate needs --images <dir>');
   if (!values.labels) throw new UsageError('evaluate needs --labels <dir>');
-  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
+  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'onednn', 'tensorrt'] as const);
   const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer >= 1');
   const output = values.output ?? 'spleen-trt-evaluation';
 

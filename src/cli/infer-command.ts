@@ -38,7 +38,7 @@ Options:
   --series <uid>              the SeriesInstanceUID to read (default: the ORIGINAL/PRIMARY axial
                               CT series with the most slices)
   --model <dir|file.onnx>     model directory or ONNX (default: the embedded model)
-  --backend <b>               auto | onnxruntime | tensorrt (default: auto)
+  --backend <b>               auto | onnxruntime | onednn | tensorrt (default: auto)
   --threads <n>               CPU threads for onnxruntime (default: all cores)
   --overlap <x>               sliding-window overlap in [0, 0.9] (default: 0.5)
   --sw-batch-size <n>         windows per network call (default: 4)
@@ -148,7 +148,7 @@ export async function inferCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('infer needs at least one input file or directory');
-  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
+  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'onednn', 'tensorrt'] as const);
   const mode = parseChoiceFlag(values.mode, '--mode', ['constant', 'gaussian'] as const);
   const outputDtype = parseChoiceFlag(values['output-dtype'], '--output-dtype', ['float32', 'uint8'] as const) ?? 'float32';
   const threads = parseNumberFlag(values.threads, '--threads', (n) => Number.isInteger(n) && n >= 1 && n <= 1024, 'an integer in 1..1024');

@@ -21,7 +21,7 @@ Options:
   --host <addr>          listen address (default 127.0.0.1)
   --port <n>             port (default 8080; 0 picks a free one)
   --model <dir|onnx>     model (default: the embedded default model)
-  --backend <name>       auto | onnxruntime | tensorrt (default auto)
+  --backend <name>       auto | onnxruntime | onednn | tensorrt (default auto)
   --threads <n>          onnxruntime CPU threads
   --data-dir <dir>       jobs and results (default ./spleen-trt-data)
   --token-file <file>    bearer tokens, one per line (re-read on SIGHUP); or SPLEEN_TRT_TOKENS=a,b
@@ -128,7 +128,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxConcurrentUploads: number(values['max-uploads'], 'max-uploads'),
     jobTimeoutMs: timeoutS === undefined ? undefined : Math.round(timeoutS * 1000),
   };
-  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
+  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'onednn', 'tensorrt'] as const);
 
   if (values.queue !== undefined) {
     try {

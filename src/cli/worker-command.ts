@@ -24,7 +24,7 @@ Options:
   --queue <url>                 redis://[user:password@]host[:port][/db] (required)
   --data-dir <dir>              shared storage: inputs/ and results/ (default: ./spleen-trt-data)
   --concurrency <n>             jobs at once (default: 1; one Segmenter runs one volume at a time)
-  --backend <b>                 auto | onnxruntime | tensorrt (default: auto)
+  --backend <b>                 auto | onnxruntime | onednn | tensorrt (default: auto)
   --model <dir|file.onnx>       model directory or ONNX (default: the embedded model)
   --threads <n>                 CPU threads for onnxruntime (default: all cores)
   --precision <p>               TensorRT precision: fp32 | tf32 | fp16 (default: fp32)
@@ -124,7 +124,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   } catch {
     throw new UsageError(`--queue expects a redis:// URL, got "${values.queue}"`);
   }
-  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'tensorrt'] as const);
+  const backend = parseChoiceFlag(values.backend, '--backend', ['auto', 'onnxruntime', 'onednn', 'tensorrt'] as const);
   const precision = parseChoiceFlag(values.precision, '--precision', ['fp32', 'tf32', 'fp16'] as const);
   const concurrency = parseNumberFlag(values.concurrency, '--concurrency', positive, 'an integer >= 1');
   const threads = parseNumberFlag(values.threads, '--threads', positive, 'an integer >= 1');

@@ -5,7 +5,7 @@
  */
 import type { Shape3 } from '../volume/volume.js';
 
-export type BackendName = 'onnxruntime' | 'tensorrt';
+export type BackendName = 'onnxruntime' | 'onednn' | 'tensorrt';
 
 /** Timings of one batch, in trtexec's words (h2d/d2h only where a device copy exists). */
 export interface BatchTimings {

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3 } from '../volume/volume.js';
+import { checkBatchInput } from './check-batch-input.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
 import { commandLineBytes, ortWorkerStackMb } from './ort-worker-stack.js';
 
@@ -409,15 +410,7 @@ class OnnxRuntimeBackend implements InferenceBackend {
 
   async run(input: Float32Array, batch: number, roi: Shape3): Promise<BatchResult> {
     if (this.closing) throw new SpleenTrtError('ERR_CLOSED', 'The onnxruntime backend is closed');
-    if (!(input instanceof Float32Array)) throw expectedType('a Float32Array', 'input', input);
-    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw expectedRange('a positive integer', 'batch', batch);
-    if (!Array.isArray(roi) || roi.length !== 3 || !roi.every((v) => Number.isInteger(v) && v > 0)) {
-      throw expectedRange('3 positive integers', 'roi', roi);
-    }
-    const windowSize = roi[0] * roi[1] * roi[2];
-    if (input.length !== batch * windowSize) {
-      throw expectedRange(`${batch * windowSize} values (batch ${batch} x ${roi.join('x')})`, 'input.length', input.length);
-    }
+    const windowSize = checkBatchInput(input, batch, roi);
     for (let axis = 0; axis < 3; axis++) {
       const dim = this.input.dims[axis + 2];
       if (typeof dim === 'number' && dim !== roi[axis]) {

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { Shape3 } from '../volume/volume.js';
+import { checkBatchInput } from './check-batch-input.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
 import { DEFAULT_DYNAMIC_BATCH, DEFAULT_OPT_LEVEL, fromNativeError, MAX_PROFILE_BATCH, type BuildEngineProgress } from './build-engine.js';
 import { defaultEngineCacheDir, ensureCachedEngine } from './engine-cache.js';
@@ -296,15 +297,7 @@ class TensorRtBackend implements InferenceBackend {
 
   async run(input: Float32Array, batch: number, roi: Shape3): Promise<BatchResult> {
     if (this.#closing) throw new SpleenTrtError('ERR_CLOSED', 'The TensorRT backend is closed');
-    if (!(input instanceof Float32Array)) throw expectedType('a Float32Array', 'input', input);
-    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw expectedRange('a positive integer', 'batch', batch);
-    if (!Array.isArray(roi) || roi.length !== 3 || !roi.every((v) => Number.isInteger(v) && v > 0)) {
-      throw expectedRange('3 positive integers', 'roi', roi);
-    }
-    const windowSize = roi[0] * roi[1] * roi[2];
-    if (input.length !== batch * windowSize) {
-      throw expectedRange(`${batch * windowSize} values (batch ${batch} x ${roi.join('x')})`, 'input.length', input.length);
-    }
+    const windowSize = checkBatchInput(input, batch, roi);
     if (roi.some((v, i) => v !== this.#roi[i])) {
       throw new SpleenTrtError('ERR_MODEL_INVALID', `The TensorRT engine was built for ${this.#roi.join('x')} windows, not ${roi.join('x')}`);
     }
