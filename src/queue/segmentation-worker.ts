@@ -17,6 +17,7 @@ import os from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { isSpleenTrtError, type SegmentProgress } from '../index.js';
 import { QUEUE_NAME, type SegmentJobData, type SegmentJobResult } from './contract.js';
+import type { EventEmitter } from 'node:events';
 import { workerConnection, type RedisTarget } from './connection.js';
 import { cancelKey } from './redis-keys.js';
 import { processSegmentJob, toQueueError, type QueueSegmenter } from './process-segment-job.js';
@@ -187,9 +188,23 @@ export function createSegmentationWorker(options: SegmentationWorkerOptions): Se
           await worker.close();
         } finally {
           clearTimeout(timer);
+          swallowLateConnectionErrors(worker);
         }
       })();
       return closing;
     },
   };
+}
+
+/**
+ * BullMQ 5's close() removes every listener of the worker's two Redis connections (its own and the
+ * blocking one), but a socket that closes a moment later can still make one of them emit
+ * "Connection is closed." as an 'error' event; with no listener left, Node turns that into an
+ * uncaught exception and the process exits 1 after a clean shutdown (seen under CPU load in
+ * `worker --devices` on SIGTERM). After close nothing is waiting on those connections, so a late
+ * error is noise: give each a listener that drops it.
+ */
+function swallowLateConnectionErrors(worker: Worker): void {
+  const internals = worker as unknown as { connection?: EventEmitter; blockingConnection?: EventEmitter };
+  for (const connection of [internals.connection, internals.blockingConnection]) connection?.on('error', () => undefined);
 }

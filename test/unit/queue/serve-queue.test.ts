@@ -99,7 +99,7 @@ describe.runIf(existsSync(CLI) && redisAvailable())('serve --queue with a worker
     }
     const exited = new Promise<number | null>((resolve) => parent.child.once('exit', (code) => resolve(code)));
     parent.child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await exited, parent.output()).toBe(0);
     expect(parent.output().match(/"event":"stopped"/g)).toHaveLength(2);
   });
 
