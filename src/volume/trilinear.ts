@@ -271,15 +271,6 @@ class SlabCache {
 }
 
 /**
- * Separable trilinear resampling of `channels` C-order volumes of `inShape` onto `outShape`,
- * with `tables[k]` driving axis k; output in C order or through `layout`.
- *
- * Works one output slab (fixed i) at a time so every intermediate stays in cache: either blend the
- * two source slabs along i first and then resample that slab in 2-D ("blend first", cheaper when i
- * shrinks), or resample each source slab in 2-D once and blend the results ("resample first",
- * cheaper when i grows).
- */
-/**
  * As resampleSeparable, the addon's kernel on the libuv thread pool (the event loop stays free);
  * where the addon is missing, the TS passes run here.
  */
@@ -300,6 +291,15 @@ export async function resampleSeparableAsync(
   return out;
 }
 
+/**
+ * Separable trilinear resampling of `channels` C-order volumes of `inShape` onto `outShape`,
+ * with `tables[k]` driving axis k; output in C order or through `layout`.
+ *
+ * Works one output slab (fixed i) at a time so every intermediate stays in cache: either blend the
+ * two source slabs along i first and then resample that slab in 2-D ("blend first", cheaper when i
+ * shrinks), or resample each source slab in 2-D once and blend the results ("resample first",
+ * cheaper when i grows).
+ */
 export function resampleSeparable(
   src: Float32Array,
   channels: number,
