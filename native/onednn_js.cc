@@ -41,6 +41,7 @@ dnn::NetworkSpec ReadSpec(const Napi::Object& spec) {
   out.tensorCount = js_args::Int(spec.Get("tensorCount"), "spec.tensorCount", 1, kMaxInt);
   out.outputTensor = js_args::Int(spec.Get("outputTensor"), "spec.outputTensor", 0, kMaxInt);
   if (!spec.Get("threads").IsUndefined()) out.threads = js_args::Int(spec.Get("threads"), "spec.threads", 0, 1024);
+  if (!spec.Get("directConv").IsUndefined()) out.directConv = js_args::Bool(spec.Get("directConv"), "spec.directConv");
   Napi::Value opsValue = spec.Get("ops");
   if (!opsValue.IsArray()) throw Napi::TypeError::New(spec.Env(), "Expected an array for spec.ops");
   Napi::Array ops = opsValue.As<Napi::Array>();
@@ -71,6 +72,7 @@ dnn::NetworkSpec ReadSpec(const Napi::Object& spec) {
       c.weights = Floats(o.Get("weights"), "op.weights");
       c.bias = Floats(o.Get("bias"), "op.bias");
       c.addTensor = js_args::Int(o.Get("addTensor"), "op.addTensor", -1, kMaxInt);
+      if (!o.Get("subpixel").IsUndefined()) c.subpixel = js_args::Bool(o.Get("subpixel"), "op.subpixel");
       Napi::Value post = o.Get("postOps");
       if (!post.IsArray()) throw Napi::TypeError::New(spec.Env(), "Expected an array for op.postOps");
       for (std::uint32_t k = 0; k < post.As<Napi::Array>().Length(); ++k) {

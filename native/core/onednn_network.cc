@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "core/dynamic_library.h"
+#include "core/onednn_kernels.h"
 
 #if defined(SPLEEN_TRT_HAVE_DNNL_H)
 #include <dlfcn.h>
@@ -60,7 +63,21 @@ struct Loaded {
   dnnl_engine_t engine = nullptr;
   int block = 8;  // channel block of the activations' layout: 16 with AVX-512, else 8
   void (*ompSetNumThreads)(int) = nullptr;  // from the OpenMP runtime libdnnl brought in, if any
+  // libgomp's entry point of `#pragma omp parallel` and the team queries: the C++ kernels
+  // (onednn_kernels.h) run on oneDNN's own OpenMP team instead of competing threads.
+  void (*gompParallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;
+  int (*ompGetThreadNum)() = nullptr;
+  int (*ompGetNumThreads)() = nullptr;
 };
+
+// An OpenMP runtime function: from libdnnl's dependencies (dlsym on its handle searches them),
+// else from the process.
+template <typename Function>
+Function ompFunction(const DynamicLibrary& library, const char* name) {
+  void* symbol = library.symbol(name, nullptr);
+  if (symbol == nullptr) symbol = dlsym(RTLD_DEFAULT, name);
+  return reinterpret_cast<Function>(symbol);
+}
 
 Loaded& loaded() {
   static Loaded* state = [] {
@@ -100,7 +117,11 @@ Loaded& loaded() {
     s->info.isa = s->block == 16 ? "avx512_core" : "below avx512_core";
     // libdnnl2's OpenMP runtime (libgomp) is loaded with it: its omp_set_num_threads sets a run's
     // thread count. Absent (a TBB or sequential build): oneDNN's own default applies.
-    s->ompSetNumThreads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    s->ompSetNumThreads = ompFunction<void (*)(int)>(s->library, "omp_set_num_threads");
+    s->gompParallel = ompFunction<void (*)(void (*)(void*), void*, unsigned, unsigned)>(s->library, "GOMP_parallel");
+    s->ompGetThreadNum = ompFunction<int (*)()>(s->library, "omp_get_thread_num");
+    s->ompGetNumThreads = ompFunction<int (*)()>(s->library, "omp_get_num_threads");
+    if (s->ompGetThreadNum == nullptr || s->ompGetNumThreads == nullptr) s->gompParallel = nullptr;
     s->info.available = true;
     return s;
   }();
@@ -116,7 +137,47 @@ void dnnl(dnnl_status_t status, const char* what) {
 
 const Availability& availability() { return loaded().info; }
 
+namespace {
+
+// The kernels' thread split: on libgomp's team when libdnnl brought libgomp (Debian's build),
+// else on std::threads. `threads` 0: OpenMP's default (the calling thread's count).
+ParallelFor parallelFor(int threads) {
+  Loaded& l = loaded();
+  if (l.gompParallel != nullptr) {
+    return [&l, threads](std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& body) {
+      struct Context {
+        Loaded* l;
+        std::int64_t count;
+        const std::function<void(std::int64_t, std::int64_t)>* body;
+      } context{&l, count, &body};
+      l.gompParallel(
+          [](void* data) {
+            auto* c = static_cast<Context*>(data);
+            const std::int64_t t = c->l->ompGetThreadNum();
+            const std::int64_t nt = c->l->ompGetNumThreads();
+            const std::int64_t begin = c->count * t / nt;
+            const std::int64_t end = c->count * (t + 1) / nt;
+            if (begin < end) (*c->body)(begin, end);
+          },
+          &context, static_cast<unsigned>(std::max(threads, 0)), 0);
+    };
+  }
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return [n](std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& body) {
+    std::vector<std::thread> workers;
+    for (int t = 1; t < n; ++t) {
+      const std::int64_t begin = count * t / n, end = count * (t + 1) / n;
+      if (begin < end) workers.emplace_back([&body, begin, end] { body(begin, end); });
+    }
+    if (count / n > 0) body(0, count / n);
+    for (auto& w : workers) w.join();
+  };
+}
+
+}  // namespace
+
 struct Step {
+  std::function<void()> custom;  // a C++ kernel (onednn_kernels.h) instead of a primitive
   dnnl_primitive_t primitive = nullptr;
   std::vector<dnnl_exec_arg_t> args;
   int copyFrom = -1;  // tensor copied into this step's destination first (sum post-op)
@@ -129,6 +190,8 @@ struct Network::Plan {
   std::int64_t dims[3] = {0, 0, 0};
   std::vector<dnnl_memory_desc_t> descs;  // per tensor
   std::vector<dnnl_memory_t> memories;    // per tensor (oneDNN-owned buffers)
+  std::vector<int> blockOf;               // per tensor: its layout's channel block, 0 for plain
+  ParallelFor parallel;
   std::vector<dnnl_memory_t> extra;       // weights, biases
   std::vector<Step> steps;
   dnnl_memory_t userInput = nullptr;
@@ -252,11 +315,14 @@ Network::Network(NetworkSpec spec) : spec_(std::move(spec)) {
                 std::to_string(c.inChannels));
       check(c.outChannels >= 1 && c.kernel >= 1 && c.stride >= 1 && c.padBegin >= 0 && c.padEnd >= -c.padBegin, bad,
             where + "bad kernel, stride or padding");
+      check(!c.subpixel || (!c.transposed && c.kernel == 2 && c.stride == 1 && c.padBegin == 0 && c.padEnd == 1 && c.addTensor < 0),
+            bad, where + "a sub-pixel conv has kernel 2, stride 1, padding (0, 1) and no sum");
       const std::size_t k3 = static_cast<std::size_t>(c.kernel) * c.kernel * c.kernel;
-      check(c.weights.size() == k3 * c.inChannels * c.outChannels, bad,
+      const std::size_t convOut = static_cast<std::size_t>(c.outChannels) * (c.subpixel ? 8 : 1);
+      check(c.weights.size() == k3 * c.inChannels * convOut, bad,
             where + "weights have " + std::to_string(c.weights.size()) + " values, expected " +
-                std::to_string(k3 * c.inChannels * c.outChannels));
-      check(c.bias.size() == static_cast<std::size_t>(c.outChannels), bad, where + "bias length differs from the output channels");
+                std::to_string(k3 * c.inChannels * convOut));
+      check(c.bias.size() == convOut, bad, where + "bias length differs from the output channels");
       int sums = 0;
       for (const PostOp& p : c.postOps) sums += p.kind == PostOp::Kind::kSum ? 1 : 0;
       check(sums <= 1 && (sums == 1) == (c.addTensor >= 0), bad, where + "a sum post-op needs exactly one added tensor");
@@ -312,6 +378,8 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     const std::size_t n = static_cast<std::size_t>(spec_.tensorCount);
     plan->descs.resize(n);
     plan->memories.assign(n, nullptr);
+    plan->parallel = parallelFor(spec_.threads);
+    Plan* self = plan.get();
     std::vector<std::array<std::int64_t, 4>> shapes(n);  // channels, d0, d1, d2
     // Blocked layout where the channels allow it (reorders only at the input and output).
     auto layoutDesc = [&](int t) {
@@ -324,6 +392,8 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       const bool plain = s[0] % l.block != 0;
       const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
       plan->descs[static_cast<std::size_t>(t)] = plainDesc(api, 5, md, tag);
+      if (plan->blockOf.size() <= static_cast<std::size_t>(t)) plan->blockOf.resize(static_cast<std::size_t>(t) + 1, 0);
+      plan->blockOf[static_cast<std::size_t>(t)] = plain ? 0 : l.block;
       dnnl(api.dnnl_memory_create(&plan->memories[static_cast<std::size_t>(t)], &plan->descs[static_cast<std::size_t>(t)], l.engine,
                                   DNNL_MEMORY_ALLOCATE),
            "memory_create");
@@ -342,6 +412,7 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       const int shadow = static_cast<int>(plan->memories.size()) - 1;
       dnnl(api.dnnl_memory_create(&plan->memories.back(), &plan->descs.back(), l.engine, DNNL_MEMORY_ALLOCATE), "memory_create");
       shapes.push_back(s);
+      plan->blockOf.resize(plan->descs.size(), 0);
       dnnl_primitive_desc_t pd = nullptr;
       Attr attr(api);
       dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &plan->descs[ti], l.engine, &plan->descs.back(), l.engine, attr.attr),
@@ -394,20 +465,66 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         continue;
       }
       const ConvOp& c = op.conv;
+      // Measured (bench/onednn-profile.mjs): oneDNN 2.6 runs the UNet's last 2->2 conv at full
+      // resolution with GEMM, ~6x slower than the direct loop.
+      const bool direct = spec_.directConv && !c.transposed && !c.subpixel && c.kernel == 3 && c.stride == 1 && c.padBegin == 1 &&
+                          c.padEnd == 1 && c.inChannels % l.block != 0 && c.outChannels % l.block != 0;
       // Measured: only the transposed ones gain from a plain input (the 32->2 deconvolution).
       const int input = c.transposed && c.outChannels % l.block != 0 ? plainCopy(c.input) : c.input;
       const int addTensor = c.addTensor;
       const auto in = shapes[static_cast<std::size_t>(input)];
-      std::array<std::int64_t, 4> out{c.outChannels, 0, 0, 0};
+      const std::int64_t convChannels = static_cast<std::int64_t>(c.outChannels) * (c.subpixel ? 8 : 1);
+      std::array<std::int64_t, 4> convOut{convChannels, 0, 0, 0};
       for (int d = 0; d < 3; ++d) {
-        out[static_cast<std::size_t>(d + 1)] =
+        convOut[static_cast<std::size_t>(d + 1)] =
             c.transposed ? (in[static_cast<std::size_t>(d + 1)] - 1) * c.stride + c.kernel - c.padBegin - c.padEnd
                          : (in[static_cast<std::size_t>(d + 1)] + c.padBegin + c.padEnd - c.kernel) / c.stride + 1;
-        check(out[static_cast<std::size_t>(d + 1)] >= 1, "ERR_INVALID_ARG_VALUE",
+        check(convOut[static_cast<std::size_t>(d + 1)] >= 1, "ERR_INVALID_ARG_VALUE",
               "oneDNN network op " + std::to_string(i) + ": the window is too small for this convolution");
+      }
+      std::array<std::int64_t, 4> out = convOut;
+      if (c.subpixel) {
+        out[0] = c.outChannels;
+        for (std::size_t d = 1; d < 4; ++d) out[d] = 2 * convOut[d];
       }
       shapes[static_cast<std::size_t>(c.output)] = out;
       layoutDesc(c.output);
+      auto dataOf = [&](int t) {
+        void* data = nullptr;
+        dnnl(api.dnnl_memory_get_data_handle(plan->memories[static_cast<std::size_t>(t)], &data), "memory_get_data_handle");
+        return static_cast<float*>(data);
+      };
+      auto viewOf = [&](int t) {
+        const auto& sh = shapes[static_cast<std::size_t>(t)];
+        return TensorView{plan->blockOf[static_cast<std::size_t>(t)], batch, sh[0], sh[1], sh[2], sh[3]};
+      };
+      if (direct) {
+        if (addTensor >= 0) {
+          check(shapes[static_cast<std::size_t>(addTensor)] == out, "ERR_INVALID_ARG_VALUE",
+                "oneDNN network op " + std::to_string(i) + ": the added tensor's shape differs");
+        }
+        std::vector<DirectPostOp> postOps;
+        for (const PostOp& p : c.postOps) postOps.push_back({p.kind == PostOp::Kind::kSum, p.alpha});
+        const float* from = dataOf(input);
+        const float* add = addTensor >= 0 ? dataOf(addTensor) : nullptr;
+        float* to = dataOf(c.output);
+        const TensorView fromView = viewOf(input), toView = viewOf(c.output);
+        const std::vector<float> weights = c.weights, bias = c.bias;
+        step.custom = [self, from, add, to, fromView, toView, weights, bias, postOps] {
+          directConv3(from, fromView, weights, bias, postOps, add, to, toView, self->parallel);
+        };
+        plan->steps.push_back(std::move(step));
+        continue;
+      }
+      // The tensor the primitive writes: a sub-pixel conv's parities, depth-to-space'd after it.
+      int dst = c.output;
+      if (c.subpixel) {
+        shapes.push_back(convOut);
+        plan->descs.emplace_back();
+        plan->memories.push_back(nullptr);
+        dst = static_cast<int>(shapes.size()) - 1;
+        layoutDesc(dst);
+      }
       // oneDNN 2.x's JIT convolutions take `sum` only as the first post-op (eltwise after sum);
       // after an eltwise they fall back to the reference kernel. A trailing sum therefore becomes
       // a separate in-place sum primitive; a leading one stays a post-op (dst pre-filled).
@@ -425,8 +542,8 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         }
       }
       const std::int64_t k = c.kernel;
-      dnnl_dims_t wdims = {c.outChannels, c.inChannels, k, k, k};
-      dnnl_dims_t bdims = {c.outChannels};
+      dnnl_dims_t wdims = {convChannels, c.inChannels, k, k, k};
+      dnnl_dims_t bdims = {convChannels};
       dnnl_memory_desc_t wAny = plainDesc(api, 5, wdims, dnnl_format_tag_any);
       dnnl_memory_desc_t bDesc = plainDesc(api, 1, bdims, dnnl_x);
       dnnl_dims_t strides = {c.stride, c.stride, c.stride};
@@ -445,7 +562,7 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       } else {
         dnnl(api.dnnl_convolution_forward_desc_init(&convDesc, dnnl_forward_inference, dnnl_convolution_direct,
                                                     &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
-                                                    &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+                                                    &plan->descs[static_cast<std::size_t>(dst)], strides, padL, padR),
              "convolution_forward_desc_init");
         opDesc = &convDesc;
       }
@@ -494,8 +611,16 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       step.args = {{DNNL_ARG_SRC, plan->memories[static_cast<std::size_t>(input)]},
                    {DNNL_ARG_WEIGHTS, wMem},
                    {DNNL_ARG_BIAS, bMem},
-                   {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]}};
+                   {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(dst)]}};
       plan->steps.push_back(std::move(step));
+      if (c.subpixel) {
+        Step d2s;
+        const float* from = dataOf(dst);
+        float* to = dataOf(c.output);
+        const TensorView fromView = viewOf(dst), toView = viewOf(c.output);
+        d2s.custom = [self, from, to, fromView, toView] { depthToSpace(from, fromView, to, toView, self->parallel); };
+        plan->steps.push_back(std::move(d2s));
+      }
       if (trailingSum) {
         Step sum;
         const dnnl_memory_desc_t srcs[2] = {plan->descs[static_cast<std::size_t>(c.output)],
@@ -554,6 +679,11 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     dnnl(api.dnnl_primitive_execute(plan.inputReorder, stream, static_cast<int>(args.size()), args.data()), "input reorder");
   }
   for (Step& step : plan.steps) {
+    if (step.custom) {
+      dnnl(api.dnnl_stream_wait(stream), "stream_wait");
+      step.custom();
+      continue;
+    }
     if (step.copyFrom >= 0) {
       // Same shape and channel count, hence the same layout: the sum post-op's addend.
       dnnl(api.dnnl_stream_wait(stream), "stream_wait");

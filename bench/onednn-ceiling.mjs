@@ -1,0 +1,71 @@
+// The single-convolution ceiling on this machine: one Conv node (the UNet's busiest shapes) at
+// batch 4, oneDNN (the addon's network, blocked layouts) against onnxruntime (same ONNX, same
+// weights), interleaved in one process; ms per call and GFLOP/s (2 * multiply-adds).
+//   node bench/onednn-ceiling.mjs [rounds=8] [batch=4]     (after npm run build)
+// DNNL_VERBOSE=1 in the environment shows which oneDNN implementation ran (brg/jit avx512_core...).
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import { onednnNetworkSpec } from '../dist/inference/onednn-plan.js';
+import { GraphBuilder } from '../dist/model/graph-builder.js';
+import { encodeModel, intsAttribute } from '../dist/model/onnx-proto.js';
+import { createOnednnNetwork } from '../dist/native/onednn.js';
+
+const rounds = Number(process.argv[2] ?? 8);
+const batch = Number(process.argv[3] ?? 4);
+const threads = os.availableParallelism();
+const cases = [
+  { cin: 16, cout: 16, size: 48, stride: 1 },
+  { cin: 32, cout: 32, size: 24, stride: 1 },
+  { cin: 16, cout: 32, size: 48, stride: 2 },
+];
+
+function random(n, seed) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) out[i] = ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.2;
+  return out;
+}
+
+function convModel({ cin, cout, size, stride }) {
+  const g = new GraphBuilder(['x']);
+  const w = g.init('w', [cout, cin, 3, 3, 3], random(cout * cin * 27, 1));
+  const b = g.init('b', [cout], random(cout, 2));
+  const y = g.node('Conv', 'y', ['x', w, b], [intsAttribute('kernel_shape', [3, 3, 3]), intsAttribute('strides', [stride, stride, stride]), intsAttribute('pads', [1, 1, 1, 1, 1, 1])]);
+  const out = size / stride;
+  return encodeModel({
+    irVersion: 8, opsetImports: [{ domain: '', version: 17 }], producerName: 'bench', producerVersion: '', docString: '',
+    graph: {
+      name: 'conv', nodes: g.nodes, initializers: g.initializers,
+      inputs: [{ name: 'x', elemType: 1, dims: [batch, cin, size, size, size] }],
+      outputs: [{ name: y, elemType: 1, dims: [batch, cout, out, out, out] }],
+    },
+  });
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+for (const c of cases) {
+  const onnx = convModel(c);
+  const net = createOnednnNetwork({ ...onednnNetworkSpec(onnx), threads });
+  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
+  const x = random(batch * c.cin * c.size ** 3, 3);
+  const feeds = { x: new ort.Tensor('float32', x, [batch, c.cin, c.size, c.size, c.size]) };
+  const runs = {
+    onednn: async () => { await net.run(x, batch, [c.size, c.size, c.size]); },
+    onnxruntime: async () => { await session.run(feeds); },
+  };
+  for (const run of Object.values(runs)) { await run(); await run(); }
+  const times = { onednn: [], onnxruntime: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, run] of r % 2 ? Object.entries(runs).reverse() : Object.entries(runs)) {
+      const t = performance.now();
+      await run();
+      times[name].push(performance.now() - t);
+    }
+  }
+  const flop = 2 * batch * c.cout * (c.size / c.stride) ** 3 * c.cin * 27;
+  const line = Object.entries(times).map(([name, t]) => `${name} ${median(t).toFixed(1)} ms (min ${Math.min(...t).toFixed(1)}) ${(flop / median(t) / 1e6).toFixed(0)} GFLOP/s`);
+  console.log(`conv ${c.cin}->${c.cout} k3 s${c.stride} ${c.size}^3 batch ${batch} (${(flop / 1e9).toFixed(2)} GFLOP): ${line.join(' | ')}`);
+  net.close();
+  await session.release();
+}
+console.log(`load: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${threads} threads`);
