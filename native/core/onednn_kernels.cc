@@ -54,24 +54,26 @@ void finishRow(const float* __restrict acc, const std::vector<DirectPostOp>& pos
 
 }  // namespace
 
-void depthToSpace(const float* src, const TensorView& srcView, float* dst, const TensorView& dstView, const ParallelFor& parallel) {
-  const Indexer s{srcView};
+void depthToSpace(const std::array<ParitySource, 8>& parities, std::int64_t channels, float* dst, const TensorView& dstView,
+                  std::int64_t dstChannel, const ParallelFor& parallel) {
   const Indexer d{dstView};
-  const std::int64_t channels = dstView.c;
-  const bool blockCopy = srcView.block > 0 && srcView.block == dstView.block && channels % dstView.block == 0;
+  const TensorView& srcView = parities[0].view;  // all parities have the same n, d, h, w
   parallel(srcView.n * srcView.d, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t item = begin; item < end; ++item) {
       const std::int64_t n = item / srcView.d;
       const std::int64_t z = item % srcView.d;
       for (int parity = 0; parity < 8; ++parity) {
         const int pd = parity >> 2, ph = (parity >> 1) & 1, pw = parity & 1;
-        if (blockCopy) {
-          // Whole channel blocks: each parity's blocks are a contiguous run of the source's.
-          const int b = dstView.block;
+        const ParitySource& p = parities[static_cast<std::size_t>(parity)];
+        const Indexer s{p.view};
+        const float* src = p.data;
+        const int b = dstView.block;
+        if (b > 0 && p.view.block == b && channels % b == 0 && p.channel % b == 0 && dstChannel % b == 0) {
+          // Whole channel blocks: 16 (or 8) contiguous floats per voxel on both sides.
           for (std::int64_t o = 0; o < channels; o += b) {
             for (std::int64_t y = 0; y < srcView.h; ++y) {
-              const float* from = src + s.at(n, parity * channels + o, z, y, 0);
-              float* to = dst + d.at(n, o, 2 * z + pd, 2 * y + ph, pw);
+              const float* from = src + s.at(n, p.channel + o, z, y, 0);
+              float* to = dst + d.at(n, dstChannel + o, 2 * z + pd, 2 * y + ph, pw);
               for (std::int64_t x = 0; x < srcView.w; ++x) {
                 std::memcpy(to + 2 * x * b, from + x * b, static_cast<std::size_t>(b) * sizeof(float));
               }
@@ -83,8 +85,8 @@ void depthToSpace(const float* src, const TensorView& srcView, float* dst, const
         const std::int64_t dx = 2 * d.xStride();
         for (std::int64_t o = 0; o < channels; ++o) {
           for (std::int64_t y = 0; y < srcView.h; ++y) {
-            const float* from = src + s.at(n, parity * channels + o, z, y, 0);
-            float* to = dst + d.at(n, o, 2 * z + pd, 2 * y + ph, pw);
+            const float* from = src + s.at(n, p.channel + o, z, y, 0);
+            float* to = dst + d.at(n, dstChannel + o, 2 * z + pd, 2 * y + ph, pw);
             for (std::int64_t x = 0; x < srcView.w; ++x) to[x * dx] = from[x * sx];
           }
         }

@@ -7,6 +7,7 @@
 // (nCdhw<block>c: [n][c / block][d][h][w][c % block], channels padded to a whole block).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -21,9 +22,19 @@ struct TensorView {
   std::int64_t n = 1, c = 1, d = 1, h = 1, w = 1;
 };
 
-// src: [n][8 * C][d][h][w], channel p * C + o holding output parity p = (pd * 2 + ph) * 2 + pw of
-// output channel o; dst: [n][C][2d][2h][2w], dst(o, 2z + pd, 2y + ph, 2x + pw) = src(p * C + o, z, y, x).
-void depthToSpace(const float* src, const TensorView& srcView, float* dst, const TensorView& dstView, const ParallelFor& parallel);
+// Where output parity p = (pd * 2 + ph) * 2 + pw of a sub-pixel layer is: channels
+// [channel, channel + C) of `data`, a tensor viewed as `view` ([n][..][d][h][w]).
+struct ParitySource {
+  const float* data = nullptr;
+  TensorView view;
+  std::int64_t channel = 0;
+};
+
+// dst(o + dstChannel, 2z + pd, 2y + ph, 2x + pw) = parity p's (o, z, y, x) for o < channels:
+// the depth-to-space of a sub-pixel conv's outputs into its 2x-resolution output (dst may be a
+// concatenation's buffer, hence the channel offset).
+void depthToSpace(const std::array<ParitySource, 8>& parities, std::int64_t channels, float* dst, const TensorView& dstView,
+                  std::int64_t dstChannel, const ParallelFor& parallel);
 
 // A post-op of directConv3, applied in order: leaky ReLU (alpha) or + add (same view as dst).
 struct DirectPostOp {

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -139,6 +141,19 @@ const Availability& availability() { return loaded().info; }
 
 namespace {
 
+// DNNL_VERBOSE as oneDNN reads it: 1 or more prints each primitive's execution.
+bool verbose() {
+  static const bool on = [] {
+    const char* v = std::getenv("DNNL_VERBOSE");
+    return v != nullptr && std::atoi(v) >= 1;
+  }();
+  return on;
+}
+
+std::string shapeName(const TensorView& v) {
+  return std::to_string(v.n) + "x" + std::to_string(v.c) + "x" + std::to_string(v.d) + "x" + std::to_string(v.h) + "x" + std::to_string(v.w);
+}
+
 // The kernels' thread split: on libgomp's team when libdnnl brought libgomp (Debian's build),
 // else on std::threads. `threads` 0: OpenMP's default (the calling thread's count).
 ParallelFor parallelFor(int threads) {
@@ -178,6 +193,7 @@ ParallelFor parallelFor(int threads) {
 
 struct Step {
   std::function<void()> custom;  // a C++ kernel (onednn_kernels.h) instead of a primitive
+  std::string label;             // the kernel's kind and shape, for the verbose line
   dnnl_primitive_t primitive = nullptr;
   std::vector<dnnl_exec_arg_t> args;
   int copyFrom = -1;  // tensor copied into this step's destination first (sum post-op)
@@ -510,20 +526,12 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         float* to = dataOf(c.output);
         const TensorView fromView = viewOf(input), toView = viewOf(c.output);
         const std::vector<float> weights = c.weights, bias = c.bias;
+        step.label = "convolution,spleen_trt:direct," + shapeName(toView) + " from " + std::to_string(fromView.c);
         step.custom = [self, from, add, to, fromView, toView, weights, bias, postOps] {
           directConv3(from, fromView, weights, bias, postOps, add, to, toView, self->parallel);
         };
         plan->steps.push_back(std::move(step));
         continue;
-      }
-      // The tensor the primitive writes: a sub-pixel conv's parities, depth-to-space'd after it.
-      int dst = c.output;
-      if (c.subpixel) {
-        shapes.push_back(convOut);
-        plan->descs.emplace_back();
-        plan->memories.push_back(nullptr);
-        dst = static_cast<int>(shapes.size()) - 1;
-        layoutDesc(dst);
       }
       // oneDNN 2.x's JIT convolutions take `sum` only as the first post-op (eltwise after sum);
       // after an eltwise they fall back to the reference kernel. A trailing sum therefore becomes
@@ -541,14 +549,83 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
           step.copyTo = c.output;
         }
       }
+      // The primitives: one, or for a sub-pixel conv whose channels fill blocks, one per output
+      // parity with only the taps it uses (kernel 1 or 2 per axis: 27/64 of the fused form's
+      // multiply-adds; measured faster, bench/onednn-profile.mjs). Weights in [out][in] order.
+      struct Piece {
+        int dst = 0;
+        std::int64_t channels = 0;
+        std::array<std::int64_t, 3> kernel{};
+        std::array<std::int64_t, 3> padEnd{};
+        std::vector<float> weights;
+        const float* bias = nullptr;
+      };
+      std::vector<Piece> pieces;
+      auto hidden = [&](std::array<std::int64_t, 4> shape) {
+        shapes.push_back(shape);
+        plan->descs.emplace_back();
+        plan->memories.push_back(nullptr);
+        const int t = static_cast<int>(shapes.size()) - 1;
+        layoutDesc(t);
+        return t;
+      };
       const std::int64_t k = c.kernel;
-      dnnl_dims_t wdims = {convChannels, c.inChannels, k, k, k};
-      dnnl_dims_t bdims = {convChannels};
+      const bool split = c.subpixel && spec_.subpixelSplit && c.outChannels % l.block == 0;
+      if (split) {
+        for (int parity = 0; parity < 8; ++parity) {
+          Piece piece;
+          piece.channels = c.outChannels;
+          for (int axis = 0; axis < 3; ++axis) {
+            const bool odd = ((parity >> (2 - axis)) & 1) != 0;
+            piece.kernel[static_cast<std::size_t>(axis)] = odd ? 2 : 1;
+            piece.padEnd[static_cast<std::size_t>(axis)] = odd ? 1 : 0;
+          }
+          const auto [kd, kh, kw] = piece.kernel;
+          for (std::int64_t o = 0; o < c.outChannels; ++o) {
+            for (std::int64_t ic = 0; ic < c.inChannels; ++ic) {
+              const float* w = &c.weights[static_cast<std::size_t>(((parity * c.outChannels + o) * c.inChannels + ic) * 8)];
+              for (std::int64_t a = 0; a < kd; ++a) {
+                for (std::int64_t b = 0; b < kh; ++b) {
+                  for (std::int64_t e = 0; e < kw; ++e) piece.weights.push_back(w[(a * 2 + b) * 2 + e]);
+                }
+              }
+            }
+          }
+          piece.bias = c.bias.data() + static_cast<std::ptrdiff_t>(parity) * c.outChannels;
+          piece.dst = hidden({c.outChannels, convOut[1], convOut[2], convOut[3]});
+          pieces.push_back(std::move(piece));
+        }
+      } else {
+        Piece piece;
+        piece.channels = convChannels;
+        piece.kernel = {k, k, k};
+        piece.padEnd = {c.padEnd, c.padEnd, c.padEnd};
+        piece.bias = c.bias.data();
+        piece.dst = c.subpixel ? hidden(convOut) : c.output;
+        if (c.transposed) {
+          // A transposed conv's ONNX weights are [in][out].
+          const std::size_t k3 = static_cast<std::size_t>(k * k * k);
+          piece.weights.resize(c.weights.size());
+          for (int ic = 0; ic < c.inChannels; ++ic) {
+            for (int oc = 0; oc < c.outChannels; ++oc) {
+              std::memcpy(&piece.weights[(static_cast<std::size_t>(oc) * c.inChannels + ic) * k3],
+                          &c.weights[(static_cast<std::size_t>(ic) * c.outChannels + oc) * k3], k3 * sizeof(float));
+            }
+          }
+        } else {
+          piece.weights = c.weights;
+        }
+        pieces.push_back(std::move(piece));
+      }
+      for (Piece& piece : pieces) {
+      const int dst = piece.dst;
+      dnnl_dims_t wdims = {piece.channels, c.inChannels, piece.kernel[0], piece.kernel[1], piece.kernel[2]};
+      dnnl_dims_t bdims = {piece.channels};
       dnnl_memory_desc_t wAny = plainDesc(api, 5, wdims, dnnl_format_tag_any);
       dnnl_memory_desc_t bDesc = plainDesc(api, 1, bdims, dnnl_x);
       dnnl_dims_t strides = {c.stride, c.stride, c.stride};
       dnnl_dims_t padL = {c.padBegin, c.padBegin, c.padBegin};
-      dnnl_dims_t padR = {c.padEnd, c.padEnd, c.padEnd};
+      dnnl_dims_t padR = {piece.padEnd[0], piece.padEnd[1], piece.padEnd[2]};
       // op_desc is a union-like blob; both descs share the primitive_desc_create path.
       dnnl_convolution_desc_t convDesc;
       dnnl_deconvolution_desc_t deconvDesc;
@@ -556,7 +633,7 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       if (c.transposed) {
         dnnl(api.dnnl_deconvolution_forward_desc_init(&deconvDesc, dnnl_forward_inference, dnnl_deconvolution_direct,
                                                       &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
-                                                      &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+                                                      &plan->descs[static_cast<std::size_t>(dst)], strides, padL, padR),
              "deconvolution_forward_desc_init");
         opDesc = &deconvDesc;
       } else {
@@ -584,25 +661,11 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       api.dnnl_primitive_attr_destroy(attr);
       dnnl(status, c.transposed ? "deconvolution primitive_desc_create" : "convolution primitive_desc_create");
       const dnnl_memory_desc_t wChosen = *api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-      // Weights to oneDNN's [out][in] order: a transposed conv's ONNX weights are [in][out].
-      std::vector<float> oi;
-      const float* wData = c.weights.data();
-      if (c.transposed) {
-        const std::size_t k3 = static_cast<std::size_t>(k * k * k);
-        oi.resize(c.weights.size());
-        for (int ic = 0; ic < c.inChannels; ++ic) {
-          for (int oc = 0; oc < c.outChannels; ++oc) {
-            std::memcpy(&oi[(static_cast<std::size_t>(oc) * c.inChannels + ic) * k3],
-                        &c.weights[(static_cast<std::size_t>(ic) * c.outChannels + oc) * k3], k3 * sizeof(float));
-          }
-        }
-        wData = oi.data();
-      }
       dnnl_memory_t wMem = nullptr;
       dnnl_memory_t bMem = nullptr;
       try {
-        wMem = reorderedConstant(*plan, stream, plainDesc(api, 5, wdims, dnnl_oidhw), wChosen, wData);
-        bMem = reorderedConstant(*plan, stream, bDesc, bDesc, c.bias.data());
+        wMem = reorderedConstant(*plan, stream, plainDesc(api, 5, wdims, dnnl_oidhw), wChosen, piece.weights.data());
+        bMem = reorderedConstant(*plan, stream, bDesc, bDesc, piece.bias);
       } catch (...) {
         api.dnnl_primitive_desc_destroy(pd);
         throw;
@@ -613,12 +676,20 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
                    {DNNL_ARG_BIAS, bMem},
                    {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(dst)]}};
       plan->steps.push_back(std::move(step));
+      step = Step();
+      }
       if (c.subpixel) {
         Step d2s;
-        const float* from = dataOf(dst);
+        std::array<ParitySource, 8> parities;
+        for (std::size_t p = 0; p < 8; ++p) {
+          const int from = pieces[split ? p : 0].dst;
+          parities[p] = {dataOf(from), viewOf(from), split ? 0 : static_cast<std::int64_t>(p) * c.outChannels};
+        }
         float* to = dataOf(c.output);
-        const TensorView fromView = viewOf(dst), toView = viewOf(c.output);
-        d2s.custom = [self, from, to, fromView, toView] { depthToSpace(from, fromView, to, toView, self->parallel); };
+        const TensorView toView = viewOf(c.output);
+        const std::int64_t channels = c.outChannels;
+        d2s.label = "depth_to_space,spleen_trt:cpp," + shapeName(toView);
+        d2s.custom = [self, parities, channels, to, toView] { depthToSpace(parities, channels, to, toView, 0, self->parallel); };
         plan->steps.push_back(std::move(d2s));
       }
       if (trailingSum) {
@@ -681,7 +752,13 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
   for (Step& step : plan.steps) {
     if (step.custom) {
       dnnl(api.dnnl_stream_wait(stream), "stream_wait");
+      const auto start = std::chrono::steady_clock::now();
       step.custom();
+      if (verbose()) {
+        // oneDNN's own exec line format (DNNL_VERBOSE), so bench/onednn-profile.mjs sums both.
+        std::printf("onednn_verbose,exec,cpu,%s,%g\n", step.label.c_str(),
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      }
       continue;
     }
     if (step.copyFrom >= 0) {

@@ -79,6 +79,9 @@ struct NetworkSpec {
   // A stride-1 kernel-3 conv between narrow tensors (channels not filling a block: plain layouts)
   // runs as a direct C++ loop (onednn_kernels.h) instead of oneDNN's GEMM path; false: oneDNN.
   bool directConv = true;
+  // A sub-pixel conv whose output channels fill blocks runs as 8 convs, one per output parity with
+  // only its taps (kernel 1 or 2 per axis); false: one conv over all 8 parities with zero taps.
+  bool subpixelSplit = true;
   std::vector<Op> ops;
 };
 

@@ -53,6 +53,8 @@ export interface OnednnNetworkSpec {
   threads?: number;
   /** Narrow plain stride-1 k3 convs as the addon's direct loop (default) or as oneDNN's (false). */
   directConv?: boolean;
+  /** Sub-pixel convs as 8 per-parity convs with only their taps (default) or as one fused conv (false). */
+  subpixelSplit?: boolean;
   ops: Array<OnednnConvOp | OnednnConcatOp>;
 }
 
