@@ -47,6 +47,7 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
   it.each([
     [1, [32, 32, 32]],
     [2, [48, 32, 16]],
+    [4, [16, 48, 32]],
   ] as const)('gives onnxruntime\'s logits within 1e-4 (batch %i, %j)', async (batch, roi) => {
     const input = seededInput(batch * roi[0] * roi[1] * roi[2], 7 + batch);
     const [a, b] = [await onednn.run(input, batch, [...roi]), await ort.run(input, batch, [...roi])];
@@ -58,6 +59,20 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
     expect(maxAbsDiff(again.logits, a.logits)).toBe(0);
     // Not trivially equal: the logits vary.
     expect(Math.max(...b.logits.subarray(0, 1000)) - Math.min(...b.logits.subarray(0, 1000))).toBeGreaterThan(0.01);
+  });
+
+  it.each([
+    ['one fused sub-pixel conv per layer', { subpixelSplit: false }],
+    ['oneDNN deconvolutions and oneDNN convs only', { upSampling: 'deconvolution', directConv: false }],
+  ] as const)('with %s gives onnxruntime\'s logits within 1e-4 too (batch 4, 16x32x48)', async (_, options) => {
+    const other = createOnednnBackend(loadSeededModel('tensorrt').onnx, { inputName: 'input_0', outputName: 'output_0' }, options);
+    try {
+      const input = seededInput(4 * 16 * 32 * 48, 5);
+      const [a, b] = [await other.run(input, 4, [16, 32, 48]), await ort.run(input, 4, [16, 32, 48])];
+      expect(maxAbsDiff(a.logits, b.logits)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await other.close();
+    }
   });
 
   it('rejects a wrong input length and a window the strides do not divide with coded errors', async () => {
