@@ -2,13 +2,17 @@
 // batch 4, oneDNN (the addon's network, blocked layouts) against onnxruntime (same ONNX, same
 // weights), interleaved in one process; ms per call and GFLOP/s (2 * multiply-adds).
 //   node bench/onednn-ceiling.mjs [rounds=8] [batch=4]     (after npm run build)
-// DNNL_VERBOSE=1 in the environment shows which oneDNN implementation ran (brg/jit avx512_core...).
+// DNNL_VERBOSE=1 in the environment shows which oneDNN implementation ran (brg/jit avx512_core...)
+// and each primitive's own time. Last, the UNet's work per 96^3 window: the network's
+// multiply-adds (a ConvTranspose counted as its 27 taps per input voxel) and what the default
+// oneDNN plan executes (its fused sub-pixel layers multiply zero taps too).
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { onednnNetworkSpec } from '../dist/inference/onednn-plan.js';
 import { GraphBuilder } from '../dist/model/graph-builder.js';
 import { encodeModel, intsAttribute } from '../dist/model/onnx-proto.js';
 import { createOnednnNetwork } from '../dist/native/onednn.js';
+import { loadDefaultModel } from '../dist/model/load-model.js';
 
 const rounds = Number(process.argv[2] ?? 8);
 const batch = Number(process.argv[3] ?? 4);
@@ -69,3 +73,30 @@ for (const c of cases) {
   await session.release();
 }
 console.log(`load: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${threads} threads`);
+
+// Work per window, from the default oneDNN plan (shapes propagated as the addon does).
+const spec = onednnNetworkSpec(loadDefaultModel('tensorrt').onnx);
+const sizes = new Map([[0, 96]]);
+let network = 0;
+let executed = 0;
+for (const op of spec.ops) {
+  if (op.kind === 'concat') {
+    sizes.set(op.output, sizes.get(op.inputs[0]));
+    continue;
+  }
+  const inSize = sizes.get(op.input);
+  if (op.subpixel) {
+    const taps = 2 * inSize ** 3 * op.inChannels * op.outChannels;
+    network += taps * 27;
+    // Per-parity convs (27 taps) where the channels fill 16-float blocks, else one fused conv (64).
+    executed += taps * (op.outChannels % 16 === 0 ? 27 : 64);
+    sizes.set(op.output, 2 * inSize);
+  } else {
+    const outSize = Math.floor((inSize + op.padBegin + op.padEnd - op.kernel) / op.stride) + 1;
+    const flop = 2 * outSize ** 3 * op.inChannels * op.outChannels * op.kernel ** 3;
+    network += flop;
+    executed += flop;
+    sizes.set(op.output, outSize);
+  }
+}
+console.log(`UNet per 96^3 window: ${(network / 1e9).toFixed(3)} GFLOP (network), ${(executed / 1e9).toFixed(3)} GFLOP executed by the oneDNN plan`);
