@@ -6,13 +6,41 @@
 // and each primitive's own time. Last, the UNet's work per 96^3 window: the network's
 // multiply-adds (a ConvTranspose counted as its 27 taps per input voxel) and what the default
 // oneDNN plan executes (its fused sub-pixel layers multiply zero taps too).
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { onednnNetworkSpec } from '../dist/inference/onednn-plan.js';
 import { GraphBuilder } from '../dist/model/graph-builder.js';
 import { encodeModel, intsAttribute } from '../dist/model/onnx-proto.js';
 import { createOnednnNetwork } from '../dist/native/onednn.js';
 import { loadDefaultModel } from '../dist/model/load-model.js';
+
+// The primitive's own time comes from oneDNN's verbose lines: the script reruns itself with
+// DNNL_VERBOSE=1 and reads the convolution lines after each case's marker (the network's run()
+// also reorders the plain input and output and copies them across the JS boundary).
+if (process.env.DNNL_VERBOSE === undefined) {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    env: { ...process.env, DNNL_VERBOSE: '1' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  let convMs = null;
+  for (const line of child.stdout.split('\n')) {
+    if (line.startsWith('timed ')) convMs = [];
+    else if (line.startsWith('onednn_verbose,exec,cpu,convolution,') && convMs) convMs.push(Number(line.split(',').at(-1)));
+    else if (line.startsWith('onednn_verbose') || line === '') continue;
+    else {
+      const own = convMs?.length ? ` | oneDNN conv primitive alone (DNNL_VERBOSE) median ${[...convMs].sort((a, b) => a - b)[convMs.length >> 1].toFixed(1)} ms` : '';
+      const flop = /\(([\d.]+) GFLOP\)/.exec(line);
+      const rate = own && flop ? ` ${((Number(flop[1]) * 1e3) / [...convMs].sort((a, b) => a - b)[convMs.length >> 1]).toFixed(0)} GFLOP/s` : '';
+      console.log(line + own + rate);
+      convMs = null;
+    }
+  }
+  if (child.status !== 0) console.error(child.stderr);
+  process.exit(child.status ?? 1);
+}
 
 const rounds = Number(process.argv[2] ?? 8);
 const batch = Number(process.argv[3] ?? 4);
@@ -59,6 +87,7 @@ for (const c of cases) {
   };
   for (const run of Object.values(runs)) { await run(); await run(); }
   const times = { onednn: [], onnxruntime: [] };
+  console.log(`timed ${c.cin}->${c.cout}`);
   for (let r = 0; r < rounds; r++) {
     for (const [name, run] of r % 2 ? Object.entries(runs).reverse() : Object.entries(runs)) {
       const t = performance.now();
@@ -67,7 +96,7 @@ for (const c of cases) {
     }
   }
   const flop = 2 * batch * c.cout * (c.size / c.stride) ** 3 * c.cin * 27;
-  const line = Object.entries(times).map(([name, t]) => `${name} ${median(t).toFixed(1)} ms (min ${Math.min(...t).toFixed(1)}) ${(flop / median(t) / 1e6).toFixed(0)} GFLOP/s`);
+  const line = Object.entries(times).map(([name, t]) => `${name} run() ${median(t).toFixed(1)} ms (min ${Math.min(...t).toFixed(1)}) ${(flop / median(t) / 1e6).toFixed(0)} GFLOP/s`);
   console.log(`conv ${c.cin}->${c.cout} k3 s${c.stride} ${c.size}^3 batch ${batch} (${(flop / 1e9).toFixed(2)} GFLOP): ${line.join(' | ')}`);
   net.close();
   await session.release();
