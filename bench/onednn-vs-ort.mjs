@@ -16,6 +16,7 @@ const threads = os.availableParallelism();
 const names = { inputName: 'input_0', outputName: 'output_0' };
 const makers = {
   onednn: async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads }),
+  'onednn-nhwc': async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, channelsLast: true }),
   'onednn-fused': async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, subpixelSplit: false }),
   'onednn-deconv': async () =>
     createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, upSampling: 'deconvolution', directConv: false }),

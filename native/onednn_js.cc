@@ -42,6 +42,7 @@ dnn::NetworkSpec ReadSpec(const Napi::Object& spec) {
   out.outputTensor = js_args::Int(spec.Get("outputTensor"), "spec.outputTensor", 0, kMaxInt);
   if (!spec.Get("threads").IsUndefined()) out.threads = js_args::Int(spec.Get("threads"), "spec.threads", 0, 1024);
   if (!spec.Get("directConv").IsUndefined()) out.directConv = js_args::Bool(spec.Get("directConv"), "spec.directConv");
+  if (!spec.Get("channelsLast").IsUndefined()) out.channelsLast = js_args::Bool(spec.Get("channelsLast"), "spec.channelsLast");
   if (!spec.Get("subpixelSplit").IsUndefined()) out.subpixelSplit = js_args::Bool(spec.Get("subpixelSplit"), "spec.subpixelSplit");
   Napi::Value opsValue = spec.Get("ops");
   if (!opsValue.IsArray()) throw Napi::TypeError::New(spec.Env(), "Expected an array for spec.ops");

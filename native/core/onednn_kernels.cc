@@ -11,9 +11,10 @@ namespace {
 struct Indexer {
   const TensorView& v;
   std::int64_t blocks() const { return v.block > 0 ? (v.c + v.block - 1) / v.block : v.c; }
-  std::int64_t xStride() const { return v.block > 0 ? v.block : 1; }
+  std::int64_t xStride() const { return v.block > 0 ? v.block : v.block == kChannelsLast ? v.c : 1; }
   std::int64_t at(std::int64_t n, std::int64_t c, std::int64_t z, std::int64_t y, std::int64_t x) const {
     if (v.block == 0) return (((n * v.c + c) * v.d + z) * v.h + y) * v.w + x;
+    if (v.block == kChannelsLast) return (((n * v.d + z) * v.h + y) * v.w + x) * v.c + c;
     return ((((n * blocks() + c / v.block) * v.d + z) * v.h + y) * v.w + x) * v.block + c % v.block;
   }
 };
@@ -105,6 +106,17 @@ void depthToSpace(const std::array<ParitySource, 8>& parities, std::int64_t chan
         const Indexer s{p.view};
         const float* src = p.data;
         const int b = dstView.block;
+        if (b == kChannelsLast && p.view.block == b) {
+          // Each voxel's channels are contiguous on both sides.
+          for (std::int64_t y = 0; y < srcView.h; ++y) {
+            const float* from = src + s.at(n, p.channel, z, y, 0);
+            float* to = dst + d.at(n, dstChannel, 2 * z + pd, 2 * y + ph, pw);
+            for (std::int64_t x = 0; x < srcView.w; ++x) {
+              std::memcpy(to + 2 * x * dstView.c, from + x * p.view.c, static_cast<std::size_t>(channels) * sizeof(float));
+            }
+          }
+          continue;
+        }
         if (b > 0 && p.view.block == b && channels % b == 0 && p.channel % b == 0 && dstChannel % b == 0) {
           // Whole channel blocks: 16 (or 8) contiguous floats per voxel on both sides.
           for (std::int64_t o = 0; o < channels; o += b) {

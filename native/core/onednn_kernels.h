@@ -17,8 +17,10 @@ namespace spleen_trt::core::onednn {
 // Runs body(begin, end) over [0, count) split among the worker threads; returns when all are done.
 using ParallelFor = std::function<void(std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& body)>;
 
+constexpr int kChannelsLast = -1;
+
 struct TensorView {
-  int block = 0;  // 0: plain
+  int block = 0;  // 0: plain, kChannelsLast: [n][d][h][w][c]
   std::int64_t n = 1, c = 1, d = 1, h = 1, w = 1;
 };
 

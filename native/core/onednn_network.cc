@@ -405,11 +405,13 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       // plain: oneDNN 2.x runs few channels fast only plain (JIT or GEMM); on zero-padded blocks
       // it takes the reference kernel or computes the padding (measured: 260 ms instead of 60 for
       // the last 32->2 deconvolution of a 96^3 window).
-      const bool plain = s[0] % l.block != 0;
-      const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
+      // Channels-last: a 1-channel tensor too (the same bytes as plain; oneDNN 2.6 takes its
+      // reference kernel for a plain-to-channels-last convolution).
+      const bool plain = s[0] % l.block != 0 && !(spec_.channelsLast && s[0] == 1);
+      const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : spec_.channelsLast ? dnnl_ndhwc : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
       plan->descs[static_cast<std::size_t>(t)] = plainDesc(api, 5, md, tag);
       if (plan->blockOf.size() <= static_cast<std::size_t>(t)) plan->blockOf.resize(static_cast<std::size_t>(t) + 1, 0);
-      plan->blockOf[static_cast<std::size_t>(t)] = plain ? 0 : l.block;
+      plan->blockOf[static_cast<std::size_t>(t)] = plain ? 0 : spec_.channelsLast ? kChannelsLast : l.block;
       dnnl(api.dnnl_memory_create(&plan->memories[static_cast<std::size_t>(t)], &plan->descs[static_cast<std::size_t>(t)], l.engine,
                                   DNNL_MEMORY_ALLOCATE),
            "memory_create");

@@ -82,6 +82,8 @@ struct NetworkSpec {
   // A sub-pixel conv whose output channels fill blocks runs as 8 convs, one per output parity with
   // only its taps (kernel 1 or 2 per axis); false: one conv over all 8 parities with zero taps.
   bool subpixelSplit = true;
+  // Wide tensors in the channels-last layout (ndhwc) instead of oneDNN's blocked one (nCdhw16c).
+  bool channelsLast = false;
   std::vector<Op> ops;
 };
 

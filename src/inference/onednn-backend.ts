@@ -18,7 +18,7 @@ import { onednnNetworkSpec, type OnednnNetworkSpec, type OnednnPlanOptions } fro
 export function createOnednnBackend(
   onnx: Uint8Array,
   names: { inputName: string; outputName: string },
-  options: { threads?: number } & OnednnPlanOptions & Pick<OnednnNetworkSpec, 'directConv' | 'subpixelSplit'> = {},
+  options: { threads?: number } & OnednnPlanOptions & Pick<OnednnNetworkSpec, 'directConv' | 'subpixelSplit' | 'channelsLast'> = {},
 ): InferenceBackend {
   const info = onednnInfo();
   if (!info.available) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', `oneDNN backend unavailable: ${info.reason}`);
@@ -30,6 +30,7 @@ export function createOnednnBackend(
     threads,
     directConv: options.directConv ?? true,
     subpixelSplit: options.subpixelSplit ?? true,
+    channelsLast: options.channelsLast ?? false,
   });
   const count = threads > 0 ? String(threads) : process.env.OMP_NUM_THREADS ?? 'all';
   const description = `oneDNN ${info.version} CPU fp32 (${info.isa}, ${count} OpenMP threads)`;

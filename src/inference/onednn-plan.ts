@@ -55,6 +55,8 @@ export interface OnednnNetworkSpec {
   directConv?: boolean;
   /** Sub-pixel convs as 8 per-parity convs with only their taps (default) or as one fused conv (false). */
   subpixelSplit?: boolean;
+  /** Wide tensors channels-last (ndhwc) instead of oneDNN's blocked layout (default false). */
+  channelsLast?: boolean;
   ops: Array<OnednnConvOp | OnednnConcatOp>;
 }
 
