@@ -132,8 +132,23 @@ class RunWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
-    Napi::Float32Array logits = Napi::Float32Array::New(env, output_.size());
-    std::copy(output_.begin(), output_.end(), logits.Data());
+    // The logits buffer is handed to JS as is (7 MB per 96^3 window): the vector moves to the heap
+    // and the ArrayBuffer's finalizer frees it. Where external buffers are not allowed (a V8
+    // sandbox), a copy.
+    const std::size_t count = output_.size();
+    auto* owned = new std::vector<float>(std::move(output_));
+    napi_value buffer = nullptr;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, owned->data(), count * sizeof(float),
+        [](napi_env, void*, void* hint) { delete static_cast<std::vector<float>*>(hint); }, owned, &buffer);
+    Napi::Float32Array logits;
+    if (status == napi_ok) {
+      logits = Napi::Float32Array::New(env, count, Napi::ArrayBuffer(env, buffer), 0);
+    } else {
+      logits = Napi::Float32Array::New(env, count);
+      std::copy(owned->begin(), owned->end(), logits.Data());
+      delete owned;
+    }
     Napi::Object result = Napi::Object::New(env);
     result.Set("logits", logits);
     Napi::Array dims = Napi::Array::New(env, 3);
