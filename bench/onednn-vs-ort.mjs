@@ -1,7 +1,9 @@
 // Model computation per 96^3 window, oneDNN vs onnxruntime, interleaved in one process (same
 // weights: the embedded default model), so all see the same machine state. Besides the default
-// oneDNN plan, `onednn-deconv` is the earlier plan (oneDNN deconvolutions for the stride-2
-// ConvTransposes, oneDNN's GEMM conv for the last 2->2 layer) for an A/B of the C++ layers.
+// oneDNN plan (channels-last with AVX-512), `onednn-blocked` is it in the blocked layout,
+// `onednn-fused` with one fused conv per sub-pixel layer, and `onednn-deconv` the earlier plan
+// (blocked layout, oneDNN deconvolutions for the stride-2 ConvTransposes, oneDNN's GEMM conv for
+// the last 2->2 layer) for an A/B of the C++ layers.
 //   node bench/onednn-vs-ort.mjs [rounds=6] [batches=1,4] [backends=onednn,onednn-deconv,onnxruntime]
 import os from 'node:os';
 import { createOnednnBackend } from '../dist/inference/onednn-backend.js';
@@ -16,10 +18,15 @@ const threads = os.availableParallelism();
 const names = { inputName: 'input_0', outputName: 'output_0' };
 const makers = {
   onednn: async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads }),
-  'onednn-nhwc': async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, channelsLast: true }),
+  'onednn-blocked': async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, channelsLast: false }),
   'onednn-fused': async () => createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, subpixelSplit: false }),
   'onednn-deconv': async () =>
-    createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, { threads, upSampling: 'deconvolution', directConv: false }),
+    createOnednnBackend(loadDefaultModel('tensorrt').onnx, names, {
+      threads,
+      upSampling: 'deconvolution',
+      directConv: false,
+      channelsLast: false,
+    }),
   onnxruntime: async () => createOnnxRuntimeBackend(loadDefaultModel('onnxruntime').onnx, { intraOpThreads: threads }),
 };
 const backends = {};

@@ -55,7 +55,7 @@ export interface OnednnNetworkSpec {
   directConv?: boolean;
   /** Sub-pixel convs as 8 per-parity convs with only their taps (default) or as one fused conv (false). */
   subpixelSplit?: boolean;
-  /** Wide tensors channels-last (ndhwc) instead of oneDNN's blocked layout (default false). */
+  /** Wide tensors channels-last (ndhwc) instead of oneDNN's blocked layout (nCdhw16c / nCdhw8c). */
   channelsLast?: boolean;
   ops: Array<OnednnConvOp | OnednnConcatOp>;
 }

@@ -63,6 +63,8 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
 
   it.each([
     ['one fused sub-pixel conv per layer', { subpixelSplit: false }],
+    ['the blocked layout', { channelsLast: false }],
+    ['the channels-last layout', { channelsLast: true }],
     ['oneDNN deconvolutions and oneDNN convs only', { upSampling: 'deconvolution', directConv: false }],
   ] as const)('with %s gives onnxruntime\'s logits within 1e-4 too (batch 4, 16x32x48)', async (_, options) => {
     const other = createOnednnBackend(loadSeededModel('tensorrt').onnx, { inputName: 'input_0', outputName: 'output_0' }, options);

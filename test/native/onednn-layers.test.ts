@@ -1,7 +1,7 @@
 /**
  * The oneDNN network's own C++ layers against onnxruntime on single-layer ONNX graphs (random
  * weights): the sub-pixel form of ConvTranspose (per-parity convs and the fused conv, into blocked
- * and plain outputs, through the depth-to-space) and the direct narrow conv (vector chunks, the
+ * and plain outputs, blocked and channels-last, through the depth-to-space) and the direct narrow conv (vector chunks, the
  * scalar edges, widths below one chunk, PRelu and residual post-ops), each also against oneDNN's
  * own primitive for the same layer. oneDNN 2.x comes from libdnnl-dev: required in CI.
  */
@@ -89,10 +89,16 @@ async function onednnRun(
   input: Float32Array,
   batch: number,
   roi: Shape3,
-  options: OnednnPlanOptions & { directConv?: boolean; subpixelSplit?: boolean },
+  options: OnednnPlanOptions & { directConv?: boolean; subpixelSplit?: boolean; channelsLast?: boolean },
 ): Promise<Float32Array> {
   const spec = onednnNetworkSpec(onnx, { upSampling: options.upSampling });
-  const network: OnednnNetworkHandle = createOnednnNetwork({ ...spec, threads: 2, directConv: options.directConv, subpixelSplit: options.subpixelSplit });
+  const network: OnednnNetworkHandle = createOnednnNetwork({
+    ...spec,
+    threads: 2,
+    directConv: options.directConv,
+    subpixelSplit: options.subpixelSplit,
+    channelsLast: options.channelsLast,
+  });
   try {
     return (await network.run(input, batch, roi)).logits;
   } finally {
@@ -116,7 +122,8 @@ describe.runIf(requireTool(onednnInfo().available, 'oneDNN 2.x (libdnnl-dev)'))(
     const reference = await onnxruntimeRun(onnx, input, [batch, cin, ...win]);
     expect(reference.length).toBe(batch * cout * 8 * win[0] * win[1] * win[2]);
     const roi = [...win] as Shape3;
-    for (const options of [{}, { subpixelSplit: false }, { upSampling: 'deconvolution' as const }]) {
+    const variants = [{}, { channelsLast: true }, { subpixelSplit: false }, { subpixelSplit: false, channelsLast: true }, { upSampling: 'deconvolution' as const }];
+    for (const options of variants) {
       const out = await onednnRun(onnx, input, batch, roi, options);
       expect(out.length, JSON.stringify(options)).toBe(reference.length);
       expect(maxAbsDiff(out, reference), JSON.stringify(options)).toBeLessThanOrEqual(1e-4);
@@ -136,8 +143,8 @@ describe.runIf(requireTool(onednnInfo().available, 'oneDNN 2.x (libdnnl-dev)'))(
     const onnx = narrowLayer(channels);
     const input = seeded(batch * channels * roi[0] * roi[1] * roi[2], 41 + roi[2]);
     const reference = await onnxruntimeRun(onnx, input, [batch, channels, ...roi]);
-    for (const directConv of [true, false]) {
-      const out = await onednnRun(onnx, input, batch, [...roi] as Shape3, { directConv });
+    for (const [directConv, channelsLast] of [[true, false], [true, true], [false, false]]) {
+      const out = await onednnRun(onnx, input, batch, [...roi] as Shape3, { directConv, channelsLast });
       expect(out.length).toBe(reference.length);
       expect(maxAbsDiff(out, reference), `directConv ${directConv}`).toBeLessThanOrEqual(1e-5);
     }
