@@ -36,18 +36,27 @@ for (const batch of batches) {
   const input = new Float32Array(batch * 96 ** 3).map(() => Math.random());
   for (const b of Object.values(backends)) await b.run(input, batch, roi); // warm-up (plans, sessions)
   const times = Object.fromEntries(wanted.map((n) => [n, []]));
+  // CPU time of the whole process per window (user + system, all threads): on this shared VM the
+  // wall time swings with other work; the CPU time less so (it includes OpenMP's spin-waiting).
+  const cpu = Object.fromEntries(wanted.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const order = Object.entries(backends);
     for (let k = 0; k < r % order.length; k++) order.push(order.shift()); // rotate who runs first
     for (const [name, b] of order) {
       const t = performance.now();
+      const c = process.cpuUsage();
       await b.run(input, batch, roi);
       times[name].push((performance.now() - t) / batch);
+      const used = process.cpuUsage(c);
+      cpu[name].push((used.user + used.system) / 1000 / batch);
     }
   }
   for (const name of wanted) {
     const t = times[name];
-    console.log(`batch ${batch} ${name.padEnd(13)} ms per window: median ${median(t).toFixed(1)} min ${Math.min(...t).toFixed(1)} (${rounds} runs)`);
+    console.log(
+      `batch ${batch} ${name.padEnd(14)} ms per window: median ${median(t).toFixed(1)} min ${Math.min(...t).toFixed(1)}, ` +
+        `CPU ms per window: median ${median(cpu[name]).toFixed(1)} (${rounds} runs)`,
+    );
   }
 }
 console.log(Object.values(backends).map((b) => b.description).join(' | '));
