@@ -5,12 +5,12 @@
  * scalar edges, widths below one chunk, PRelu and residual post-ops), each also against oneDNN's
  * own primitive for the same layer. oneDNN 2.x comes from libdnnl-dev: required in CI.
  */
-import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { onednnNetworkSpec, type OnednnPlanOptions } from '../../src/inference/onednn-plan.js';
 import { GraphBuilder } from '../../src/model/graph-builder.js';
-import { encodeModel, intsAttribute } from '../../src/model/onnx-proto.js';
+import { intsAttribute } from '../../src/model/onnx-proto.js';
 import { createOnednnNetwork, onednnInfo, type OnednnNetworkHandle } from '../../src/native/onednn.js';
+import { runOnnx, tinyModel } from '../helpers/onnx.js';
 import { requireTool } from '../helpers/system-tools.js';
 
 type Shape3 = [number, number, number];
@@ -32,20 +32,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 function model(g: GraphBuilder, cin: number, cout: number, output: string): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'test',
-    producerVersion: '',
-    docString: '',
-    graph: {
-      name: 'layer',
-      nodes: g.nodes,
-      initializers: g.initializers,
-      inputs: [{ name: 'x', elemType: 1, dims: ['n', cin, 'd', 'h', 'w'] }],
-      outputs: [{ name: output, elemType: 1, dims: ['n', cout, null, null, null] }],
-    },
-  });
+  return tinyModel(
+    [{ name: 'x', elemType: 1, dims: ['n', cin, 'd', 'h', 'w'] }],
+    [{ name: output, elemType: 1, dims: ['n', cout, null, null, null] }],
+    g.nodes,
+    g.initializers,
+  );
 }
 
 /** ConvTranspose k3 s2 pads 1 output_padding 1 (the UNet's up-sampling), then PRelu. */
@@ -72,16 +64,6 @@ function narrowLayer(channels: number): Uint8Array {
   const slope = g.init('slope', [1], new Float32Array([0.1]));
   const act = g.node('PRelu', 'act', [y, slope]);
   return model(g, channels, channels, g.node('Add', 'residual', [act, 'x']));
-}
-
-async function onnxruntimeRun(onnx: Uint8Array, input: Float32Array, dims: number[]): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: 2 });
-  try {
-    const out = await session.run({ x: new ort.Tensor('float32', input, dims) });
-    return Object.values(out)[0].data as Float32Array;
-  } finally {
-    await session.release();
-  }
 }
 
 async function onednnRun(
@@ -119,7 +101,7 @@ describe.runIf(requireTool(onednnInfo().available, 'oneDNN 2.x (libdnnl-dev)'))(
     const spec = onednnNetworkSpec(onnx);
     expect(spec.ops[0]).toMatchObject({ subpixel: true, transposed: false, kernel: 2 });
     const input = seeded(batch * cin * win[0] * win[1] * win[2], 31 + cin + cout);
-    const reference = await onnxruntimeRun(onnx, input, [batch, cin, ...win]);
+    const reference = await runOnnx(onnx, input, [batch, cin, ...win]);
     expect(reference.length).toBe(batch * cout * 8 * win[0] * win[1] * win[2]);
     const roi = [...win] as Shape3;
     const variants = [{}, { channelsLast: true }, { subpixelSplit: false }, { subpixelSplit: false, channelsLast: true }, { upSampling: 'deconvolution' as const }];
@@ -142,7 +124,7 @@ describe.runIf(requireTool(onednnInfo().available, 'oneDNN 2.x (libdnnl-dev)'))(
   ] as const)('direct %i-channel conv (batch %i, %j) matches onnxruntime and the oneDNN conv', async (channels, batch, roi) => {
     const onnx = narrowLayer(channels);
     const input = seeded(batch * channels * roi[0] * roi[1] * roi[2], 41 + roi[2]);
-    const reference = await onnxruntimeRun(onnx, input, [batch, channels, ...roi]);
+    const reference = await runOnnx(onnx, input, [batch, channels, ...roi]);
     for (const [directConv, channelsLast] of [[true, false], [true, true], [false, false]]) {
       const out = await onednnRun(onnx, input, batch, [...roi] as Shape3, { directConv, channelsLast });
       expect(out.length).toBe(reference.length);
