@@ -13,7 +13,7 @@ import ort from 'onnxruntime-node';
 import { onednnNetworkSpec } from '../dist/inference/onednn-plan.js';
 import { GraphBuilder } from '../dist/model/graph-builder.js';
 import { encodeModel, intsAttribute } from '../dist/model/onnx-proto.js';
-import { createOnednnNetwork } from '../dist/native/onednn.js';
+import { createOnednnNetwork, onednnInfo } from '../dist/native/onednn.js';
 import { loadDefaultModel } from '../dist/model/load-model.js';
 
 // The primitive's own time comes from oneDNN's verbose lines: the script reruns itself with
@@ -77,7 +77,8 @@ function convModel({ cin, cout, size, stride }) {
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 for (const c of cases) {
   const onnx = convModel(c);
-  const net = createOnednnNetwork({ ...onednnNetworkSpec(onnx), threads });
+  // The layout the backend uses: channels-last (brgconv) with AVX-512, else blocked.
+  const net = createOnednnNetwork({ ...onednnNetworkSpec(onnx), threads, channelsLast: onednnInfo().isa === 'avx512_core' });
   const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
   const x = random(batch * c.cin * c.size ** 3, 3);
   const feeds = { x: new ort.Tensor('float32', x, [batch, c.cin, c.size, c.size, c.size]) };
