@@ -4,6 +4,9 @@
  * oneDNN 2.x comes from Debian's libdnnl-dev (.ci/system-packages.txt): required in CI.
  */
 import { spawnSync } from 'node:child_process';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnednnBackend } from '../../src/inference/onednn-backend.js';
 import { onednnNetworkSpec } from '../../src/inference/onednn-plan.js';
@@ -74,6 +77,26 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
       expect(maxAbsDiff(a.logits, b.logits)).toBeLessThanOrEqual(1e-4);
     } finally {
       await other.close();
+    }
+  });
+
+  it('reuses dropped logits and input buffers of other sizes and still gives onnxruntime\'s logits', async () => {
+    // The addon pools the runs' float buffers: a logits buffer comes back when JS drops it (GC).
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const shapes = [
+      [2, [48, 32, 16]],
+      [1, [32, 32, 16]],
+      [2, [16, 32, 48]],
+    ] as const;
+    for (const [batch, roi] of shapes) {
+      const input = seededInput(batch * roi[0] * roi[1] * roi[2], 40 + batch);
+      const a = (await onednn.run(input, batch, [...roi])).logits;
+      const b = (await ort.run(input, batch, [...roi])).logits;
+      expect(a.length).toBe(b.length);
+      expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-4);
+      gc();
+      await nextTurn();
     }
   });
 
