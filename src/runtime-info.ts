@@ -2,6 +2,7 @@
  * What this machine can run: the native addon's view (CUDA driver, GPUs, TensorRT libraries) plus
  * onnxruntime's. Never throws for a missing piece: it says why instead.
  */
+import { autoCpuBackend, type CpuBackendChoice } from './inference/cpu-backend-choice.js';
 import { onednnInfo, type OnednnInfo } from './native/onednn.js';
 import os from 'node:os';
 import { createRequire } from 'node:module';
@@ -21,8 +22,10 @@ export interface RuntimeInfo {
   cpuKernels: { native: boolean; reason: string };
   /** Whether .nii.gz files are inflated by libdeflate (through the addon) or zlib. */
   gzip: { libdeflate: boolean; reason: string };
-  /** oneDNN 2.x for `backend: 'onednn'` (opened at run time; the CPU backend otherwise is onnxruntime). */
+  /** oneDNN 2.x for `backend: 'onednn'` (opened at run time). */
   onednn: OnednnInfo;
+  /** The CPU backend `backend: 'auto'` runs without TensorRT here, and why. */
+  cpuBackend: CpuBackendChoice;
   tensorrt: TensorRtStatus;
 }
 
@@ -95,6 +98,7 @@ export async function getRuntimeInfo(): Promise<RuntimeInfo> {
     cpuKernels: volumeKernelsStatus(),
     gzip: gzipCodecStatus(),
     onednn: onednnInfo(),
+    cpuBackend: autoCpuBackend(),
     tensorrt: await getTensorRtStatus(native),
   };
 }

@@ -3,12 +3,17 @@
 #include <cstdlib>
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "core/dynamic_library.h"
+#include "core/onednn_kernels.h"
 
 #if defined(SPLEEN_TRT_HAVE_DNNL_H)
 #include <dlfcn.h>
@@ -60,7 +65,21 @@ struct Loaded {
   dnnl_engine_t engine = nullptr;
   int block = 8;  // channel block of the activations' layout: 16 with AVX-512, else 8
   void (*ompSetNumThreads)(int) = nullptr;  // from the OpenMP runtime libdnnl brought in, if any
+  // libgomp's entry point of `#pragma omp parallel` and the team queries: the C++ kernels
+  // (onednn_kernels.h) run on oneDNN's own OpenMP team instead of competing threads.
+  void (*gompParallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;
+  int (*ompGetThreadNum)() = nullptr;
+  int (*ompGetNumThreads)() = nullptr;
 };
+
+// An OpenMP runtime function: from libdnnl's dependencies (dlsym on its handle searches them),
+// else from the process.
+template <typename Function>
+Function ompFunction(const DynamicLibrary& library, const char* name) {
+  void* symbol = library.symbol(name, nullptr);
+  if (symbol == nullptr) symbol = dlsym(RTLD_DEFAULT, name);
+  return reinterpret_cast<Function>(symbol);
+}
 
 Loaded& loaded() {
   static Loaded* state = [] {
@@ -100,7 +119,11 @@ Loaded& loaded() {
     s->info.isa = s->block == 16 ? "avx512_core" : "below avx512_core";
     // libdnnl2's OpenMP runtime (libgomp) is loaded with it: its omp_set_num_threads sets a run's
     // thread count. Absent (a TBB or sequential build): oneDNN's own default applies.
-    s->ompSetNumThreads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    s->ompSetNumThreads = ompFunction<void (*)(int)>(s->library, "omp_set_num_threads");
+    s->gompParallel = ompFunction<void (*)(void (*)(void*), void*, unsigned, unsigned)>(s->library, "GOMP_parallel");
+    s->ompGetThreadNum = ompFunction<int (*)()>(s->library, "omp_get_thread_num");
+    s->ompGetNumThreads = ompFunction<int (*)()>(s->library, "omp_get_num_threads");
+    if (s->ompGetThreadNum == nullptr || s->ompGetNumThreads == nullptr) s->gompParallel = nullptr;
     s->info.available = true;
     return s;
   }();
@@ -116,7 +139,61 @@ void dnnl(dnnl_status_t status, const char* what) {
 
 const Availability& availability() { return loaded().info; }
 
+namespace {
+
+// DNNL_VERBOSE as oneDNN reads it: 1 or more prints each primitive's execution.
+bool verbose() {
+  static const bool on = [] {
+    const char* v = std::getenv("DNNL_VERBOSE");
+    return v != nullptr && std::atoi(v) >= 1;
+  }();
+  return on;
+}
+
+std::string shapeName(const TensorView& v) {
+  return std::to_string(v.n) + "x" + std::to_string(v.c) + "x" + std::to_string(v.d) + "x" + std::to_string(v.h) + "x" + std::to_string(v.w);
+}
+
+// The kernels' thread split: on libgomp's team when libdnnl brought libgomp (Debian's build),
+// else on std::threads. `threads` 0: OpenMP's default (the calling thread's count).
+ParallelFor parallelFor(int threads) {
+  Loaded& l = loaded();
+  if (l.gompParallel != nullptr) {
+    return [&l, threads](std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& body) {
+      struct Context {
+        Loaded* l;
+        std::int64_t count;
+        const std::function<void(std::int64_t, std::int64_t)>* body;
+      } context{&l, count, &body};
+      l.gompParallel(
+          [](void* data) {
+            auto* c = static_cast<Context*>(data);
+            const std::int64_t t = c->l->ompGetThreadNum();
+            const std::int64_t nt = c->l->ompGetNumThreads();
+            const std::int64_t begin = c->count * t / nt;
+            const std::int64_t end = c->count * (t + 1) / nt;
+            if (begin < end) (*c->body)(begin, end);
+          },
+          &context, static_cast<unsigned>(std::max(threads, 0)), 0);
+    };
+  }
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return [n](std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& body) {
+    std::vector<std::thread> workers;
+    for (int t = 1; t < n; ++t) {
+      const std::int64_t begin = count * t / n, end = count * (t + 1) / n;
+      if (begin < end) workers.emplace_back([&body, begin, end] { body(begin, end); });
+    }
+    if (count / n > 0) body(0, count / n);
+    for (auto& w : workers) w.join();
+  };
+}
+
+}  // namespace
+
 struct Step {
+  std::function<void()> custom;  // a C++ kernel (onednn_kernels.h) instead of a primitive
+  std::string label;             // the kernel's kind and shape, for the verbose line
   dnnl_primitive_t primitive = nullptr;
   std::vector<dnnl_exec_arg_t> args;
   int copyFrom = -1;  // tensor copied into this step's destination first (sum post-op)
@@ -129,6 +206,8 @@ struct Network::Plan {
   std::int64_t dims[3] = {0, 0, 0};
   std::vector<dnnl_memory_desc_t> descs;  // per tensor
   std::vector<dnnl_memory_t> memories;    // per tensor (oneDNN-owned buffers)
+  std::vector<int> blockOf;               // per tensor: its layout's channel block, 0 for plain
+  ParallelFor parallel;
   std::vector<dnnl_memory_t> extra;       // weights, biases
   std::vector<Step> steps;
   dnnl_memory_t userInput = nullptr;
@@ -252,11 +331,14 @@ Network::Network(NetworkSpec spec) : spec_(std::move(spec)) {
                 std::to_string(c.inChannels));
       check(c.outChannels >= 1 && c.kernel >= 1 && c.stride >= 1 && c.padBegin >= 0 && c.padEnd >= -c.padBegin, bad,
             where + "bad kernel, stride or padding");
+      check(!c.subpixel || (!c.transposed && c.kernel == 2 && c.stride == 1 && c.padBegin == 0 && c.padEnd == 1 && c.addTensor < 0),
+            bad, where + "a sub-pixel conv has kernel 2, stride 1, padding (0, 1) and no sum");
       const std::size_t k3 = static_cast<std::size_t>(c.kernel) * c.kernel * c.kernel;
-      check(c.weights.size() == k3 * c.inChannels * c.outChannels, bad,
+      const std::size_t convOut = static_cast<std::size_t>(c.outChannels) * (c.subpixel ? 8 : 1);
+      check(c.weights.size() == k3 * c.inChannels * convOut, bad,
             where + "weights have " + std::to_string(c.weights.size()) + " values, expected " +
-                std::to_string(k3 * c.inChannels * c.outChannels));
-      check(c.bias.size() == static_cast<std::size_t>(c.outChannels), bad, where + "bias length differs from the output channels");
+                std::to_string(k3 * c.inChannels * convOut));
+      check(c.bias.size() == convOut, bad, where + "bias length differs from the output channels");
       int sums = 0;
       for (const PostOp& p : c.postOps) sums += p.kind == PostOp::Kind::kSum ? 1 : 0;
       check(sums <= 1 && (sums == 1) == (c.addTensor >= 0), bad, where + "a sum post-op needs exactly one added tensor");
@@ -312,6 +394,8 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     const std::size_t n = static_cast<std::size_t>(spec_.tensorCount);
     plan->descs.resize(n);
     plan->memories.assign(n, nullptr);
+    plan->parallel = parallelFor(spec_.threads);
+    Plan* self = plan.get();
     std::vector<std::array<std::int64_t, 4>> shapes(n);  // channels, d0, d1, d2
     // Blocked layout where the channels allow it (reorders only at the input and output).
     auto layoutDesc = [&](int t) {
@@ -321,9 +405,13 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       // plain: oneDNN 2.x runs few channels fast only plain (JIT or GEMM); on zero-padded blocks
       // it takes the reference kernel or computes the padding (measured: 260 ms instead of 60 for
       // the last 32->2 deconvolution of a 96^3 window).
-      const bool plain = s[0] % l.block != 0;
-      const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
+      // Channels-last: a 1-channel tensor too (the same bytes as plain; oneDNN 2.6 takes its
+      // reference kernel for a plain-to-channels-last convolution).
+      const bool plain = s[0] % l.block != 0 && !(spec_.channelsLast && s[0] == 1);
+      const dnnl_format_tag_t tag = plain ? dnnl_ncdhw : spec_.channelsLast ? dnnl_ndhwc : (l.block == 16 ? dnnl_nCdhw16c : dnnl_nCdhw8c);
       plan->descs[static_cast<std::size_t>(t)] = plainDesc(api, 5, md, tag);
+      if (plan->blockOf.size() <= static_cast<std::size_t>(t)) plan->blockOf.resize(static_cast<std::size_t>(t) + 1, 0);
+      plan->blockOf[static_cast<std::size_t>(t)] = plain ? 0 : spec_.channelsLast ? kChannelsLast : l.block;
       dnnl(api.dnnl_memory_create(&plan->memories[static_cast<std::size_t>(t)], &plan->descs[static_cast<std::size_t>(t)], l.engine,
                                   DNNL_MEMORY_ALLOCATE),
            "memory_create");
@@ -342,6 +430,7 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       const int shadow = static_cast<int>(plan->memories.size()) - 1;
       dnnl(api.dnnl_memory_create(&plan->memories.back(), &plan->descs.back(), l.engine, DNNL_MEMORY_ALLOCATE), "memory_create");
       shapes.push_back(s);
+      plan->blockOf.resize(plan->descs.size(), 0);
       dnnl_primitive_desc_t pd = nullptr;
       Attr attr(api);
       dnnl(api.dnnl_reorder_primitive_desc_create(&pd, &plan->descs[ti], l.engine, &plan->descs.back(), l.engine, attr.attr),
@@ -394,20 +483,58 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
         continue;
       }
       const ConvOp& c = op.conv;
+      // Measured (bench/onednn-profile.mjs): oneDNN 2.6 runs the UNet's last 2->2 conv at full
+      // resolution with GEMM, ~6x slower than the direct loop.
+      const bool direct = spec_.directConv && !c.transposed && !c.subpixel && c.kernel == 3 && c.stride == 1 && c.padBegin == 1 &&
+                          c.padEnd == 1 && c.inChannels % l.block != 0 && c.outChannels % l.block != 0;
       // Measured: only the transposed ones gain from a plain input (the 32->2 deconvolution).
       const int input = c.transposed && c.outChannels % l.block != 0 ? plainCopy(c.input) : c.input;
       const int addTensor = c.addTensor;
       const auto in = shapes[static_cast<std::size_t>(input)];
-      std::array<std::int64_t, 4> out{c.outChannels, 0, 0, 0};
+      const std::int64_t convChannels = static_cast<std::int64_t>(c.outChannels) * (c.subpixel ? 8 : 1);
+      std::array<std::int64_t, 4> convOut{convChannels, 0, 0, 0};
       for (int d = 0; d < 3; ++d) {
-        out[static_cast<std::size_t>(d + 1)] =
+        convOut[static_cast<std::size_t>(d + 1)] =
             c.transposed ? (in[static_cast<std::size_t>(d + 1)] - 1) * c.stride + c.kernel - c.padBegin - c.padEnd
                          : (in[static_cast<std::size_t>(d + 1)] + c.padBegin + c.padEnd - c.kernel) / c.stride + 1;
-        check(out[static_cast<std::size_t>(d + 1)] >= 1, "ERR_INVALID_ARG_VALUE",
+        check(convOut[static_cast<std::size_t>(d + 1)] >= 1, "ERR_INVALID_ARG_VALUE",
               "oneDNN network op " + std::to_string(i) + ": the window is too small for this convolution");
+      }
+      std::array<std::int64_t, 4> out = convOut;
+      if (c.subpixel) {
+        out[0] = c.outChannels;
+        for (std::size_t d = 1; d < 4; ++d) out[d] = 2 * convOut[d];
       }
       shapes[static_cast<std::size_t>(c.output)] = out;
       layoutDesc(c.output);
+      auto dataOf = [&](int t) {
+        void* data = nullptr;
+        dnnl(api.dnnl_memory_get_data_handle(plan->memories[static_cast<std::size_t>(t)], &data), "memory_get_data_handle");
+        return static_cast<float*>(data);
+      };
+      auto viewOf = [&](int t) {
+        const auto& sh = shapes[static_cast<std::size_t>(t)];
+        return TensorView{plan->blockOf[static_cast<std::size_t>(t)], batch, sh[0], sh[1], sh[2], sh[3]};
+      };
+      if (direct) {
+        if (addTensor >= 0) {
+          check(shapes[static_cast<std::size_t>(addTensor)] == out, "ERR_INVALID_ARG_VALUE",
+                "oneDNN network op " + std::to_string(i) + ": the added tensor's shape differs");
+        }
+        std::vector<DirectPostOp> postOps;
+        for (const PostOp& p : c.postOps) postOps.push_back({p.kind == PostOp::Kind::kSum, p.alpha});
+        const float* from = dataOf(input);
+        const float* add = addTensor >= 0 ? dataOf(addTensor) : nullptr;
+        float* to = dataOf(c.output);
+        const TensorView fromView = viewOf(input), toView = viewOf(c.output);
+        const std::vector<float> weights = c.weights, bias = c.bias;
+        step.label = "convolution,spleen_trt:direct," + shapeName(toView) + " from " + std::to_string(fromView.c);
+        step.custom = [self, from, add, to, fromView, toView, weights, bias, postOps] {
+          directConv3(from, fromView, weights, bias, postOps, add, to, toView, self->parallel);
+        };
+        plan->steps.push_back(std::move(step));
+        continue;
+      }
       // oneDNN 2.x's JIT convolutions take `sum` only as the first post-op (eltwise after sum);
       // after an eltwise they fall back to the reference kernel. A trailing sum therefore becomes
       // a separate in-place sum primitive; a leading one stays a post-op (dst pre-filled).
@@ -424,14 +551,83 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
           step.copyTo = c.output;
         }
       }
+      // The primitives: one, or for a sub-pixel conv whose channels fill blocks, one per output
+      // parity with only the taps it uses (kernel 1 or 2 per axis: 27/64 of the fused form's
+      // multiply-adds; measured faster, bench/onednn-profile.mjs). Weights in [out][in] order.
+      struct Piece {
+        int dst = 0;
+        std::int64_t channels = 0;
+        std::array<std::int64_t, 3> kernel{};
+        std::array<std::int64_t, 3> padEnd{};
+        std::vector<float> weights;
+        const float* bias = nullptr;
+      };
+      std::vector<Piece> pieces;
+      auto hidden = [&](std::array<std::int64_t, 4> shape) {
+        shapes.push_back(shape);
+        plan->descs.emplace_back();
+        plan->memories.push_back(nullptr);
+        const int t = static_cast<int>(shapes.size()) - 1;
+        layoutDesc(t);
+        return t;
+      };
       const std::int64_t k = c.kernel;
-      dnnl_dims_t wdims = {c.outChannels, c.inChannels, k, k, k};
-      dnnl_dims_t bdims = {c.outChannels};
+      const bool split = c.subpixel && spec_.subpixelSplit && c.outChannels % l.block == 0;
+      if (split) {
+        for (int parity = 0; parity < 8; ++parity) {
+          Piece piece;
+          piece.channels = c.outChannels;
+          for (int axis = 0; axis < 3; ++axis) {
+            const bool odd = ((parity >> (2 - axis)) & 1) != 0;
+            piece.kernel[static_cast<std::size_t>(axis)] = odd ? 2 : 1;
+            piece.padEnd[static_cast<std::size_t>(axis)] = odd ? 1 : 0;
+          }
+          const auto [kd, kh, kw] = piece.kernel;
+          for (std::int64_t o = 0; o < c.outChannels; ++o) {
+            for (std::int64_t ic = 0; ic < c.inChannels; ++ic) {
+              const float* w = &c.weights[static_cast<std::size_t>(((parity * c.outChannels + o) * c.inChannels + ic) * 8)];
+              for (std::int64_t a = 0; a < kd; ++a) {
+                for (std::int64_t b = 0; b < kh; ++b) {
+                  for (std::int64_t e = 0; e < kw; ++e) piece.weights.push_back(w[(a * 2 + b) * 2 + e]);
+                }
+              }
+            }
+          }
+          piece.bias = c.bias.data() + static_cast<std::ptrdiff_t>(parity) * c.outChannels;
+          piece.dst = hidden({c.outChannels, convOut[1], convOut[2], convOut[3]});
+          pieces.push_back(std::move(piece));
+        }
+      } else {
+        Piece piece;
+        piece.channels = convChannels;
+        piece.kernel = {k, k, k};
+        piece.padEnd = {c.padEnd, c.padEnd, c.padEnd};
+        piece.bias = c.bias.data();
+        piece.dst = c.subpixel ? hidden(convOut) : c.output;
+        if (c.transposed) {
+          // A transposed conv's ONNX weights are [in][out].
+          const std::size_t k3 = static_cast<std::size_t>(k * k * k);
+          piece.weights.resize(c.weights.size());
+          for (int ic = 0; ic < c.inChannels; ++ic) {
+            for (int oc = 0; oc < c.outChannels; ++oc) {
+              std::memcpy(&piece.weights[(static_cast<std::size_t>(oc) * c.inChannels + ic) * k3],
+                          &c.weights[(static_cast<std::size_t>(ic) * c.outChannels + oc) * k3], k3 * sizeof(float));
+            }
+          }
+        } else {
+          piece.weights = c.weights;
+        }
+        pieces.push_back(std::move(piece));
+      }
+      for (Piece& piece : pieces) {
+      const int dst = piece.dst;
+      dnnl_dims_t wdims = {piece.channels, c.inChannels, piece.kernel[0], piece.kernel[1], piece.kernel[2]};
+      dnnl_dims_t bdims = {piece.channels};
       dnnl_memory_desc_t wAny = plainDesc(api, 5, wdims, dnnl_format_tag_any);
       dnnl_memory_desc_t bDesc = plainDesc(api, 1, bdims, dnnl_x);
       dnnl_dims_t strides = {c.stride, c.stride, c.stride};
       dnnl_dims_t padL = {c.padBegin, c.padBegin, c.padBegin};
-      dnnl_dims_t padR = {c.padEnd, c.padEnd, c.padEnd};
+      dnnl_dims_t padR = {piece.padEnd[0], piece.padEnd[1], piece.padEnd[2]};
       // op_desc is a union-like blob; both descs share the primitive_desc_create path.
       dnnl_convolution_desc_t convDesc;
       dnnl_deconvolution_desc_t deconvDesc;
@@ -439,13 +635,13 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       if (c.transposed) {
         dnnl(api.dnnl_deconvolution_forward_desc_init(&deconvDesc, dnnl_forward_inference, dnnl_deconvolution_direct,
                                                       &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
-                                                      &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+                                                      &plan->descs[static_cast<std::size_t>(dst)], strides, padL, padR),
              "deconvolution_forward_desc_init");
         opDesc = &deconvDesc;
       } else {
         dnnl(api.dnnl_convolution_forward_desc_init(&convDesc, dnnl_forward_inference, dnnl_convolution_direct,
                                                     &plan->descs[static_cast<std::size_t>(input)], &wAny, &bDesc,
-                                                    &plan->descs[static_cast<std::size_t>(c.output)], strides, padL, padR),
+                                                    &plan->descs[static_cast<std::size_t>(dst)], strides, padL, padR),
              "convolution_forward_desc_init");
         opDesc = &convDesc;
       }
@@ -467,25 +663,11 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       api.dnnl_primitive_attr_destroy(attr);
       dnnl(status, c.transposed ? "deconvolution primitive_desc_create" : "convolution primitive_desc_create");
       const dnnl_memory_desc_t wChosen = *api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-      // Weights to oneDNN's [out][in] order: a transposed conv's ONNX weights are [in][out].
-      std::vector<float> oi;
-      const float* wData = c.weights.data();
-      if (c.transposed) {
-        const std::size_t k3 = static_cast<std::size_t>(k * k * k);
-        oi.resize(c.weights.size());
-        for (int ic = 0; ic < c.inChannels; ++ic) {
-          for (int oc = 0; oc < c.outChannels; ++oc) {
-            std::memcpy(&oi[(static_cast<std::size_t>(oc) * c.inChannels + ic) * k3],
-                        &c.weights[(static_cast<std::size_t>(ic) * c.outChannels + oc) * k3], k3 * sizeof(float));
-          }
-        }
-        wData = oi.data();
-      }
       dnnl_memory_t wMem = nullptr;
       dnnl_memory_t bMem = nullptr;
       try {
-        wMem = reorderedConstant(*plan, stream, plainDesc(api, 5, wdims, dnnl_oidhw), wChosen, wData);
-        bMem = reorderedConstant(*plan, stream, bDesc, bDesc, c.bias.data());
+        wMem = reorderedConstant(*plan, stream, plainDesc(api, 5, wdims, dnnl_oidhw), wChosen, piece.weights.data());
+        bMem = reorderedConstant(*plan, stream, bDesc, bDesc, piece.bias);
       } catch (...) {
         api.dnnl_primitive_desc_destroy(pd);
         throw;
@@ -494,8 +676,24 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
       step.args = {{DNNL_ARG_SRC, plan->memories[static_cast<std::size_t>(input)]},
                    {DNNL_ARG_WEIGHTS, wMem},
                    {DNNL_ARG_BIAS, bMem},
-                   {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(c.output)]}};
+                   {DNNL_ARG_DST, plan->memories[static_cast<std::size_t>(dst)]}};
       plan->steps.push_back(std::move(step));
+      step = Step();
+      }
+      if (c.subpixel) {
+        Step d2s;
+        std::array<ParitySource, 8> parities;
+        for (std::size_t p = 0; p < 8; ++p) {
+          const int from = pieces[split ? p : 0].dst;
+          parities[p] = {dataOf(from), viewOf(from), split ? 0 : static_cast<std::int64_t>(p) * c.outChannels};
+        }
+        float* to = dataOf(c.output);
+        const TensorView toView = viewOf(c.output);
+        const std::int64_t channels = c.outChannels;
+        d2s.label = "depth_to_space,spleen_trt:cpp," + shapeName(toView);
+        d2s.custom = [self, parities, channels, to, toView] { depthToSpace(parities, channels, to, toView, 0, self->parallel); };
+        plan->steps.push_back(std::move(d2s));
+      }
       if (trailingSum) {
         Step sum;
         const dnnl_memory_desc_t srcs[2] = {plan->descs[static_cast<std::size_t>(c.output)],
@@ -554,6 +752,17 @@ void Network::run(const float* input, int batch, const std::int64_t dims[3], std
     dnnl(api.dnnl_primitive_execute(plan.inputReorder, stream, static_cast<int>(args.size()), args.data()), "input reorder");
   }
   for (Step& step : plan.steps) {
+    if (step.custom) {
+      dnnl(api.dnnl_stream_wait(stream), "stream_wait");
+      const auto start = std::chrono::steady_clock::now();
+      step.custom();
+      if (verbose()) {
+        // oneDNN's own exec line format (DNNL_VERBOSE), so bench/onednn-profile.mjs sums both.
+        std::printf("onednn_verbose,exec,cpu,%s,%g\n", step.label.c_str(),
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      }
+      continue;
+    }
     if (step.copyFrom >= 0) {
       // Same shape and channel count, hence the same layout: the sum post-op's addend.
       dnnl(api.dnnl_stream_wait(stream), "stream_wait");

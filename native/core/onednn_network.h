@@ -50,6 +50,12 @@ struct ConvOp {
   std::vector<float> bias;  // [out]
   std::vector<PostOp> postOps;
   int addTensor = -1;  // the tensor a kSum post-op adds; -1 when none
+  // A transposed conv (kernel 3, stride 2, padding 1, output padding 1) in sub-pixel form: a
+  // forward conv with kernel 2, stride 1, padding (0, 1) and 8 * outChannels outputs, parity-major
+  // (channel p * outChannels + o is output parity p = (pd * 2 + ph) * 2 + pw of channel o), then
+  // a depth-to-space into the 2x-resolution output. weights [8 * out][in][2][2][2], bias [8 * out];
+  // `transposed` is false, kernel 2, stride 1, padBegin 0, padEnd 1. No sum post-op.
+  bool subpixel = false;
 };
 
 struct ConcatOp {
@@ -70,6 +76,14 @@ struct NetworkSpec {
   // OpenMP threads for each run (Debian's libdnnl2 is built with OpenMP); 0 keeps OpenMP's default
   // (OMP_NUM_THREADS, else all cores).
   int threads = 0;
+  // A stride-1 kernel-3 conv between narrow tensors (channels not filling a block: plain layouts)
+  // runs as a direct C++ loop (onednn_kernels.h) instead of oneDNN's GEMM path; false: oneDNN.
+  bool directConv = true;
+  // A sub-pixel conv whose output channels fill blocks runs as 8 convs, one per output parity with
+  // only its taps (kernel 1 or 2 per axis); false: one conv over all 8 parities with zero taps.
+  bool subpixelSplit = true;
+  // Wide tensors in the channels-last layout (ndhwc) instead of oneDNN's blocked one (nCdhw16c).
+  bool channelsLast = false;
   std::vector<Op> ops;
 };
 

@@ -51,7 +51,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
   lines.push(`cpu stages: ${info.cpuKernels.reason}`);
   lines.push(`.nii.gz inflation: ${info.gzip.reason}`);
   const dnn = info.onednn;
-  lines.push(`onednn: ${dnn.available ? `yes, ${dnn.version} (${dnn.isa}) at ${dnn.path}; CPU backend 'onednn' (opt-in)` : `no (${dnn.reason})`}`);
+  lines.push(`onednn: ${dnn.available ? `yes, ${dnn.version} (${dnn.isa}) at ${dnn.path}` : `no (${dnn.reason})`}`);
+  lines.push(`cpu backend (auto): ${info.cpuBackend.name} (${info.cpuBackend.reason})`);
   lines.push(`tensorrt backend: ${info.tensorrt.usable ? 'usable' : `not usable (${info.tensorrt.reason})`}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -12,20 +12,28 @@ import { createOnednnNetwork, onednnInfo, toSpleenError, type OnednnNetworkHandl
 import type { Shape3 } from '../volume/volume.js';
 import { checkBatchInput } from './check-batch-input.js';
 import type { BatchResult, InferenceBackend } from './backend.js';
-import { onednnNetworkSpec } from './onednn-plan.js';
+import { onednnNetworkSpec, type OnednnNetworkSpec, type OnednnPlanOptions } from './onednn-plan.js';
 
 /** Opens the backend for `onnx` (ModelProto bytes); ERR_BACKEND_UNAVAILABLE without oneDNN or for an op it lacks. */
 export function createOnednnBackend(
   onnx: Uint8Array,
   names: { inputName: string; outputName: string },
-  options: { threads?: number } = {},
+  options: { threads?: number } & OnednnPlanOptions & Pick<OnednnNetworkSpec, 'directConv' | 'subpixelSplit' | 'channelsLast'> = {},
 ): InferenceBackend {
   const info = onednnInfo();
   if (!info.available) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', `oneDNN backend unavailable: ${info.reason}`);
-  const spec = onednnNetworkSpec(onnx);
+  const spec = onednnNetworkSpec(onnx, { upSampling: options.upSampling });
   if (spec.inputChannels !== 1) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', 'The oneDNN backend runs single-channel models');
   const threads = options.threads ?? 0;
-  const network = createOnednnNetwork({ ...spec, threads });
+  const network = createOnednnNetwork({
+    ...spec,
+    threads,
+    directConv: options.directConv ?? true,
+    subpixelSplit: options.subpixelSplit ?? true,
+    // brgconv, oneDNN 2.6's AVX-512 kernels for channels-last tensors, measured a few % faster
+    // here than its blocked-layout JIT kernels (bench/onednn-vs-ort.mjs); below AVX-512, blocked.
+    channelsLast: options.channelsLast ?? info.isa === 'avx512_core',
+  });
   const count = threads > 0 ? String(threads) : process.env.OMP_NUM_THREADS ?? 'all';
   const description = `oneDNN ${info.version} CPU fp32 (${info.isa}, ${count} OpenMP threads)`;
   return new OnednnBackend(network, names.inputName, names.outputName, description);

@@ -8,6 +8,7 @@
  */
 import { SpleenTrtError } from '../errors.js';
 import { decodeModel, tensorToFloat32, type AttributeProto, type NodeProto, type TensorProto } from '../model/onnx-proto.js';
+import { fusedParityWeights } from '../model/subpixel-conv-transpose.js';
 
 export type OnednnPostOp = { kind: 'relu'; alpha: number } | { kind: 'sum' };
 
@@ -29,6 +30,13 @@ export interface OnednnConvOp {
   postOps: OnednnPostOp[];
   /** The tensor the `sum` post-op adds, -1 when none. */
   addTensor: number;
+  /**
+   * A ConvTranspose (kernel 3, stride 2, pads 1, output_padding 1) rewritten as a forward conv
+   * (kernel 2, stride 1, padEnd 1) with 8 * outChannels parity-major outputs
+   * (`fusedParityWeights`) and a depth-to-space in the addon: oneDNN 2.6 runs transposed convs as
+   * backward-data convs or GEMM, several times slower than its forward JIT kernels here.
+   */
+  subpixel?: boolean;
 }
 
 export interface OnednnConcatOp {
@@ -43,6 +51,12 @@ export interface OnednnNetworkSpec {
   outputTensor: number;
   /** OpenMP threads per run; 0 or absent: OpenMP's default (OMP_NUM_THREADS, else all cores). */
   threads?: number;
+  /** Narrow plain stride-1 k3 convs as the addon's direct loop (default) or as oneDNN's (false). */
+  directConv?: boolean;
+  /** Sub-pixel convs as 8 per-parity convs with only their taps (default) or as one fused conv (false). */
+  subpixelSplit?: boolean;
+  /** Wide tensors channels-last (ndhwc) instead of oneDNN's blocked layout (nCdhw16c / nCdhw8c). */
+  channelsLast?: boolean;
   ops: Array<OnednnConvOp | OnednnConcatOp>;
 }
 
@@ -73,8 +87,20 @@ function isotropic(node: NodeProto, name: string, values: number[] | undefined, 
   return out;
 }
 
+export interface OnednnPlanOptions {
+  /** How stride-2 ConvTransposes run: 'subpixel' (default, faster) or as oneDNN deconvolutions. */
+  upSampling?: 'subpixel' | 'deconvolution';
+}
+
+/** `op` in sub-pixel form when it is a ConvTranspose that form covers (and has no sum), else `op`. */
+function subpixelForm(op: OnednnConvOp): OnednnConvOp {
+  if (!op.transposed || op.kernel !== 3 || op.stride !== 2 || op.padBegin !== 1 || op.padEnd !== 0 || op.addTensor >= 0) return op;
+  const { weight, bias } = fusedParityWeights(op.weights, op.bias, op.inChannels, op.outChannels, 'parity-major');
+  return { ...op, transposed: false, subpixel: true, kernel: 2, stride: 1, padBegin: 0, padEnd: 1, weights: weight, bias };
+}
+
 /** The plan of `onnx`'s graph (bytes of a ModelProto). */
-export function onednnNetworkSpec(onnx: Uint8Array): OnednnNetworkSpec {
+export function onednnNetworkSpec(onnx: Uint8Array, options: OnednnPlanOptions = {}): OnednnNetworkSpec {
   const graph = decodeModel(onnx).graph;
   const initializers = new Map<string, TensorProto>(graph.initializers.map((t) => [t.name, t]));
   const inputs = graph.inputs.filter((i) => !initializers.has(i.name));
@@ -232,5 +258,7 @@ export function onednnNetworkSpec(onnx: Uint8Array): OnednnNetworkSpec {
   }
   const output = values.get(graph.outputs[0].name);
   if (!output || output.tensor === 0) throw new SpleenTrtError('ERR_BACKEND_UNAVAILABLE', 'The oneDNN backend found no computed output');
-  return { inputChannels, tensorCount, outputTensor: output.tensor, ops };
+  // After the whole graph: BatchNormalization and PRelu are folded into the transposed weights first.
+  const planned = (options.upSampling ?? 'subpixel') === 'subpixel' ? ops.map((op) => (op.kind === 'conv' ? subpixelForm(op) : op)) : ops;
+  return { inputChannels, tensorCount, outputTensor: output.tensor, ops: planned };
 }

@@ -27,10 +27,18 @@ export interface GraphEmitter {
  * parity's weights sit at the taps it uses, the others are zero. More multiply-adds (x 64/27), but
  * one large GEMM and one im2col instead of eight thin ones. The zero taps add exact zeros, so only
  * the summation order differs from the transposed convolution. Output channel order is
- * (pd, o, ph, pw), what `interleaveParityHalves` expects. `w` is the ConvTranspose weight
- * [cin, cout, 3, 3, 3], `b` its bias [cout].
+ * (pd, o, ph, pw), what `interleaveParityHalves` expects, or with `order` 'parity-major'
+ * (pd, ph, pw, o), what the oneDNN network's depth-to-space expects (each parity's channels
+ * contiguous, so whole channel blocks move). `w` is the ConvTranspose weight [cin, cout, 3, 3, 3],
+ * `b` its bias [cout].
  */
-export function fusedParityWeights(w: Float32Array, b: Float32Array, cin: number, cout: number): { weight: Float32Array; bias: Float32Array } {
+export function fusedParityWeights(
+  w: Float32Array,
+  b: Float32Array,
+  cin: number,
+  cout: number,
+  order: 'onnxruntime' | 'parity-major' = 'onnxruntime',
+): { weight: Float32Array; bias: Float32Array } {
   const weight = new Float32Array(8 * cout * cin * 8);
   const bias = new Float32Array(8 * cout);
   const taps = SUBPIXEL_TAPS;
@@ -38,7 +46,7 @@ export function fusedParityWeights(w: Float32Array, b: Float32Array, cin: number
     const [pd, ph, pw] = [parity >> 2, (parity >> 1) & 1, parity & 1];
     const t = [taps[pd], taps[ph], taps[pw]];
     for (let o = 0; o < cout; o++) {
-      const channel = ((pd * cout + o) * 2 + ph) * 2 + pw;
+      const channel = order === 'parity-major' ? parity * cout + o : ((pd * cout + o) * 2 + ph) * 2 + pw;
       bias[channel] = b[o];
       for (let i = 0; i < cin; i++) {
         const src = (i * cout + o) * 27;

@@ -4,6 +4,9 @@
  * oneDNN 2.x comes from Debian's libdnnl-dev (.ci/system-packages.txt): required in CI.
  */
 import { spawnSync } from 'node:child_process';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnednnBackend } from '../../src/inference/onednn-backend.js';
 import { onednnNetworkSpec } from '../../src/inference/onednn-plan.js';
@@ -47,6 +50,7 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
   it.each([
     [1, [32, 32, 32]],
     [2, [48, 32, 16]],
+    [4, [16, 48, 32]],
   ] as const)('gives onnxruntime\'s logits within 1e-4 (batch %i, %j)', async (batch, roi) => {
     const input = seededInput(batch * roi[0] * roi[1] * roi[2], 7 + batch);
     const [a, b] = [await onednn.run(input, batch, [...roi]), await ort.run(input, batch, [...roi])];
@@ -58,6 +62,42 @@ describe.runIf(requireTool(info.available, 'oneDNN 2.x (libdnnl-dev)'))('oneDNN 
     expect(maxAbsDiff(again.logits, a.logits)).toBe(0);
     // Not trivially equal: the logits vary.
     expect(Math.max(...b.logits.subarray(0, 1000)) - Math.min(...b.logits.subarray(0, 1000))).toBeGreaterThan(0.01);
+  });
+
+  it.each([
+    ['one fused sub-pixel conv per layer', { subpixelSplit: false }],
+    ['the blocked layout', { channelsLast: false }],
+    ['the channels-last layout', { channelsLast: true }],
+    ['oneDNN deconvolutions and oneDNN convs only', { upSampling: 'deconvolution', directConv: false }],
+  ] as const)('with %s gives onnxruntime\'s logits within 1e-4 too (batch 4, 16x32x48)', async (_, options) => {
+    const other = createOnednnBackend(loadSeededModel('tensorrt').onnx, { inputName: 'input_0', outputName: 'output_0' }, options);
+    try {
+      const input = seededInput(4 * 16 * 32 * 48, 5);
+      const [a, b] = [await other.run(input, 4, [16, 32, 48]), await ort.run(input, 4, [16, 32, 48])];
+      expect(maxAbsDiff(a.logits, b.logits)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('reuses dropped logits and input buffers of other sizes and still gives onnxruntime\'s logits', async () => {
+    // The addon pools the runs' float buffers: a logits buffer comes back when JS drops it (GC).
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const shapes = [
+      [2, [48, 32, 16]],
+      [1, [32, 32, 16]],
+      [2, [16, 32, 48]],
+    ] as const;
+    for (const [batch, roi] of shapes) {
+      const input = seededInput(batch * roi[0] * roi[1] * roi[2], 40 + batch);
+      const a = (await onednn.run(input, batch, [...roi])).logits;
+      const b = (await ort.run(input, batch, [...roi])).logits;
+      expect(a.length).toBe(b.length);
+      expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-4);
+      gc();
+      await nextTurn();
+    }
   });
 
   it('rejects a wrong input length and a window the strides do not divide with coded errors', async () => {

@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foregroundDice, makePhantom, parseNifti, writeNifti } from '../../src/index.js';
+import { autoCpuBackend } from '../../src/inference/cpu-backend-choice.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const work = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-examples-'));
@@ -57,7 +58,7 @@ describe('examples/', () => {
       const base = `http://127.0.0.1:${port}`;
 
       const health = await fetch(`${base}/health`);
-      expect(await health.json()).toEqual({ status: 'ok', backend: 'onnxruntime' });
+      expect(await health.json()).toEqual({ status: 'ok', backend: autoCpuBackend().name });
 
       const ok = await fetch(`${base}/segment`, { method: 'POST', body: readFileSync(ct) });
       expect(ok.status).toBe(200);

@@ -131,6 +131,11 @@ describe.runIf(existsSync(CLI))('spleen-trt CLI', () => {
     expect(info.onnxruntime.available).toBe(true);
     expect(typeof info.tensorrt.reason).toBe('string');
     expect(info.cpu.cores).toBeGreaterThan(0);
+    // auto's CPU backend: oneDNN only where it opened with AVX-512 kernels.
+    const onednnFast = info.onednn.available === true && info.onednn.isa === 'avx512_core';
+    expect(info.cpuBackend.name).toBe(onednnFast ? 'onednn' : 'onnxruntime');
+    const text = run(['info']).stdout;
+    expect(text).toContain(`cpu backend (auto): ${info.cpuBackend.name} (${info.cpuBackend.reason})`);
   });
 
   it('demo generates a sample, segments the spleen with the trained default model and reports its Dice', async () => {

@@ -16,7 +16,18 @@ describe('onednnNetworkSpec', () => {
     const spec = onednnNetworkSpec(buildUnetOnnx(weights));
     const c = convs(spec);
     expect(c.length).toBe(23);
-    expect(c.filter((o) => o.transposed).length).toBe(4);
+    // The 4 stride-2 ConvTransposes in sub-pixel form: kernel 2, 8x the output channels' weights.
+    expect(c.filter((o) => o.transposed).length).toBe(0);
+    const up = c.filter((o) => o.subpixel);
+    expect(up.map((o) => [o.inChannels, o.outChannels])).toEqual([[384, 64], [128, 32], [64, 16], [32, 2]]);
+    for (const o of up) {
+      expect([o.kernel, o.stride, o.padBegin, o.padEnd]).toEqual([2, 1, 0, 1]);
+      expect(o.weights.length).toBe(8 * o.outChannels * o.inChannels * 8);
+      expect(o.bias.length).toBe(8 * o.outChannels);
+    }
+    const deconv = convs(onednnNetworkSpec(buildUnetOnnx(weights), { upSampling: 'deconvolution' }));
+    expect(deconv.filter((o) => o.transposed).length).toBe(4);
+    expect(deconv.some((o) => o.subpixel)).toBe(false);
     expect(spec.ops.filter((o) => o.kind === 'concat').length).toBe(4);
     expect(c.flatMap((o) => o.postOps).filter((p) => p.kind === 'relu').length).toBe(17);
     expect(c.filter((o) => o.addTensor >= 0).length).toBe(9);

@@ -2,6 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { autoCpuBackend } from '../../../src/inference/cpu-backend-choice.js';
 import { loadDefaultModel } from '../../../src/model/load-model.js';
 import { makePhantom, Segmenter, SpleenTrtError, type Volume } from '../../../src/index.js';
 import { rejection } from '../../helpers/rejection.js';
@@ -114,9 +115,10 @@ describe('Segmenter.create', () => {
     expect(error.message.length).toBeGreaterThan(20);
   });
 
-  it("falls back to onnxruntime under 'auto' and records why", async () => {
+  it("falls back to the CPU backend under 'auto' (oneDNN with AVX-512, else onnxruntime) and records why", async () => {
     await using segmenter = await Segmenter.create({ backend: 'auto' });
-    expect(segmenter.info.backend).toBe('onnxruntime');
+    expect(segmenter.info.backend).toBe(autoCpuBackend().name);
+    expect(segmenter.info.backendDescription).toMatch(autoCpuBackend().name === 'onednn' ? /^oneDNN/ : /^onnxruntime/);
     expect(segmenter.info.fallbackReason).toBeTruthy();
   });
 

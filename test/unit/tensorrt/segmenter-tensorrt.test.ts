@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpleenTrtError } from '../../../src/errors.js';
 import { buildEngine } from '../../../src/inference/build-engine.js';
+import { autoCpuBackend } from '../../../src/inference/cpu-backend-choice.js';
 import type { NativeEngine, NativeEngineInfo, NativeRunResult } from '../../../src/inference/tensorrt-native.js';
 import { loadDefaultModel } from '../../../src/model/load-model.js';
 import { makePhantom } from '../../../src/phantom/make-phantom.js';
@@ -100,10 +101,10 @@ describe('getTensorRtStatus', () => {
 });
 
 describe('Segmenter backend choice', () => {
-  it("'auto' falls back to onnxruntime and records the reason", async () => {
+  it("'auto' falls back to the CPU backend (oneDNN with AVX-512, else onnxruntime) and records the reason", async () => {
     const noTrt = fakeDeps(new FakeNative(), fakeMachine([A100], { available: false, reason: 'libnvinfer.so.10: cannot open shared object file' }));
     await using a = await Segmenter.create({ backend: 'auto', threads: 1 }, noTrt);
-    expect(a.info.backend).toBe('onnxruntime');
+    expect(a.info.backend).toBe(autoCpuBackend().name);
     expect(a.info.fallbackReason).toBe('no TensorRT: libnvinfer.so.10: cannot open shared object file');
 
     await using b = await Segmenter.create({ threads: 1 }, fakeDeps(new FakeNative(), fakeMachine([])));
@@ -113,7 +114,7 @@ describe('Segmenter backend choice', () => {
   it("'auto' falls back when TensorRT is there but the engine cannot be built, saying so", async () => {
     const failing = new FakeNative({ build: async () => Promise.reject(new SpleenTrtError('ERR_ONNX_PARSE', 'node Conv_0: unsupported')) });
     await using segmenter = await Segmenter.create({ threads: 1, engineCacheDir: tmp() }, fakeDeps(failing));
-    expect(segmenter.info.backend).toBe('onnxruntime');
+    expect(segmenter.info.backend).toBe(autoCpuBackend().name);
     expect(segmenter.info.fallbackReason).toBe('TensorRT backend failed (ERR_ONNX_PARSE): node Conv_0: unsupported');
   });
 
