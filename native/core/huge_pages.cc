@@ -1,5 +1,6 @@
 #include "core/huge_pages.h"
 
+#include <atomic>
 #include <new>
 
 #if defined(__linux__)
@@ -10,11 +11,14 @@ namespace spleen_trt::core {
 
 namespace {
 constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+std::atomic<bool> adviceOn{true};
 }  // namespace
+
+void setHugePageAdvice(bool on) { adviceOn.store(on); }
 
 void adviseHugePages(void* data, std::size_t size) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (data == nullptr || size < kHugePageAdviceMin) return;
+  if (data == nullptr || size < kHugePageAdviceMin || !adviceOn.load()) return;
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
   const std::uintptr_t last = (begin + size) & ~(kHugePage - 1);
@@ -22,6 +26,24 @@ void adviseHugePages(void* data, std::size_t size) {
 #else
   (void)data;
   (void)size;
+#endif
+}
+
+bool populateForWrite(void* data, std::size_t size) {
+#if defined(__linux__)
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14 (older headers lack it; the kernel says EINVAL)
+#endif
+  constexpr std::uintptr_t kPage = 4096;
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
+  const std::uintptr_t last = (begin + size) & ~(kPage - 1);
+  if (data == nullptr || last <= first) return true;
+  return madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0;
+#else
+  (void)data;
+  (void)size;
+  return false;
 #endif
 }
 
