@@ -18,7 +18,7 @@ namespace libdeflate = core::libdeflate;
 // the work is done, so neither can be collected while a pool thread uses it.
 class GunzipWorker : public Napi::AsyncWorker {
  public:
-  GunzipWorker(Napi::Env env, Napi::Uint8Array input, Napi::Uint8Array output)
+  GunzipWorker(Napi::Env env, Napi::Uint8Array input, Napi::Buffer<std::uint8_t> output)
       : Napi::AsyncWorker(env, "spleen_trt:gunzip"),
         deferred_(Napi::Promise::Deferred::New(env)),
         inputRef_(Napi::Persistent(input.As<Napi::Object>())),
@@ -26,7 +26,7 @@ class GunzipWorker : public Napi::AsyncWorker {
         in_(input.Data()),
         inSize_(input.ByteLength()),
         out_(output.Data()),
-        outSize_(output.ByteLength()) {}
+        outSize_(output.Length()) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -86,8 +86,7 @@ Napi::Value Crc32(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// gunzip(input: Uint8Array, size: number, output?: Uint8Array): Promise<Uint8Array> of exactly
-// `size` bytes: into `output` when given (it must hold exactly `size` bytes), else a new Buffer.
+// gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes.
 Napi::Value Gunzip(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array input = js_args::Bytes(info[0], "input");
@@ -95,16 +94,9 @@ Napi::Value Gunzip(const Napi::CallbackInfo& info) {
   if (!(size >= 0 && size <= 9007199254740992.0) || size != static_cast<double>(static_cast<std::int64_t>(size))) {
     throw Napi::RangeError::New(env, "Expected a non-negative integer for size");
   }
-  Napi::Uint8Array output;
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    output = js_args::Bytes(info[2], "output");
-    if (static_cast<double>(output.ByteLength()) != size) throw Napi::RangeError::New(env, "output must hold exactly size bytes");
-  } else {
-    Napi::Buffer<std::uint8_t> buffer = Napi::Buffer<std::uint8_t>::New(env, static_cast<std::size_t>(size));
-    // The inflation is the buffer's first touch: in 2 MiB pages where the kernel allows.
-    core::adviseHugePages(buffer.Data(), buffer.Length());
-    output = buffer;
-  }
+  Napi::Buffer<std::uint8_t> output = Napi::Buffer<std::uint8_t>::New(env, static_cast<std::size_t>(size));
+  // The inflation is the buffer's first touch: in 2 MiB pages where the kernel allows.
+  core::adviseHugePages(output.Data(), output.Length());
   auto* worker = new GunzipWorker(env, input, output);
   Napi::Promise promise = worker->promise();
   worker->Queue();

@@ -1,8 +1,6 @@
 // `memory.adviseHugePages(view: ArrayBufferView): void`: transparent huge pages advised for the
 // 2 MiB-aligned part of a large, not yet touched buffer (core/huge_pages.h), so filling it costs
 // a few 2 MiB page faults instead of thousands of 4 KiB ones. Advice only; a no-op off Linux.
-// `memory.prefault(views): Promise<boolean>`: their pages faulted in for writing on the libuv pool
-// (MADV_POPULATE_WRITE: no byte changes, so safe while another thread fills them).
 // `memory.setHugePageAdvice(on: boolean)`: switches it off and on process-wide (A/B benches).
 #pragma once
 

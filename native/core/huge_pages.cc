@@ -29,24 +29,6 @@ void adviseHugePages(void* data, std::size_t size) {
 #endif
 }
 
-bool populateForWrite(void* data, std::size_t size) {
-#if defined(__linux__)
-#ifndef MADV_POPULATE_WRITE
-  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14 (older headers lack it; the kernel says EINVAL)
-#endif
-  constexpr std::uintptr_t kPage = 4096;
-  const auto begin = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
-  const std::uintptr_t last = (begin + size) & ~(kPage - 1);
-  if (data == nullptr || last <= first) return true;
-  return madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0;
-#else
-  (void)data;
-  (void)size;
-  return false;
-#endif
-}
-
 ScratchBuffer::ScratchBuffer(std::size_t size) : size_(size) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (size >= kHugePageAdviceMin) {

@@ -15,11 +15,6 @@ void adviseHugePages(void* data, std::size_t size);
 
 constexpr std::size_t kHugePageAdviceMin = std::size_t{4} << 20;
 
-// Faults in the whole pages of [data, data + size) for writing without changing a byte
-// (MADV_POPULATE_WRITE, Linux 5.14+), so a later writer finds them mapped. Safe while another
-// thread writes the same memory. False where the kernel cannot (then nothing happened).
-bool populateForWrite(void* data, std::size_t size);
-
 // Switches the advice off (and back on) process-wide, for A/B measurements.
 void setHugePageAdvice(bool on);
 

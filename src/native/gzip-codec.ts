@@ -17,12 +17,8 @@ export interface GzipCodec {
   library: string | null;
   /** Why it is unavailable. */
   reason: string | null;
-  /**
-   * Inflates one whole gzip member that decodes to exactly `size` bytes, into `output` when given
-   * (exactly `size` bytes long; untouched by the caller until this settles); rejects otherwise
-   * (wrong size, second member, trailing bytes, corrupt).
-   */
-  gunzip(input: Uint8Array, size: number, output?: Uint8Array): Promise<Uint8Array>;
+  /** Inflates one whole gzip member that decodes to exactly `size` bytes; rejects otherwise (wrong size, second member, trailing bytes, corrupt). */
+  gunzip(input: Uint8Array, size: number): Promise<Uint8Array>;
   /** zlib.crc32(input, crc)'s value, computed on the thread pool; `input` must not change before it settles. */
   crc32(crc: number, input: Uint8Array): Promise<number>;
 }

@@ -8,7 +8,6 @@ import { loadAddon } from './addon.js';
 
 interface Memory {
   adviseHugePages(view: ArrayBufferView): void;
-  prefault(views: ArrayBufferView[]): Promise<boolean>;
   setHugePageAdvice(on: boolean): void;
 }
 let loaded: Memory | null | undefined;
@@ -16,7 +15,7 @@ let loaded: Memory | null | undefined;
 function memory(): Memory | null {
   if (loaded === undefined) {
     const exported = (loadAddon() as { memory?: Partial<Memory> } | null)?.memory;
-    loaded = typeof exported?.adviseHugePages === 'function' && typeof exported.prefault === 'function' && typeof exported.setHugePageAdvice === 'function' ? (exported as Memory) : null;
+    loaded = typeof exported?.adviseHugePages === 'function' && typeof exported.setHugePageAdvice === 'function' ? (exported as Memory) : null;
   }
   return loaded;
 }
@@ -24,24 +23,6 @@ function memory(): Memory | null {
 /** Advises huge pages for the not yet touched `view` (ignored below a few MiB). */
 export function adviseHugePages(view: ArrayBufferView): void {
   memory()?.adviseHugePages(view);
-}
-
-/**
- * Faults in the pages of fresh buffers for writing, on the thread pool, without changing a byte
- * (so another thread may fill them meanwhile): run while one core inflates, the buffers' page
- * faults cost the later writers nothing. Resolves false where this cannot be done (no addon, an
- * old kernel); the views must stay referenced until it settles (the promise holds them).
- */
-export async function prefault(views: ArrayBufferView[]): Promise<boolean> {
-  const native = memory();
-  return native !== null && prefaultOn && native.prefault(views);
-}
-
-let prefaultOn = true;
-
-/** Switches prefault off or back on; for A/B benches. */
-export function setPrefault(on: boolean): void {
-  prefaultOn = on;
 }
 
 /** Switches the advice off or back on, here and in the addon's own buffers; for A/B benches. */

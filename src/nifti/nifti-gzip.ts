@@ -7,17 +7,12 @@ import { constants as bufferConstants } from 'node:buffer';
 import zlib from 'node:zlib';
 import { SpleenTrtError } from '../errors.js';
 import { gzipCodec } from '../native/gzip-codec.js';
-import { prefault } from '../native/memory.js';
-import { uninitializedBytes } from '../volume/uninitialized.js';
 import { invalid } from './nifti-header.js';
 
 /** True for the gzip magic 1f 8b (detected by content, never by file name). */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
-
-/** DEFLATE's largest expansion: a 258-byte match in 2 bits. */
-export const MAX_DEFLATE_RATIO = 1032;
 
 /** Output cap of one prefix-inflation attempt. */
 const PREFIX_OUTPUT_LIMIT = 1 << 16;
@@ -116,13 +111,7 @@ export async function gunzipCappedAsync(gz: Uint8Array, maxBytes: number): Promi
   const size = codec === null ? undefined : trailerSize(gz, capFor(maxBytes));
   if (codec !== null && size !== undefined) {
     try {
-      const output = uninitializedBytes(size);
-      // Its pages are faulted in on another pool thread, ahead of libdeflate filling them; not for
-      // a trailer that claims more than DEFLATE can expand to (then libdeflate fails anyway).
-      const faulted = size <= gz.length * MAX_DEFLATE_RATIO ? prefault([output]).catch(() => false) : undefined;
-      const inflated = await codec.gunzip(gz, size, output);
-      await faulted;
-      return inflated;
+      return await codec.gunzip(gz, size);
     } catch {
       // Falls through to zlib, which either reads it or says what is wrong with it.
     }

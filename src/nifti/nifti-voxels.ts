@@ -157,8 +157,6 @@ export function decodeVoxels(
 /**
  * As decodeVoxels, with the addon's transpose on the libuv thread pool (a 512x512x90 CT kept the
  * event loop busy for tens of ms otherwise); the TS loop, where the addon is missing, runs here.
- * `into` (count floats, allocated and faulted in by the caller while the file was read) is used
- * where the kernel runs.
  */
 export async function decodeVoxelsAsync(
   bytes: Uint8Array,
@@ -167,14 +165,13 @@ export async function decodeVoxelsAsync(
   dt: NiftiDatatypeInfo,
   littleEndian: boolean,
   scaling: ReadScaling | undefined,
-  into?: Float32Array,
 ): Promise<Float32Array> {
   const kernels = volumeKernels();
   if (kernels === null) return decodeVoxels(bytes, offset, layout, dt, littleEndian, scaling);
   const count = layout.shape[0] * layout.shape[1] * layout.shape[2] * layout.channels;
   const src = rawVoxels(bytes, offset, count, dt, littleEndian);
   // The kernel writes every voxel: no need for a zero-filled array (one pass less over memory).
-  const out = into?.length === count ? into : uninitializedFloats(count);
+  const out = uninitializedFloats(count);
   await kernels.fileToCOrderAsync(src, out, layout.shape, layout.channels, scaling?.slope ?? 1, scaling?.inter ?? 0);
   return out;
 }

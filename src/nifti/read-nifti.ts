@@ -12,7 +12,7 @@ import { inputFileError, openRegularFile, readExactly } from '../io/read-regular
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3, Volume } from '../volume/volume.js';
 import { type AffineSource, type ChosenAffine, chooseAffine, columnNormsNumpy } from './nifti-affine.js';
-import { gunzipCapped, gunzipCappedAsync, gunzipPrefix, isGzip, MAX_DEFLATE_RATIO } from './nifti-gzip.js';
+import { gunzipCapped, gunzipCappedAsync, gunzipPrefix, isGzip } from './nifti-gzip.js';
 import {
   datatypeInfo,
   decodeNiftiHeader,
@@ -26,9 +26,6 @@ import {
 } from './nifti-header.js';
 import { checkNiftiDeclaredSize, DEFAULT_MAX_NIFTI_BYTES, type NiftiSizeLimits } from './nifti-limits.js';
 import { decodeVoxels, decodeVoxelsAsync, type ReadScaling } from './nifti-voxels.js';
-import { prefault } from '../native/memory.js';
-import { volumeKernels } from '../native/volume-kernels.js';
-import { uninitializedFloats } from '../volume/uninitialized.js';
 import { DEFAULT_VOLUME_LIMITS, geometryProblem } from '../volume/volume-limits.js';
 
 /** Default voxel limit: 2^28 voxels (512x512x1024; a 1 GiB float32 volume). */
@@ -246,33 +243,12 @@ function decodeWithPlan(plan: ReadPlan, bytes: Uint8Array): NiftiChannelImage {
   return imageOf(plan, data);
 }
 
-/**
- * The volume's float32 buffer, allocated as soon as the header is planned, its pages faulted in on
- * another pool thread while the file is read and inflated (a 512x512x90 CT's 94 MB cost the
- * decode ~40 ms of page faults on the project's VM). Only where the addon decodes (its kernel
- * writes every voxel; the TS loop allocates its own zero-filled array).
- */
-interface VolumeBuffer {
-  data: Float32Array;
-  faulted: Promise<unknown>;
-}
-
-function volumeBuffer(plan: ReadPlan, storedBytes: number): VolumeBuffer | undefined {
-  // Not for a file too small to hold the image (it fails as truncated): a hostile header must not
-  // get its declared size allocated and touched.
-  if (volumeKernels() === null || storedBytes < plan.neededBytes) return undefined;
-  const { shape, channels } = plan;
-  const data = allocating(`the ${shape.join('x')} volume`, () => uninitializedFloats(shape[0] * shape[1] * shape[2] * channels));
-  return { data, faulted: prefault([data]).catch(() => false) };
-}
-
 /** As decodeWithPlan, the transpose off the JS thread where the addon has it. */
-async function decodeWithPlanAsync(plan: ReadPlan, bytes: Uint8Array, buffer?: VolumeBuffer): Promise<NiftiChannelImage> {
+async function decodeWithPlanAsync(plan: ReadPlan, bytes: Uint8Array): Promise<NiftiChannelImage> {
   checkDataLength(plan, bytes);
   const { dt, shape, channels, voxOffset, header } = plan;
-  await buffer?.faulted;
   const data = await allocatingAsync(`the ${shape.join('x')} volume`, () =>
-    decodeVoxelsAsync(bytes, voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling, buffer?.data),
+    decodeVoxelsAsync(bytes, voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling),
   );
   return imageOf(plan, data);
 }
@@ -322,7 +298,7 @@ async function readAt(path: string, handle: FileHandle, length: number): Promise
 }
 
 /** Reads only what the header says is needed: the whole file for gzip, the image bytes otherwise. */
-async function readFileBytes(path: string, limits: ReadLimits, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array; buffer?: VolumeBuffer }> {
+async function readFileBytes(path: string, limits: ReadLimits, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array }> {
   // A FIFO, device or symlink loop is refused here, before any read could block or never end.
   const { handle, size } = await openRegularFile(path, { what: 'NIfTI file', directoryError: (file) => invalid(`${file} is a directory`) });
   try {
@@ -342,14 +318,12 @@ async function readFileBytes(path: string, limits: ReadLimits, allowChannels: bo
       if (size > limit) {
         throw invalid(`${path} holds ${size} bytes of gzip, more than the ${plan.neededBytes}-byte image its header declares could need`);
       }
-      const buffer = volumeBuffer(plan, size * MAX_DEFLATE_RATIO);
       whole ??= await readAt(path, handle, size);
-      return { plan, bytes: await gunzipCappedAsync(whole, plan.neededBytes + TRAILING_MARGIN_BYTES), buffer };
+      return { plan, bytes: await gunzipCappedAsync(whole, plan.neededBytes + TRAILING_MARGIN_BYTES) };
     }
     const plan = planRead(decodeNiftiHeader(head), limits, allowChannels);
-    const buffer = volumeBuffer(plan, size);
     const bytes = size <= head.length ? head : await readAt(path, handle, Math.min(size, plan.neededBytes));
-    return { plan, bytes, buffer };
+    return { plan, bytes };
   } finally {
     await handle.close();
   }
@@ -361,13 +335,12 @@ async function readAny(pathOrBytes: string | Uint8Array, options: ReadNiftiOptio
   }
   const limits = validateOptions(options);
   if (typeof pathOrBytes === 'string') {
-    const { plan, bytes, buffer } = await readFileBytes(pathOrBytes, limits, allowChannels);
-    return decodeWithPlanAsync(plan, bytes, buffer);
+    const { plan, bytes } = await readFileBytes(pathOrBytes, limits, allowChannels);
+    return decodeWithPlanAsync(plan, bytes);
   }
   const plan = planBytes(pathOrBytes, limits, allowChannels);
-  if (!isGzip(pathOrBytes)) return decodeWithPlanAsync(plan, pathOrBytes);
-  const buffer = volumeBuffer(plan, pathOrBytes.length * MAX_DEFLATE_RATIO);
-  return decodeWithPlanAsync(plan, await gunzipCappedAsync(pathOrBytes, plan.neededBytes + TRAILING_MARGIN_BYTES), buffer);
+  const bytes = isGzip(pathOrBytes) ? await gunzipCappedAsync(pathOrBytes, plan.neededBytes + TRAILING_MARGIN_BYTES) : pathOrBytes;
+  return decodeWithPlanAsync(plan, bytes);
 }
 
 /**
