@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setGzipCodecEnabled } from '../../src/native/gzip-codec.js';
+import { adviseHugePages } from '../../src/native/memory.js';
 import { runDeflate, setRunDeflateEnabled, type RunDeflate } from '../../src/native/run-deflate.js';
 import { gzipPieces } from '../../src/nifti/gzip-pieces.js';
 import { encodeNifti, niftiPieces, writeNifti } from '../../src/nifti/write-nifti.js';
@@ -218,6 +220,18 @@ describe('writer: label maps through the run encoder', () => {
     });
   }
 
+  it('writes the same file with libdeflate off (the header piece\'s CRC-32 then from zlib.crc32)', async () => {
+    const volume = { data: mask, shape, affine };
+    const { withRuns } = await gzipBothWays(volume, { datatype: 'float32' });
+    setGzipCodecEnabled(false);
+    try {
+      const again = await gzipPieces(niftiPieces(volume, { datatype: 'float32' }), 1, 3);
+      expect(Buffer.compare(again, withRuns)).toBe(0);
+    } finally {
+      setGzipCodecEnabled(true);
+    }
+  });
+
   it('leaves a label map without runs to zlib (same file as with the encoder off)', async () => {
     const noise = runLabels(shape, 1, 1, 250, 33);
     const { withRuns, withZlib } = await gzipBothWays({ data: noise, shape, affine }, { datatype: 'float32' });
@@ -280,5 +294,31 @@ describe('writer: label maps through the run encoder', () => {
       // Only the two files: no temporary left behind.
       expect((await readdir(dir)).sort()).toEqual(['mask-float32.nii.gz', 'mask-uint8.nii.gz']);
     });
+  });
+});
+
+describe('huge-page advice', () => {
+  const thp = (() => {
+    try {
+      return spawnSync('cat', ['/sys/kernel/mm/transparent_hugepage/enabled'], { encoding: 'utf8' }).stdout;
+    } catch {
+      return '';
+    }
+  })();
+  const anonHuge = async (): Promise<number> => Number(/AnonHugePages:\s+(\d+)/.exec(await readFile('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? 0);
+
+  it.runIf(process.platform === 'linux' && /\[(always|madvise)\]/.test(thp))('backs an advised fresh buffer with 2 MiB pages once it is written', async () => {
+    const before = await anonHuge();
+    const buffer = Buffer.allocUnsafeSlow(32 << 20);
+    adviseHugePages(buffer);
+    buffer.fill(1);
+    // At least part of the 32 MiB (its 2 MiB-aligned interior) in huge pages.
+    expect((await anonHuge()) - before).toBeGreaterThanOrEqual(8 << 10);
+    expect(buffer[buffer.length - 1]).toBe(1);
+  });
+
+  it('ignores small views and refuses what is not a typed array', () => {
+    expect(() => adviseHugePages(new Uint8Array(16))).not.toThrow();
+    expect(() => adviseHugePages({} as unknown as Uint8Array)).toThrow(TypeError);
   });
 });
