@@ -114,9 +114,19 @@ function splitRanges(source: PieceSource, parts: number): [number, number][] {
   return ranges;
 }
 
-/** The parts of a source with deflateRange: its own segments where it takes them, zlib elsewhere. */
+/** libuv's thread pool size: more segments than its threads would only queue. */
+function threadPoolSize(): number {
+  const size = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(size) && size >= 1 ? size : 4;
+}
+
+/**
+ * The parts of a source with deflateRange: its own segments where it takes them, zlib elsewhere.
+ * One segment per core, at most one per pool thread: each segment reads its slices of every
+ * source row, so more and thinner segments would mean more passes over the labels.
+ */
 async function mixedParts(source: PieceSource, level: number, inFlight: number): Promise<Part[]> {
-  const ranges = splitRanges(source, inFlight);
+  const ranges = splitRanges(source, Math.min(inFlight, threadPoolSize()));
   const own = ranges.map(async ([first, end]) => source.deflateRange!(first, end, end === source.count));
   // Whatever happens here, every segment on the pool settles before this returns.
   const settled = Promise.allSettled(own);
