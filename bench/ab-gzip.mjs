@@ -14,12 +14,14 @@ import { gunzipCappedAsync } from '../dist/nifti/nifti-gzip.js';
 import { gzipCodecStatus, setGzipCodecEnabled } from '../dist/native/gzip-codec.js';
 import { PHANTOMS } from '../dist/bench/bench-worker.js';
 import { writeMaskNifti } from '../dist/cli/infer-command.js';
+import { setRunDeflateEnabled } from '../dist/native/run-deflate.js';
 
 const args = process.argv.slice(2);
 const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
 const rounds = Number(args[args.indexOf('--rounds') + 1]) || 7;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+setRunDeflateEnabled(false);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'spleen-trt-ab-gzip-'));
 try {
   const phantom = makePhantom({ ...PHANTOMS[size], seed: 1 });
@@ -30,7 +32,8 @@ try {
   const stages = {
     inflate: () => gunzipCappedAsync(ctBytes, 1 << 30),
     readNifti: () => readNifti(ct),
-    // The writer deflates with zlib either way; with libdeflate its CRC-32 runs on the thread pool.
+    // The writer deflates with zlib either way (the mask's run encoder is off here: it needs
+    // neither library; bench/ab-io.mjs measures it); with libdeflate its CRC-32 runs on the pool.
     writeNifti: () => writeMaskNifti(path.join(dir, 'mask.nii.gz'), mask),
   };
   const times = {};

@@ -6,6 +6,8 @@
 
 #include "addon_state.h"
 #include "gzip_js.h"
+#include "memory_js.h"
+#include "run_deflate_js.h"
 #include "runtime_info_js.h"
 #include "onednn_js.h"
 #include "tensorrt_js.h"
@@ -50,6 +52,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   spleen_trt::RegisterTensorRt(env, exports);
   spleen_trt::RegisterVolumeKernels(env, exports);
   spleen_trt::RegisterGzipCodec(env, exports);
+  spleen_trt::RegisterRunDeflate(env, exports);
+  spleen_trt::RegisterMemory(env, exports);
   spleen_trt::RegisterOnednn(env, exports);
   return exports;
 }

@@ -192,42 +192,61 @@ void divideByWeights(float* acc, std::int64_t voxels, int channels, const float*
   }
 }
 
+// One file-order row segment to float: v * slope (if multiply) + inter (if add) in double, one
+// rounding to float. Contiguous in and out, so the compiler vectorises it.
+template <typename T, bool kMultiply, bool kAdd>
+void convertRow(const T* s, float* t, std::int64_t count, double slope, double inter) {
+  for (std::int64_t x = 0; x < count; ++x) {
+    double v = static_cast<double>(s[x]);
+    if constexpr (kMultiply) v *= slope;
+    if constexpr (kAdd) v += inter;
+    t[x] = static_cast<float>(v);
+  }
+}
+
+template <typename T, bool kMultiply, bool kAdd>
+void fileToCOrderRows(const T* in, float* dst, std::int64_t n0, std::int64_t n1, std::int64_t n2, std::int64_t jBegin,
+                      std::int64_t jEnd, double slope, double inter) {
+  const std::int64_t n12 = n1 * n2;
+  const std::int64_t n01 = n0 * n1;
+  // A 16 x 16 tile: 16 file rows (k) of 16 voxels (i) converted in contiguous runs, then written
+  // as 16 C-order row segments (i) of 16 floats (k), one cache line each.
+  constexpr std::int64_t kTile = 16;
+  float tile[kTile * kTile];
+  for (std::int64_t j = jBegin; j < jEnd; ++j) {
+    for (std::int64_t k0 = 0; k0 < n2; k0 += kTile) {
+      const std::int64_t tk = std::min(kTile, n2 - k0);
+      for (std::int64_t i0 = 0; i0 < n0; i0 += kTile) {
+        const std::int64_t ti = std::min(kTile, n0 - i0);
+        for (std::int64_t kk = 0; kk < tk; ++kk) {
+          convertRow<T, kMultiply, kAdd>(in + (k0 + kk) * n01 + j * n0 + i0, tile + kk * kTile, ti, slope, inter);
+        }
+        for (std::int64_t ii = 0; ii < ti; ++ii) {
+          float* o = dst + (i0 + ii) * n12 + j * n2 + k0;
+          for (std::int64_t kk = 0; kk < tk; ++kk) o[kk] = tile[kk * kTile + ii];
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
                   double slope, double inter) {
   const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
-  const std::int64_t n12 = n1 * n2;
-  const std::int64_t n01 = n0 * n1;
-  const std::int64_t volume = n01 * n2;
+  const std::int64_t volume = n0 * n1 * n2;
   const bool multiply = slope != 1.0;
   const bool add = inter != 0.0;
-  // k innermost: each output row segment is written contiguously while the 32 source slices are
-  // read 8 voxels at a time (twice as fast as the TS loop order on a 512x512x90 int16 image).
-  constexpr std::int64_t kRowTileI = 8;
   for (std::int64_t c = 0; c < channels; ++c) {
     const T* in = src + c * volume;
     float* dst = out + c * volume;
     // Rows j are independent: split them over the idle cores for large images.
     const std::int64_t rowVoxels = std::max<std::int64_t>(n0 * n2, 1);
     parallelRanges(n1, kParallelVoxels / rowVoxels, [&](std::int64_t jBegin, std::int64_t jEnd) {
-      for (std::int64_t j = jBegin; j < jEnd; ++j) {
-        for (std::int64_t i0 = 0; i0 < n0; i0 += kRowTileI) {
-          const std::int64_t i1 = std::min(i0 + kRowTileI, n0);
-          for (std::int64_t k0 = 0; k0 < n2; k0 += kTileK) {
-            const std::int64_t k1 = std::min(k0 + kTileK, n2);
-            for (std::int64_t i = i0; i < i1; ++i) {
-              const T* s = in + j * n0 + i;
-              float* o = dst + i * n12 + j * n2;
-              for (std::int64_t k = k0; k < k1; ++k) {
-                double v = static_cast<double>(s[k * n01]);
-                if (multiply) v *= slope;
-                if (add) v += inter;
-                o[k] = static_cast<float>(v);
-              }
-            }
-          }
-        }
-      }
+      if (multiply && add) fileToCOrderRows<T, true, true>(in, dst, n0, n1, n2, jBegin, jEnd, slope, inter);
+      else if (multiply) fileToCOrderRows<T, true, false>(in, dst, n0, n1, n2, jBegin, jEnd, slope, inter);
+      else if (add) fileToCOrderRows<T, false, true>(in, dst, n0, n1, n2, jBegin, jEnd, slope, inter);
+      else fileToCOrderRows<T, false, false>(in, dst, n0, n1, n2, jBegin, jEnd, slope, inter);
     });
   }
 }

@@ -7,6 +7,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SpleenTrtError } from '../errors.js';
+import { uninitializedBytes } from '../volume/uninitialized.js';
 
 function errnoOf(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
@@ -69,7 +70,8 @@ export async function openRegularFile(file: string, options: OpenRegularFileOpti
 
 /** Reads `length` bytes from the start of an open file; a file that shrank meanwhile is an error. */
 export async function readExactly(handle: FileHandle, length: number, file: string): Promise<Uint8Array> {
-  const buffer = new Uint8Array(length);
+  // Not zero-filled: every byte is read into, or the read fails.
+  const buffer = uninitializedBytes(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buffer, done, length - done, done);

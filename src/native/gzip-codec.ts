@@ -2,9 +2,10 @@
  * libdeflate's whole-buffer gzip inflation, from the addon (native/gzip_js.cc), which opens the
  * system's libdeflate.so.0 at run time like TensorRT: no build-time dependency, and where either
  * the addon or the library is missing, .nii.gz is inflated by Node's zlib as before (same bytes,
- * only slower). It runs on the libuv thread pool. Writing stays with zlib (gzip-pieces.ts): on
- * masks, whose long zero runs zlib handles well, libdeflate compressed 3-5x slower here; only the
- * writer's CRC-32 comes from libdeflate, off the JS thread.
+ * only slower). It runs on the libuv thread pool. Writing does not use it (gzip-pieces.ts): on
+ * masks libdeflate compressed 3-5x slower than zlib here (they go to the addon's run encoder,
+ * run-deflate.ts, everything else to zlib); only the zlib pieces' CRC-32 comes from libdeflate,
+ * off the JS thread.
  *
  * `SPLEEN_TRT_NO_LIBDEFLATE=1` (read by the addon when it loads) or setGzipCodecEnabled(false)
  * (for tests that compare the two paths in one process) forces zlib.

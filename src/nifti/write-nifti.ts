@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../write-file-atomic.js';
 import { roundHalfEven } from '../volume/numpy-linalg.js';
 import type { Shape3, Vec3 } from '../volume/volume.js';
 import { affineToQform } from './nifti-affine.js';
+import { runDeflate } from '../native/run-deflate.js';
 import { gzipPieces, type PieceSource } from './gzip-pieces.js';
 import { gzipSync } from './nifti-gzip.js';
 import { encodeNifti1Header, NIFTI1_HEADER_SIZE, NIFTI1_MIN_VOX_OFFSET, NIFTI_DATATYPES, type NiftiHeader } from './nifti-header.js';
@@ -256,10 +257,32 @@ function storedValues(volume: NiftiWritableVolume, options: EncodeNiftiOptions):
 
 /** Bytes of image data per piece when a .nii.gz is encoded and compressed piece by piece. */
 const PIECE_BYTES = 4 << 20;
+/**
+ * The run encoder gives up on a range once its output passes 1/32 of the stored bytes (a mask
+ * compresses about 600:1 there): such data has no long runs, and zlib does better with it.
+ */
+const RUN_DEFLATE_MIN_RATIO = 32;
+/** Larger planes stay with zlib: the run encoder transposes whole planes in one buffer. */
+const RUN_DEFLATE_MAX_PLANE_VOXELS = 1 << 24;
+
+/**
+ * What each of the 256 labels is stored as (datatype, byte order, scaling): the writer's own
+ * conversion applied to the values 0..255, so a label map encoded through this table gives the
+ * bytes encodeVoxelsInto gives for it.
+ */
+function labelWords(options: EncodeNiftiOptions, littleEndian: boolean): Uint8Array {
+  const datatype = options.datatype ?? 'float32';
+  const labels = Uint8Array.from({ length: 256 }, (_, v) => v);
+  const values = storedValues({ data: labels, shape: [256, 1, 1], affine: new Float64Array(16) }, options);
+  const words = new Uint8Array(256 * WRITE_DATATYPE_BYTES[datatype]);
+  encodeVoxelsInto(words, values, { shape: [256, 1, 1], channels: 1 }, datatype, littleEndian);
+  return words;
+}
 
 /**
  * encodeNifti's bytes as pieces: the header (with the 4 zero extension bytes), then runs of
  * whole planes of about PIECE_BYTES (`pieceBytes` in tests), each encoded when its turn comes.
+ * A label map (Uint8Array data) also offers its plane pieces to the addon's run encoder.
  */
 export function niftiPieces(volume: NiftiWritableVolume, options: EncodeNiftiOptions = {}, pieceBytes = PIECE_BYTES): PieceSource {
   const { channels } = validate(volume, options);
@@ -267,13 +290,15 @@ export function niftiPieces(volume: NiftiWritableVolume, options: EncodeNiftiOpt
   const headerBytes = new Uint8Array(NIFTI1_MIN_VOX_OFFSET);
   headerBytes.set(encodeNifti1Header(header), 0);
   const datatype = options.datatype ?? 'float32';
-  const stored = storedValues(volume, options);
   const [n0, n1, n2] = volume.shape;
-  const planeBytes = n0 * n1 * WRITE_DATATYPE_BYTES[datatype];
+  const wordBytes = WRITE_DATATYPE_BYTES[datatype];
+  const planeBytes = n0 * n1 * wordBytes;
   const planes = channels * n2;
   const perPiece = Math.max(1, Math.floor(pieceBytes / planeBytes));
   const planeCount = (index: number): number => Math.min(perPiece, planes - (index - 1) * perPiece);
-  return {
+  // The unscaled copy only when zlib's fill needs it (a label map's run encoder reads the labels).
+  let stored: Float32Array | Uint8Array | undefined;
+  const source: PieceSource = {
     count: 1 + Math.ceil(planes / perPiece),
     length: (index) => (index === 0 ? headerBytes.length : planeCount(index) * planeBytes),
     fill(index, into) {
@@ -281,10 +306,23 @@ export function niftiPieces(volume: NiftiWritableVolume, options: EncodeNiftiOpt
         into.set(headerBytes);
         return;
       }
+      stored ??= storedValues(volume, options);
       const planeRange = { first: (index - 1) * perPiece, count: planeCount(index) };
       encodeVoxelsInto(into, stored, { shape: volume.shape, channels }, datatype, header.littleEndian, planeRange);
     },
   };
+  const encoder = runDeflate();
+  const { data } = volume;
+  if (encoder !== null && data instanceof Uint8Array && n0 * n1 <= RUN_DEFLATE_MAX_PLANE_VOXELS) {
+    const words = labelWords(options, header.littleEndian);
+    source.deflateRange = (first, end, last) => {
+      const planeBegin = (first - 1) * perPiece;
+      const planeEnd = Math.min(planes, (end - 1) * perPiece);
+      const maxOutput = Math.floor(((planeEnd - planeBegin) * planeBytes) / RUN_DEFLATE_MIN_RATIO);
+      return encoder.deflateLabelPlanes(data, volume.shape, channels, planeBegin, planeEnd, words, wordBytes, last, maxOutput);
+    };
+  }
+  return source;
 }
 
 function checkLevel(level: unknown): number {
@@ -311,8 +349,9 @@ export function gzipNifti(volume: NiftiWritableVolume, options: WriteNiftiOption
 export async function writeNifti(path: string, volume: NiftiWritableVolume, options: WriteNiftiOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw expectedType('a file path', 'path', path);
   const level = checkLevel(options.gzipLevel);
-  // A .gz is encoded and compressed piece by piece, on the thread pool (gzip-pieces.ts). zlib, not
-  // libdeflate: on masks (long zero runs) libdeflate compresses 3-5x slower (README, Benchmark).
+  // A .gz is encoded and compressed piece by piece, on the thread pool (gzip-pieces.ts): a label
+  // map by the addon's run encoder, anything else (or a map without long runs) by zlib. Not
+  // libdeflate: on masks (long zero runs) it compressed 3-5x slower than zlib (README, Benchmark).
   const bytes = /\.gz$/i.test(path) ? await gzipPieces(niftiPieces(volume, options), level) : encodeNifti(volume, options);
   // Like fs.writeFile, a missing directory is the caller's to create.
   await writeFileAtomic(path, bytes, { createDirectory: false });
