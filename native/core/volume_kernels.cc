@@ -168,6 +168,23 @@ void accumulateWindow(float* acc, const std::int64_t dims[3], int channels, cons
   }
 }
 
+void gatherWindows(const float* image, const std::int64_t dims[3], float* batch, const WindowPlacement* placements,
+                   std::int64_t count, float padValue) {
+  if (count <= 0) return;
+  const WindowPlacement& first = placements[0];
+  const std::int64_t roiVolume = first.roi[0] * first.roi[1] * first.roi[2];
+  for (std::int64_t q = 0; q < count; ++q) gatherWindow(image, dims, batch + q * roiVolume, placements[q], padValue);
+}
+
+void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                       const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum) {
+  if (count <= 0) return;
+  const std::int64_t roiVolume = placements[0].roi[0] * placements[0].roi[1] * placements[0].roi[2];
+  for (std::int64_t q = 0; q < count; ++q) {
+    accumulateWindow(acc, dims, channels, logits + q * channels * roiVolume, placements[q], importance, weightSum);
+  }
+}
+
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
                       const double* c1, const double* c2) {
   const std::int64_t voxels = dims[0] * dims[1] * dims[2];

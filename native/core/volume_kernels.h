@@ -33,6 +33,18 @@ void gatherWindow(const float* image, const std::int64_t dims[3], float* window,
 void accumulateWindow(float* acc, const std::int64_t dims[3], int channels, const float* logits,
                       const WindowPlacement& placement, const float* importance, float* weightSum);
 
+// gatherWindow for the windows of a batch, window q (placements[q], all of the same roi) into
+// batch + q * roi volume.
+void gatherWindows(const float* image, const std::int64_t dims[3], float* batch, const WindowPlacement* placements,
+                   std::int64_t count, float padValue);
+
+// accumulateWindow for windows 0 .. count - 1 of a batch, in that order (window q's channels at
+// logits + q * channels * roi volume; all of the same roi): one job for the libuv pool. (Measured
+// and dropped: one pass per batch over the accumulator rows, and a split over two threads by
+// voxel ranges; both gave the same bits but were slower on a 2-core machine.)
+void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                       const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum);
+
 // sliding-window.ts normalise, constant mode: acc[c][i][j][k] /= c0[i] * c1[j] * c2[k] (coverage
 // counts, indexed on the unpadded grid), the quotient taken in double and rounded to float32.
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,

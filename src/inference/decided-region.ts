@@ -136,16 +136,35 @@ function combineCornersByWord(state: Uint8Array, shape: Shape3): { undecided: nu
 }
 
 /**
+ * A kernel call the work needs: the generator yields it and is resumed with its result, run on
+ * this thread by the synchronous driver or on the libuv pool by the asynchronous one (the same
+ * kernel either way, so the same result).
+ */
+interface KernelCall {
+  sync(): number;
+  async(): Promise<number>;
+}
+
+/** What the work yields: a pause point (undefined) or a kernel call whose result it is resumed with. */
+type Step = KernelCall | undefined;
+
+/**
  * decideVoxels then combineCorners (in the addon's kernel when it is there): what each 2x2x2 cube
  * decides, or null when a logit is NaN or infinite.
  */
-function decideCubes(logits: Float32Array, shape: Shape3): { cube: Uint8Array; undecided: number; rowIsBackground: Uint8Array } | null {
+function* decideCubes(
+  logits: Float32Array,
+  shape: Shape3,
+): Generator<Step, { cube: Uint8Array; undecided: number; rowIsBackground: Uint8Array } | null, unknown> {
   const voxels = shape[0] * shape[1] * shape[2];
   const kernels = volumeKernels();
   if (kernels !== null) {
     const cube = new Uint8Array(voxels);
     const rowIsBackground = new Uint8Array(shape[0] * shape[1]);
-    const undecided = kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground);
+    const undecided = (yield {
+      sync: () => kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground),
+      async: () => kernels.decideCornersAsync(logits, shape, SURE_MARGIN, cube, rowIsBackground),
+    }) as number;
     return undecided < 0 ? null : { cube, undecided, rowIsBackground };
   }
   const { state: cube, nonFinite } = decideVoxels(logits, voxels);
@@ -233,7 +252,7 @@ const SHELL_VOXELS_PER_STEP = 16384;
  * loops are plain functions over a range (V8 optimises those better than a generator's body);
  * the generator only pauses between ranges.
  */
-function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<void, void> {
+function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<Step, void, unknown> {
   const kernels = volumeKernels();
   const m0 = r.outShape[0];
   if (kernels === null) {
@@ -246,11 +265,15 @@ function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable
   // The addon scans every output voxel (volume_kernels.cc tableCubeLabels) and lists the
   // undecided ones, the shell, blended here as the TS scan would.
   const [, m1, m2] = r.outShape;
+  const scan = (list: Int32Array): KernelCall => ({
+    sync: () => kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
+    async: () => kernels.tableCubeLabelsAsync(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
+  });
   let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
-  let count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+  let count = (yield scan(undecided)) as number;
   if (count > undecided.length) {
     undecided = new Int32Array(count);
-    count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+    count = (yield scan(undecided)) as number;
   }
   yield;
   for (let u = 0; u < count; u += SHELL_VOXELS_PER_STEP) {
@@ -328,7 +351,7 @@ function labelListedVoxels(
  * resampleAffine does (affinePoint), so the blend of an undecided one is that kernel's value to
  * the bit.
  */
-function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> {
+function* labelThroughAffine(r: Region, x: Float64Array): Generator<Step, void, unknown> {
   const [, n1, n2] = r.gridShape;
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
@@ -337,11 +360,15 @@ function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> 
   const kernels = volumeKernels();
   if (kernels !== null) {
     // The addon scans every output voxel and lists the undecided ones; they are blended here.
+    const scan = (list: Int32Array): KernelCall => ({
+      sync: () => kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, list),
+      async: () => kernels.affineCubeLabelsAsync(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, list),
+    });
     let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
-    let count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+    let count = (yield scan(undecided)) as number;
     if (count > undecided.length) {
       undecided = new Int32Array(count);
-      count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+      count = (yield scan(undecided)) as number;
     }
     yield;
     for (let u = 0; u < count; u++) {
@@ -412,16 +439,18 @@ export function decidedRegionLabels(
   orientation: OrientationTransform,
 ): Uint8Array | null {
   const steps = decidedRegionSteps(logits, resampling, orientation);
+  let result: number | undefined;
   for (;;) {
-    const step = steps.next();
+    const step = steps.next(result);
     if (step.done) return step.value;
+    result = step.value?.sync();
   }
 }
 
 /**
- * As decidedRegionLabels, letting the event loop run whenever a stretch of the work has taken a
- * few ms (between the scan's kernels and within the undecided shell): the same steps in the same
- * order, so the same labels.
+ * As decidedRegionLabels, with the addon's scans (decideCorners, the cube labelling) on the libuv
+ * pool, and letting the event loop run whenever a stretch of the TS work (the undecided shell) has
+ * taken a few ms: the same steps in the same order, so the same labels.
  */
 export async function decidedRegionLabelsAsync(
   logits: Float32Array,
@@ -430,10 +459,13 @@ export async function decidedRegionLabelsAsync(
 ): Promise<Uint8Array | null> {
   const steps = decidedRegionSteps(logits, resampling, orientation);
   const budget = yieldBudget();
+  let result: number | undefined;
   for (;;) {
-    const step = steps.next();
+    const step = steps.next(result);
     if (step.done) return step.value;
-    if (budget.due()) await yieldToEventLoop();
+    result = undefined;
+    if (step.value !== undefined) result = await step.value.async();
+    else if (budget.due()) await yieldToEventLoop();
   }
 }
 
@@ -445,12 +477,12 @@ function* decidedRegionSteps(
   logits: Float32Array,
   resampling: SpacingTransform,
   orientation: OrientationTransform,
-): Generator<void, Uint8Array | null> {
+): Generator<Step, Uint8Array | null, unknown> {
   const inverse = inverseSpacingMap(resampling);
   if (!inverse) return null;
   const gridShape = resampling.outputShape;
   const voxels = gridShape[0] * gridShape[1] * gridShape[2];
-  const corners = decideCubes(logits, gridShape);
+  const corners = yield* decideCubes(logits, gridShape);
   // NaN propagation depends on which taps a kernel multiplies by a zero weight; leave it to the
   // full path rather than reproduce its kernels' choices here.
   if (corners === null) return null;
