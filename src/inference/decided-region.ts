@@ -245,7 +245,7 @@ function blendIsForeground(
 
 /** Output rows (q0) or shell voxels handled between two points where the work may pause. */
 const ROWS_PER_STEP = 8;
-const SHELL_VOXELS_PER_STEP = 16384;
+const SHELL_VOXELS_PER_STEP = 4096;
 
 /**
  * The separable inverse: each output axis reads its spacing-grid indices from a table. The hot
