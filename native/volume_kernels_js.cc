@@ -12,10 +12,6 @@
 #include <vector>
 
 #include "core/volume_kernels.h"
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 #include "js_args.h"
 
 namespace spleen_trt {
@@ -745,28 +741,6 @@ Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
 // applyIntensityWindowAsync(...the same): Promise<void>; data and out are held meanwhile.
 Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, ApplyIntensityWindowJob(info), {0, 1}); }
 
-// adviseHugePages(array): asks Linux to back the 2 MiB-aligned part of a large, not yet touched
-// array with transparent huge pages (madvise MADV_HUGEPAGE; the system's default here is
-// "madvise"), so that its first writes take one page fault per 2 MiB instead of per 4 KiB (a 67 MB
-// accumulator: ~16,000 faults, tens of ms). Values are unaffected; true when advised, false where
-// there is nothing to advise (small array, other OS, THP off).
-Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a TypedArray for array");
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  Napi::TypedArray array = info[0].As<Napi::TypedArray>();
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<std::uintptr_t>(static_cast<std::uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
-  const std::uintptr_t end = begin + array.ByteLength();
-  const std::uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-  const std::uintptr_t last = end & ~(kHuge - 1);
-  if (last <= first || begin == 0) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) == 0);
-#else
-  return Napi::Boolean::New(env, false);
-#endif
-}
-
 }  // namespace
 
 void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
@@ -788,7 +762,6 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
-  kernels.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
   kernels.Set("gatherWindowsAsync", Napi::Function::New(env, GatherWindowsAsync, "gatherWindowsAsync"));
   kernels.Set("accumulateWindowsAsync", Napi::Function::New(env, AccumulateWindowsAsync, "accumulateWindowsAsync"));
   kernels.Set("divideByCoverageAsync", Napi::Function::New(env, DivideByCoverageAsync, "divideByCoverageAsync"));

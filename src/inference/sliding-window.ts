@@ -20,7 +20,6 @@ import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../
 import { volumeKernels, type VolumeKernels } from '../native/volume-kernels.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { InferenceBackend } from './backend.js';
-import { zeroedFloats } from '../volume/uninitialized.js';
 import { computeImportanceMap, type BlendMode } from './importance-map.js';
 import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -357,13 +356,12 @@ export async function slidingWindowInference(
   ];
 
   const kernels = volumeKernels();
-  // Written throughout (every voxel lies in some window), so huge pages halve their first-touch cost.
-  const acc = zeroedFloats(channels * voxels);
-  const weightSum = importance === null ? null : zeroedFloats(voxels);
+  const acc = new Float32Array(channels * voxels);
+  const weightSum = importance === null ? null : new Float32Array(voxels);
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
   // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
   // reuses batch b's.
-  const buffers = [zeroedFloats(swBatchSize * roiVolume), zeroedFloats(swBatchSize * roiVolume)];
+  const buffers = [new Float32Array(swBatchSize * roiVolume), new Float32Array(swBatchSize * roiVolume)];
   const batchShape = (batch: number): { first: number; count: number; sent: number } => {
     const first = batch * swBatchSize;
     const count = Math.min(swBatchSize, windowCount - first);

@@ -46,12 +46,6 @@ export interface VolumeKernels {
     acc: Float32Array, dims: Triple, channels: number, logits: Float32Array, placements: Int32Array,
     importance: Float32Array | null, weightSum: Float32Array | null,
   ): Promise<void>;
-  /**
-   * Asks Linux to back the 2 MiB-aligned part of a large array not yet written with transparent
-   * huge pages (madvise MADV_HUGEPAGE), so its first writes fault once per 2 MiB instead of per
-   * 4 KiB; values unaffected. True when advised.
-   */
-  adviseHugePages(array: ArrayBufferView): boolean;
   /** acc[c][i][j][k] = fl32(acc / (c0[i] * c1[j] * c2[k])), the product and quotient in double. */
   divideByCoverage(acc: Float32Array, dims: Triple, channels: number, c0: Float64Array, c1: Float64Array, c2: Float64Array): void;
   /** divideByCoverage on the libuv pool; acc and the coverages must not be touched before it settles. */
@@ -151,7 +145,7 @@ const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
   'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
   'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
-  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'adviseHugePages',
+  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

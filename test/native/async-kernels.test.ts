@@ -10,11 +10,9 @@ import { summarizeMask, summarizeMaskAsync } from '../../src/volume/mask-summary
 import { orientToRas, orientToRasAsync } from '../../src/volume/orientation.js';
 import { inverseSpacingMap, resampleToSpacing, resampleToSpacingAsync } from '../../src/volume/spacing.js';
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
-import { zeroedFloats } from '../../src/volume/uninitialized.js';
 import type { Shape3, Vec3, Volume } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
-import { readFileSync } from 'node:fs';
 
 beforeAll(() => {
   ensureAddonBuilt();
@@ -322,26 +320,5 @@ describe('reorientation and oblique resampling on the pool', () => {
     const xform = new Float64Array(16).fill(NaN);
     const out = new Float32Array(8);
     expect(() => kernels().resampleAffineAsync(data, 1, shape, [2, 2, 2], xform, out, 0, [4, 2, 1])).toThrow(RangeError);
-  });
-});
-
-describe('huge pages for large arrays written throughout (adviseHugePages)', () => {
-  it('advises a large fresh array where Linux has transparent huge pages on madvise or always, never a small one', () => {
-    let mode = 'never';
-    try {
-      mode = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? 'never';
-    } catch {
-      // Not Linux, or no THP: nothing is advised.
-    }
-    const large = new Float32Array(4 << 20);
-    expect(kernels().adviseHugePages(large)).toBe(process.platform === 'linux' && mode !== 'never');
-    expect(kernels().adviseHugePages(new Float32Array(1000))).toBe(false);
-    expect(() => kernels().adviseHugePages({} as ArrayBufferView)).toThrow(TypeError);
-    // The values are untouched: zeroed, then written as usual.
-    const zeroed = zeroedFloats(3 << 20);
-    expect(zeroed.every((v) => v === 0)).toBe(true);
-    zeroed.fill(2.5, 1000, 2000);
-    expect(zeroed[999]).toBe(0);
-    expect(zeroed[1000]).toBe(2.5);
   });
 });
