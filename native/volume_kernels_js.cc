@@ -713,6 +713,53 @@ Napi::Value TableCubeLabelsAsync(const Napi::CallbackInfo& info) {
   return QueueCountingKernel(info, TableCubeLabelsJob(info), {0, 2, 3, 4, 7});
 }
 
+// blendTableVoxels(logits, gridDims, tables, undecided, count, labels, base, strides)
+std::function<void()> BlendTableVoxelsJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array logits = Floats(info[0], "logits");
+  const Triple gridDims = Integers3(info[1], "gridDims", 1);
+  if (!info[2].IsArray() || info[2].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
+  Napi::Array tableArray = info[2].As<Napi::Array>();
+  std::array<kernels::AxisTable, 3> tables{};
+  for (std::uint32_t d = 0; d < 3; ++d) {
+    tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
+    // The blend reads index hi as well as lo: both inside the axis (Table checks), and hi >= lo.
+  }
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[3], napi_int32_array, "Int32Array", "undecided");
+  const std::int64_t count = Count(info[4], "count", 0);
+  Napi::Uint8Array labels = js_args::Bytes(info[5], "labels");
+  const double base = js_args::Number(info[6], "base");
+  const Triple strides = Integers3(info[7], "strides", -kMaxElements);
+  NeedLength(env, logits.ElementLength(), 2 * gridDims.product(), "logits");
+  NeedLength(env, undecided.ElementLength(), static_cast<double>(count), "undecided");
+  const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  const double outVoxels = outShape.product();
+  const std::int32_t* list = undecided.Data();
+  for (std::int64_t u = 0; u < count; ++u) {
+    if (list[u] < 0 || static_cast<double>(list[u]) >= outVoxels) throw rangeError(env, "undecided lists a voxel outside the tables' grid");
+  }
+  const float* in = logits.Data();
+  const std::array<std::int64_t, 3> grid{gridDims.v[0], gridDims.v[1], gridDims.v[2]};
+  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  std::uint8_t* out = labels.Data();
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::blendTableVoxels(in, grid.data(), tables.data(), list, count, out, offset, stride.data()); };
+}
+
+Napi::Value BlendTableVoxels(const Napi::CallbackInfo& info) {
+  BlendTableVoxelsJob(info)();
+  return info.Env().Undefined();
+}
+
+// blendTableVoxelsAsync(...the same): Promise<void>; logits, the tables, undecided and labels held.
+Napi::Value BlendTableVoxelsAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, BlendTableVoxelsJob(info), {0, 2, 3, 5}); }
+
+// jsExp(x): the kernels' exp, for the test that it is V8's Math.exp to the bit.
+Napi::Value JsExp(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), kernels::jsExp(js_args::Number(info[0], "x")));
+}
+
 std::function<void()> ApplyIntensityWindowJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
@@ -762,6 +809,9 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
+  kernels.Set("blendTableVoxels", Napi::Function::New(env, BlendTableVoxels, "blendTableVoxels"));
+  kernels.Set("blendTableVoxelsAsync", Napi::Function::New(env, BlendTableVoxelsAsync, "blendTableVoxelsAsync"));
+  kernels.Set("jsExp", Napi::Function::New(env, JsExp, "jsExp"));
   kernels.Set("gatherWindowsAsync", Napi::Function::New(env, GatherWindowsAsync, "gatherWindowsAsync"));
   kernels.Set("accumulateWindowsAsync", Napi::Function::New(env, AccumulateWindowsAsync, "accumulateWindowsAsync"));
   kernels.Set("divideByCoverageAsync", Napi::Function::New(env, DivideByCoverageAsync, "divideByCoverageAsync"));

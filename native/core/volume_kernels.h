@@ -128,6 +128,19 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
                              const AxisTable tables[3], std::uint8_t* labels, std::int64_t base,
                              const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity);
 
+// V8's Math.exp: fdlibm's exp (as V8's src/base/ieee754.cc computes it, exp(1) = E), so that a
+// kernel using it gives the TS code's bits; glibc's exp may differ in the last bit.
+double jsExp(double x);
+
+// decided-region.ts labelListedVoxels for a separable inverse: for each listed output voxel
+// undecided[u] (linear index over the tables' lengths), the 2-channel softmax (postprocess.ts
+// softmax2, with jsExp) of the 8 spacing-grid voxels of its cube, blended with the tables' weights
+// in blendIsForeground's float64 order and rounded to float32; labels[base + q . strides] = 1
+// where channel 1 wins (ties to background, a NaN counts as the maximum). logits: [2][gridDims].
+void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const AxisTable tables[3],
+                      const std::int32_t* undecided, std::int64_t count, std::uint8_t* labels, std::int64_t base,
+                      const std::int64_t strides[3]);
+
 // intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
 // shiftOnly: out = fl32(x - a) + b (a zero input range);
 // otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when

@@ -207,6 +207,7 @@ class LazySoftmax {
 
 /** What the labelling loops share: the cubes' states, the lazy probabilities, where labels go. */
 interface Region {
+  logits: Float32Array;
   cube: Uint8Array;
   rowIsBackground: Uint8Array;
   softmax: LazySoftmax;
@@ -243,9 +244,8 @@ function blendIsForeground(
   return p1 > p0 || (Number.isNaN(p1) && !Number.isNaN(p0));
 }
 
-/** Output rows (q0) or shell voxels handled between two points where the work may pause. */
+/** Output rows (q0) handled between two points where the TS scan may pause. */
 const ROWS_PER_STEP = 8;
-const SHELL_VOXELS_PER_STEP = 4096;
 
 /**
  * The separable inverse: each output axis reads its spacing-grid indices from a table. The hot
@@ -262,8 +262,9 @@ function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable
     }
     return;
   }
-  // The addon scans every output voxel (volume_kernels.cc tableCubeLabels) and lists the
-  // undecided ones, the shell, blended here as the TS scan would.
+  // The addon scans every output voxel (volume_kernels.cc tableCubeLabels), lists the undecided
+  // ones, the shell, and blends those as labelTableRows does (blendTableVoxels: the same
+  // softmax, with V8's exp, and the same float64 blend, so the same labels).
   const [, m1, m2] = r.outShape;
   const scan = (list: Int32Array): KernelCall => ({
     sync: () => kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
@@ -275,11 +276,18 @@ function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable
     undecided = new Int32Array(count);
     count = (yield scan(undecided)) as number;
   }
-  yield;
-  for (let u = 0; u < count; u += SHELL_VOXELS_PER_STEP) {
-    labelListedVoxels(r, tables, undecided, u, Math.min(count, u + SHELL_VOXELS_PER_STEP));
-    yield;
-  }
+  const listed = undecided;
+  const shell = count;
+  yield {
+    sync: () => {
+      kernels.blendTableVoxels(r.logits, r.gridShape, tables, listed, shell, r.labels, r.base, r.strides);
+      return 0;
+    },
+    async: async () => {
+      await kernels.blendTableVoxelsAsync(r.logits, r.gridShape, tables, listed, shell, r.labels, r.base, r.strides);
+      return 0;
+    },
+  };
 }
 
 /** labelThroughTables' TS scan of output rows [q0Begin, q0End). */
@@ -315,34 +323,6 @@ function labelTableRows(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTabl
         if (foreground) labels[o] = 1;
       }
     }
-  }
-}
-
-/** The blend of the listed undecided output voxels undecided[uBegin, uEnd) (linear indices over outShape). */
-function labelListedVoxels(
-  r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTable], undecided: Int32Array, uBegin: number, uEnd: number,
-): void {
-  const [, n1, n2] = r.gridShape;
-  const [s0, s1, s2] = r.strides;
-  const [, m1, m2] = r.outShape;
-  const { labels, softmax } = r;
-  for (let u = uBegin; u < uEnd; u++) {
-    const q = undecided[u];
-    const q0 = Math.floor(q / (m1 * m2));
-    const q1 = Math.floor(q / m2) - q0 * m1;
-    const q2 = q - (q0 * m1 + q1) * m2;
-    const i = t0.lo[q0];
-    const j = t1.lo[q1];
-    const k = t2.lo[q2];
-    const di = (t0.hi[q0] - i) * n1 * n2;
-    const dj = (t1.hi[q1] - j) * n2;
-    const dk = t2.hi[q2] - k;
-    const v = (i * n1 + j) * n2 + k;
-    softmax.ensureCube(v, di, dj, dk);
-    const foreground = blendIsForeground(
-      softmax.probabilities, v, r.voxels, di, dj, dk, t0.wLo[q0], t0.wHi[q0], t1.wLo[q1], t1.wHi[q1], t2.wLo[q2], t2.wHi[q2],
-    );
-    if (foreground) labels[r.base + q0 * s0 + q1 * s1 + q2 * s2] = 1;
   }
 }
 
@@ -492,10 +472,15 @@ function* decidedRegionSteps(
 
   const original = orientation.originalShape;
   const { base, strides } = storedLayout(orientation);
+  // Made on first use: the addon's shell blend needs none (75 MB for a 512x512x90 CT's grid).
+  let softmax: LazySoftmax | undefined;
   const region: Region = {
+    logits,
     cube,
     rowIsBackground,
-    softmax: new LazySoftmax(logits, voxels),
+    get softmax() {
+      return (softmax ??= new LazySoftmax(logits, voxels));
+    },
     gridShape,
     voxels,
     labels: new Uint8Array(original[0] * original[1] * original[2]),

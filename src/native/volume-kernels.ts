@@ -128,6 +128,22 @@ export interface VolumeKernels {
     cube: Uint8Array, gridDims: Triple, rowIsBackground: Uint8Array, tables: readonly [AxisTable, AxisTable, AxisTable],
     labels: Uint8Array, base: number, strides: Triple, undecided: Int32Array,
   ): Promise<number>;
+  /**
+   * decided-region.ts labelListedVoxels for a separable inverse: the softmax of each listed
+   * undecided output voxel's 8 spacing-grid taps (with jsExp, V8's exp) blended with the tables'
+   * weights; labels[base + q . strides] = 1 where the foreground wins.
+   */
+  blendTableVoxels(
+    logits: Float32Array, gridDims: Triple, tables: readonly [AxisTable, AxisTable, AxisTable], undecided: Int32Array, count: number,
+    labels: Uint8Array, base: number, strides: Triple,
+  ): void;
+  /** blendTableVoxels on the libuv pool; none of its arrays (the tables' included) may be touched before it settles. */
+  blendTableVoxelsAsync(
+    logits: Float32Array, gridDims: Triple, tables: readonly [AxisTable, AxisTable, AxisTable], undecided: Int32Array, count: number,
+    labels: Uint8Array, base: number, strides: Triple,
+  ): Promise<void>;
+  /** The kernels' exp: fdlibm's, as V8's Math.exp computes it (the same bits). */
+  jsExp(x: number): number;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -145,7 +161,7 @@ const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
   'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
   'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
-  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync',
+  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

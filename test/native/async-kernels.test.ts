@@ -3,6 +3,7 @@
 // anything is queued). These are what keep the event loop free while a volume is segmented.
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decidedRegionLabels, decidedRegionLabelsAsync, SURE_MARGIN } from '../../src/inference/decided-region.js';
+import { softmax2 } from '../../src/inference/postprocess.js';
 import { slidingWindowInference } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
@@ -260,6 +261,62 @@ describe('decided-region scans on the pool', () => {
       expect(native).toEqual(decidedRegionLabels(logits, resampling, orientation));
     });
   }
+});
+
+describe('the shell blend in the addon (blendTableVoxels, jsExp)', () => {
+  it('jsExp is V8\'s Math.exp to the bit (softmax arguments, the reduction\'s branch points, special values)', () => {
+    const random = mulberry32(21);
+    const f32 = new Float32Array(1);
+    const inputs = [0, -0, 1, -1, 0.5, -0.5, 1e-30, -1e-30, 0.34657, 0.3466, 1.0397, 1.0398, -1.0398, 709.78, 710, -745.1, -746, Infinity, -Infinity, NaN];
+    for (let i = 0; i < 200_000; i++) {
+      f32[0] = -random() * 120;
+      inputs.push(f32[0], (random() - 0.5) * 4, (random() - 0.5) * 1500);
+    }
+    const differing = inputs.filter((x) => !Object.is(kernels().jsExp(x), Math.exp(x)));
+    expect(differing).toEqual([]);
+  });
+
+  it('labels the listed voxels as the TS softmax and blend do; refuses a list outside the grid', () => {
+    const grid: Shape3 = [9, 8, 7];
+    const out: Shape3 = [13, 11, 10];
+    const n = 9 * 8 * 7;
+    const random = mulberry32(22);
+    // Near-ties: the labels turn on the last bits of the softmax.
+    const logits = Float32Array.from({ length: 2 * n }, (_, v) => (v < n ? 0 : (random() - 0.5) * 0.02));
+    const tables = [axisTable(0.7, 0.1, out[0], grid[0]), axisTable(0.72, -0.2, out[1], grid[1]), axisTable(0.69, 0.3, out[2], grid[2])] as [AxisTable, AxisTable, AxisTable];
+    const all = Int32Array.from({ length: 13 * 11 * 10 }, (_, q) => q);
+    const labels = new Uint8Array(13 * 11 * 10);
+    kernels().blendTableVoxels(logits, grid, tables, all, all.length, labels, 0, [110, 10, 1]);
+    // The reference: softmax2 at every tap, blendIsForeground's expression.
+    const p = new Float32Array(2 * n);
+    for (let v = 0; v < n; v++) softmax2(logits, p, n, v);
+    const expected = new Uint8Array(13 * 11 * 10);
+    for (let a = 0; a < out[0]; a++) {
+      for (let b = 0; b < out[1]; b++) {
+        for (let c = 0; c < out[2]; c++) {
+          const [t0, t1, t2] = tables;
+          const v = (t0.lo[a] * 8 + t1.lo[b]) * 7 + t2.lo[c];
+          const di = (t0.hi[a] - t0.lo[a]) * 56;
+          const dj = (t1.hi[b] - t1.lo[b]) * 7;
+          const dk = t2.hi[c] - t2.lo[c];
+          const value = [0, 1].map((ch) => {
+            const at = v + ch * n;
+            const v00 = p[at] * t2.wLo[c] + p[at + dk] * t2.wHi[c];
+            const v01 = p[at + dj] * t2.wLo[c] + p[at + dj + dk] * t2.wHi[c];
+            const v10 = p[at + di] * t2.wLo[c] + p[at + di + dk] * t2.wHi[c];
+            const v11 = p[at + di + dj] * t2.wLo[c] + p[at + di + dj + dk] * t2.wHi[c];
+            return Math.fround((v00 * t1.wLo[b] + v01 * t1.wHi[b]) * t0.wLo[a] + (v10 * t1.wLo[b] + v11 * t1.wHi[b]) * t0.wHi[a]);
+          });
+          if (value[1] > value[0]) expected[(a * 11 + b) * 10 + c] = 1;
+        }
+      }
+    }
+    expect(expected.reduce((x, y) => x + y, 0)).toBeGreaterThan(50);
+    expect(labels).toEqual(expected);
+    expect(() => kernels().blendTableVoxels(logits, grid, tables, Int32Array.of(13 * 11 * 10), 1, labels, 0, [110, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().blendTableVoxels(logits.subarray(1), grid, tables, all, 1, labels, 0, [110, 10, 1])).toThrow(RangeError);
+    expect(() => kernels().blendTableVoxelsAsync(logits, grid, tables, all, all.length + 1, labels, 0, [110, 10, 1])).toThrow(RangeError);
+  });
 });
 
 describe('mask summary on the pool (summarizeMaskAsync)', () => {
