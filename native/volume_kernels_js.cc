@@ -150,25 +150,23 @@ class KernelWorker : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> refs_;
 };
 
-// Queues a checked job on the libuv pool, holding the arguments at `held` (null ones skipped).
-Napi::Value QueueKernel(const Napi::CallbackInfo& info, std::function<void()> job, std::initializer_list<std::size_t> held) {
+// Queues a checked job on the libuv pool, holding the arguments at `held` (null ones skipped); the
+// promise resolves with the job's count where `numeric`, else with undefined.
+Napi::Value QueueJob(const Napi::CallbackInfo& info, std::function<double()> job, bool numeric, std::initializer_list<std::size_t> held) {
   std::vector<Napi::Value> arrays;
   for (std::size_t index : held) arrays.push_back(info[index]);
-  auto* worker = new KernelWorker(info.Env(), [job = std::move(job)]() { job(); return 0.0; }, false, std::move(arrays));
+  auto* worker = new KernelWorker(info.Env(), std::move(job), numeric, std::move(arrays));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
 }
 
-// As QueueKernel, the promise resolving with the job's count.
-Napi::Value QueueCountingKernel(const Napi::CallbackInfo& info, std::function<double()> job,
-                                std::initializer_list<std::size_t> held) {
-  std::vector<Napi::Value> arrays;
-  for (std::size_t index : held) arrays.push_back(info[index]);
-  auto* worker = new KernelWorker(info.Env(), std::move(job), true, std::move(arrays));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+Napi::Value QueueKernel(const Napi::CallbackInfo& info, std::function<void()> job, std::initializer_list<std::size_t> held) {
+  return QueueJob(info, [job = std::move(job)]() { job(); return 0.0; }, false, held);
+}
+
+Napi::Value QueueCountingKernel(const Napi::CallbackInfo& info, std::function<double()> job, std::initializer_list<std::size_t> held) {
+  return QueueJob(info, std::move(job), true, held);
 }
 
 Napi::Value GatherWindow(const Napi::CallbackInfo& info) {
@@ -263,9 +261,9 @@ Napi::Value GatherWindowsAsync(const Napi::CallbackInfo& info) {
   NeedLength(env, batch.ElementLength(), roiVolume * static_cast<double>(placements.size()), "batch");
   const float* in = image.Data();
   float* out = batch.Data();
-  const std::array<std::int64_t, 3> d{dims.v[0], dims.v[1], dims.v[2]};
+  const Triple d = dims;
   return QueueKernel(info, [=, placements = std::move(placements)]() {
-    kernels::gatherWindows(in, d.data(), out, placements.data(), static_cast<std::int64_t>(placements.size()), padValue);
+    kernels::gatherWindows(in, d.v, out, placements.data(), static_cast<std::int64_t>(placements.size()), padValue);
   }, {0, 2});
 }
 
@@ -284,10 +282,10 @@ Napi::Value AccumulateWindowsAsync(const Napi::CallbackInfo& info) {
   float* weightSum = OptionalFloats(info[6], voxels, "weightSum");
   float* target = acc.Data();
   const float* in = logits.Data();
-  const std::array<std::int64_t, 3> d{dims.v[0], dims.v[1], dims.v[2]};
+  const Triple d = dims;
   const int c = channels;
   return QueueKernel(info, [=, placements = std::move(placements)]() {
-    kernels::accumulateWindows(target, d.data(), c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
+    kernels::accumulateWindows(target, d.v, c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
                                importance, weightSum);
   }, {0, 3, 5, 6});
 }
@@ -304,9 +302,9 @@ std::function<void()> DivideByCoverageJob(const Napi::CallbackInfo& info) {
   }
   NeedLength(env, acc.ElementLength(), dims.product() * channels, "acc");
   float* target = acc.Data();
-  const std::array<std::int64_t, 3> d{dims.v[0], dims.v[1], dims.v[2]};
+  const Triple d = dims;
   const int c = channels;
-  return [=]() { kernels::divideByCoverage(target, d.data(), c, coverage[0], coverage[1], coverage[2]); };
+  return [=]() { kernels::divideByCoverage(target, d.v, c, coverage[0], coverage[1], coverage[2]); };
 }
 
 Napi::Value DivideByCoverage(const Napi::CallbackInfo& info) {
@@ -497,10 +495,10 @@ std::function<void()> GatherStridedJob(const Napi::CallbackInfo& info) {
   CheckOutputLayout(env, src.ElementLength(), outShape, channels, base, strides, "src");
   const float* in = src.Data();
   float* out = dst.Data();
-  const std::array<std::int64_t, 3> shape{outShape.v[0], outShape.v[1], outShape.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const Triple shape = outShape;
+  const Triple stride = strides;
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::gatherStrided(in, channels, shape.data(), stride.data(), offset, out); };
+  return [=]() { kernels::gatherStrided(in, channels, shape.v, stride.v, offset, out); };
 }
 
 Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
@@ -532,11 +530,11 @@ std::function<void()> ResampleAffineJob(const Napi::CallbackInfo& info) {
   float* target = out.Data();
   std::array<double, 16> x{};
   for (std::size_t i = 0; i < 16; ++i) x[i] = xform[i];
-  const std::array<std::int64_t, 3> inDims{inShape.v[0], inShape.v[1], inShape.v[2]};
-  const std::array<std::int64_t, 3> outDims{outShape.v[0], outShape.v[1], outShape.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const Triple inDims = inShape;
+  const Triple outDims = outShape;
+  const Triple stride = strides;
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::resampleAffine(in, channels, inDims.data(), outDims.data(), x.data(), target, offset, stride.data()); };
+  return [=]() { kernels::resampleAffine(in, channels, inDims.v, outDims.v, x.data(), target, offset, stride.v); };
 }
 
 Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
@@ -567,11 +565,11 @@ std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
   const float* in = src.Data();
   float* target = out.Data();
-  const std::array<std::int64_t, 3> shape{inShape.v[0], inShape.v[1], inShape.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const Triple shape = inShape;
+  const Triple stride = strides;
   const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::resampleSeparable(in, channels, shape.data(), axes.data(), target, offset, stride.data()); };
+  return [=]() { kernels::resampleSeparable(in, channels, shape.v, axes.data(), target, offset, stride.v); };
 }
 
 Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
@@ -591,8 +589,8 @@ std::function<void()> SummarizeLabelsJob(const Napi::CallbackInfo& info) {
   NeedLength(env, stats.ElementLength(), 10, "stats");
   const std::uint8_t* in = mask.Data();
   double* out = stats.Data();
-  const std::array<std::int64_t, 3> d{dims.v[0], dims.v[1], dims.v[2]};
-  return [=]() { kernels::summarizeLabels(in, d.data(), out); };
+  const Triple d = dims;
+  return [=]() { kernels::summarizeLabels(in, d.v, out); };
 }
 
 Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
@@ -618,8 +616,8 @@ std::function<double()> DecideCornersJob(const Napi::CallbackInfo& info) {
   const float* in = logits.Data();
   std::uint8_t* cubes = state.Data();
   std::uint8_t* rows = rowIsBackground.Data();
-  const std::array<std::int64_t, 3> d{dims.v[0], dims.v[1], dims.v[2]};
-  return [=]() { return static_cast<double>(kernels::decideCorners(in, d.data(), margin, cubes, rows)); };
+  const Triple d = dims;
+  return [=]() { return static_cast<double>(kernels::decideCorners(in, d.v, margin, cubes, rows)); };
 }
 
 Napi::Value DecideCorners(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), DecideCornersJob(info)()); }
@@ -629,37 +627,47 @@ Napi::Value DecideCornersAsync(const Napi::CallbackInfo& info) {
   return QueueCountingKernel(info, DecideCornersJob(info), {0, 3, 4});
 }
 
+// The output side of a cube scan (arguments 4-7: labels, base, strides, undecided): labels laid out
+// over outShape, and the list the undecided voxels' linear indices go to.
+struct ScanOutput {
+  std::uint8_t* labels;
+  std::int64_t base;
+  Triple strides;
+  std::int32_t* undecided;
+  std::int64_t capacity;
+};
+
+ScanOutput ScanOutputArgs(const Napi::CallbackInfo& info, const Triple& outShape) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  // The linear output index must fit an Int32Array entry.
+  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the output grid has more voxels than an Int32Array index holds");
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  return ScanOutput{labels.Data(), static_cast<std::int64_t>(base), strides, undecided.Data(),
+                    static_cast<std::int64_t>(undecided.ElementLength())};
+}
+
 std::function<double()> AffineCubeLabelsJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
   const Triple gridDims = Integers3(info[1], "gridDims", 1);
   Napi::Float64Array xform = Doubles(info[2], "xform");
   const Triple outShape = Integers3(info[3], "outShape", 1);
-  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
-  const double base = js_args::Number(info[5], "base");
-  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
-  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  const ScanOutput o = ScanOutputArgs(info, outShape);
   NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
   NeedLength(env, xform.ElementLength(), 16, "xform");
+  std::array<double, 16> x{};
   for (std::size_t i = 0; i < 16; ++i) {
     if (!std::isfinite(xform[i])) throw rangeError(env, "xform must be finite");
+    x[i] = xform[i];
   }
-  // The linear output index must fit an Int32Array entry.
-  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "outShape has more voxels than an Int32Array index holds");
-  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
   const std::uint8_t* cubes = cube.Data();
-  std::array<double, 16> x{};
-  for (std::size_t i = 0; i < 16; ++i) x[i] = xform[i];
-  const std::array<std::int64_t, 3> grid{gridDims.v[0], gridDims.v[1], gridDims.v[2]};
-  const std::array<std::int64_t, 3> shape{outShape.v[0], outShape.v[1], outShape.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
-  std::uint8_t* out = labels.Data();
-  std::int32_t* list = undecided.Data();
-  const auto capacity = static_cast<std::int64_t>(undecided.ElementLength());
-  const auto offset = static_cast<std::int64_t>(base);
   return [=]() {
-    return static_cast<double>(kernels::affineCubeLabels(cubes, grid.data(), x.data(), shape.data(), out, offset, stride.data(),
-                                                         list, capacity));
+    return static_cast<double>(
+        kernels::affineCubeLabels(cubes, gridDims.v, x.data(), outShape.v, o.labels, o.base, o.strides.v, o.undecided, o.capacity));
   };
 }
 
@@ -678,30 +686,16 @@ std::function<double()> TableCubeLabelsJob(const Napi::CallbackInfo& info) {
   Napi::Uint8Array rowIsBackground = js_args::Bytes(info[2], "rowIsBackground");
   if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
   Napi::Array tableArray = info[3].As<Napi::Array>();
-  kernels::AxisTable tables[3];
+  std::array<kernels::AxisTable, 3> tables{};
   for (std::uint32_t d = 0; d < 3; ++d) tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
-  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
-  const double base = js_args::Number(info[5], "base");
-  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
-  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  const ScanOutput o = ScanOutputArgs(info, Triple{{tables[0].size, tables[1].size, tables[2].size}});
   NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
   NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(gridDims.v[0]) * static_cast<double>(gridDims.v[1]), "rowIsBackground");
-  const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
-  // The linear output index must fit an Int32Array entry.
-  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the tables span more voxels than an Int32Array index holds");
-  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
   const std::uint8_t* cubes = cube.Data();
   const std::uint8_t* rows = rowIsBackground.Data();
-  const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
-  const std::array<std::int64_t, 3> grid{gridDims.v[0], gridDims.v[1], gridDims.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
-  std::uint8_t* out = labels.Data();
-  std::int32_t* list = undecided.Data();
-  const auto capacity = static_cast<std::int64_t>(undecided.ElementLength());
-  const auto offset = static_cast<std::int64_t>(base);
   return [=]() {
-    return static_cast<double>(kernels::tableCubeLabels(cubes, grid.data(), rows, axes.data(), out, offset, stride.data(), list,
-                                                        capacity));
+    return static_cast<double>(
+        kernels::tableCubeLabels(cubes, gridDims.v, rows, tables.data(), o.labels, o.base, o.strides.v, o.undecided, o.capacity));
   };
 }
 
@@ -740,11 +734,11 @@ std::function<void()> BlendTableVoxelsJob(const Napi::CallbackInfo& info) {
     if (list[u] < 0 || static_cast<double>(list[u]) >= outVoxels) throw rangeError(env, "undecided lists a voxel outside the tables' grid");
   }
   const float* in = logits.Data();
-  const std::array<std::int64_t, 3> grid{gridDims.v[0], gridDims.v[1], gridDims.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const Triple grid = gridDims;
+  const Triple stride = strides;
   std::uint8_t* out = labels.Data();
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::blendTableVoxels(in, grid.data(), tables.data(), list, count, out, offset, stride.data()); };
+  return [=]() { kernels::blendTableVoxels(in, grid.v, tables.data(), list, count, out, offset, stride.v); };
 }
 
 Napi::Value BlendTableVoxels(const Napi::CallbackInfo& info) {

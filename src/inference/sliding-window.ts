@@ -15,6 +15,9 @@
  * MONAI's summed map) and never materialised. Batches are pipelined: two are queued in the
  * backend at a time, so it never waits for this thread, whose gathering and stitching overlap the
  * backend's computation (on a worker thread or the GPU); the order of the additions is unchanged.
+ * With the addon, each batch's gather and stitch and the final normalisation are single jobs on
+ * the libuv pool (the event loop stays free; a gather runs beside the previous batch's stitch),
+ * the windows still added in their order; without it the TS loops run here, yielding between windows.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
 import { volumeKernels, type VolumeKernels } from '../native/volume-kernels.js';
@@ -62,8 +65,9 @@ export interface SlidingWindowResult {
   windowCount: number;
   batchCount: number;
   /**
-   * Sums over batches of the backend's own timings; `stitchMs` is the CPU time spent gathering
-   * windows, accumulating them and normalising; `totalMs` is the wall time of the whole call.
+   * Sums over batches of the backend's own timings; `stitchMs` is the time spent gathering
+   * windows, accumulating them and normalising (on the libuv pool with the addon: the time any of
+   * those jobs was running); `totalMs` is the wall time of the whole call.
    */
   timings: { computeMs: number; h2dMs: number; d2hMs: number; stitchMs: number; totalMs: number };
 }

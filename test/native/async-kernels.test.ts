@@ -1,7 +1,7 @@
 // The addon's kernels on the libuv pool (the *Async exports and their TS wrappers) against the
 // synchronous kernels and the TS loops: the same bits, the same refusals (thrown at the call, before
 // anything is queued). These are what keep the event loop free while a volume is segmented.
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decidedRegionLabels, decidedRegionLabelsAsync, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { softmax2 } from '../../src/inference/postprocess.js';
 import { slidingWindowInference } from '../../src/inference/sliding-window.js';
@@ -13,43 +13,14 @@ import { inverseSpacingMap, resampleToSpacing, resampleToSpacingAsync } from '..
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3, Vec3, Volume } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { ensureAddonBuilt } from './native-test-helpers.js';
+import { bothWays, bytesOf, randomFloats, useNativeKernels } from './kernel-test-helpers.js';
 
-beforeAll(() => {
-  ensureAddonBuilt();
-});
-
-beforeEach(() => {
-  setVolumeKernelsEnabled(true);
-});
-
-afterEach(() => {
-  setVolumeKernelsEnabled(true);
-});
+useNativeKernels();
 
 function kernels(): VolumeKernels {
   const loaded = volumeKernels();
   if (loaded === null) throw new Error('the addon has no volume kernels');
   return loaded;
-}
-
-/** Runs `compute` with the native kernels, then with the TS loops. */
-async function bothWays<T>(compute: () => T | Promise<T>): Promise<{ native: T; typescript: T }> {
-  setVolumeKernelsEnabled(true);
-  const native = await compute();
-  setVolumeKernelsEnabled(false);
-  const typescript = await compute();
-  setVolumeKernelsEnabled(true);
-  return { native, typescript };
-}
-
-function bytesOf(array: ArrayBufferView): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
-
-function randomFloats(count: number, seed: number, scale: number): Float32Array {
-  const random = mulberry32(seed);
-  return Float32Array.from({ length: count }, () => (random() - 0.5) * scale);
 }
 
 /** A window placement: roi, lo, hi, shift (the layout gatherWindowsAsync and accumulateWindowsAsync take, 12 per window). */
