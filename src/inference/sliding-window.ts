@@ -434,6 +434,8 @@ export async function slidingWindowInference(
   // batch b. Batch b + 2 is gathered into b's input buffer, free once b has settled. Windows are
   // still accumulated in window order, so the results are unchanged.
   const inFlight: Promise<Settled>[] = [];
+  // The native stitches, chained: each starts when the one before has ended.
+  let stitched: Promise<void> = Promise.resolve();
   const budget = yieldBudget();
   const settledFailure = (error: unknown): Settled => ({ ok: false, error });
   // The native gathers run concurrently, but batches reach the backend in order: batch b + 1 is
@@ -477,8 +479,12 @@ export async function slidingWindowInference(
       if (batch + 2 < batchCount) enqueue(batch + 2);
 
       if (kernels !== null) {
-        // The whole batch in one job on the libuv pool, in window order.
-        await onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placementsOf(batch), importance, weightSum));
+        // The whole batch in one job on the libuv pool, after the previous batch's (window
+        // order), without waiting for it here: the next batch's result and gather go on meanwhile.
+        const placements = placementsOf(batch);
+        stitched = stitched.then(() => onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum)));
+        // Handled here (awaited below): a failed stitch is not an unhandled rejection meanwhile.
+        stitched.catch(() => undefined);
         continue;
       }
       let t = performance.now();
@@ -493,9 +499,12 @@ export async function slidingWindowInference(
       }
       timings.stitchMs += performance.now() - t;
     }
+    await stitched;
   } finally {
-    // After a failure, let the batches still in the backend settle before their buffers are dropped.
+    // After a failure, let the batches still in the backend settle before their buffers are
+    // dropped, and a stitch still on the pool end (its failure, if any, is not the one reported).
     await Promise.all(inFlight);
+    await stitched.catch(() => undefined);
   }
   throwIfAborted(signal);
 
