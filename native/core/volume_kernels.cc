@@ -630,11 +630,9 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
     const auto j0 = static_cast<std::int64_t>(affineIndex(xform, 1, da, db, dk, n1));
     const auto k0 = static_cast<std::int64_t>(affineIndex(xform, 2, da, db, dk, n2));
     const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
-    if (state == kBackground) return;
-    if (state == kForeground) {
-      labels[o] = 1;
-      return;
-    }
+    // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+    labels[o] = state == kForeground ? 1 : 0;
+    if (state == kBackground || state == kForeground) return;
     if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
     ++count;
   };
@@ -654,16 +652,17 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
     const std::int64_t i = tables[0].lo[a];
     for (std::int64_t b = 0; b < m1; ++b) {
       const std::int64_t j = tables[1].lo[b];
-      if (rowIsBackground[i * n1 + j]) continue;
-      const std::uint8_t* row = cube + (i * n1 + j) * n2;
       std::int64_t o = base + a * strides[0] + b * strides[1];
+      // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+      if (rowIsBackground[i * n1 + j]) {
+        for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) labels[o] = 0;
+        continue;
+      }
+      const std::uint8_t* row = cube + (i * n1 + j) * n2;
       for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
         const std::uint8_t state = row[lo2[k]];
-        if (state == kBackground) continue;
-        if (state == kForeground) {
-          labels[o] = 1;
-          continue;
-        }
+        labels[o] = state == kForeground ? 1 : 0;
+        if (state == kBackground || state == kForeground) continue;
         if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
         ++count;
       }

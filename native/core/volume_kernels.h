@@ -112,8 +112,8 @@ std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], doub
 
 // decided-region.ts labelThroughAffine's scan: every output voxel q = (a, b, k) of outShape
 // computes its spacing-grid index as resampleAffine does and reads the state of the cube there
-// (cube: decideCorners' output on gridDims); foreground cubes set labels[base + q . strides] = 1,
-// undecided ones have their linear index (a * m1 + b) * m2 + k appended to `undecided` (up to
+// (cube: decideCorners' output on gridDims); labels[base + q . strides] = 1 under foreground cubes
+// and 0 under the others (every label is written), undecided ones have their linear index (a * m1 + b) * m2 + k appended to `undecided` (up to
 // `capacity`). Returns how many were undecided (more than capacity: call again with room).
 std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const double xform[16],
                               const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
@@ -121,8 +121,8 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
 
 // decided-region.ts labelThroughTables' scan, for a separable inverse: output voxel q = (a, b, k)
 // of outShape reads the cube at (tables[0].lo[a], tables[1].lo[b], tables[2].lo[k]) (the tables'
-// lengths are outShape); rows whose source row is all background are skipped, foreground cubes
-// set labels[base + q . strides] = 1, undecided ones append (a * m1 + b) * m2 + k to `undecided`
+// lengths are outShape); labels[base + q . strides] = 1 under foreground cubes and 0 under the
+// others (every label is written; rows whose source row is all background in one pass), undecided ones append (a * m1 + b) * m2 + k to `undecided`
 // (up to `capacity`). Returns how many were undecided (more than capacity: call again with room).
 std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const std::uint8_t* rowIsBackground,
                              const AxisTable tables[3], std::uint8_t* labels, std::int64_t base,

@@ -19,6 +19,7 @@ import { volumeKernels } from '../native/volume-kernels.js';
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingMap, type SpacingTransform } from '../volume/spacing.js';
 import { clampIndex, type AxisTable } from '../volume/trilinear.js';
+import { uninitializedBytes } from '../volume/uninitialized.js';
 import type { Shape3 } from '../volume/volume.js';
 import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 import { softmax2 } from './postprocess.js';
@@ -159,8 +160,9 @@ function* decideCubes(
   const voxels = shape[0] * shape[1] * shape[2];
   const kernels = volumeKernels();
   if (kernels !== null) {
-    const cube = new Uint8Array(voxels);
-    const rowIsBackground = new Uint8Array(shape[0] * shape[1]);
+    // The kernel writes every state and row flag.
+    const cube = uninitializedBytes(voxels);
+    const rowIsBackground = uninitializedBytes(shape[0] * shape[1]);
     const undecided = (yield {
       sync: () => kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground),
       async: () => kernels.decideCornersAsync(logits, shape, SURE_MARGIN, cube, rowIsBackground),
@@ -483,7 +485,8 @@ function* decidedRegionSteps(
     },
     gridShape,
     voxels,
-    labels: new Uint8Array(original[0] * original[1] * original[2]),
+    // The addon's scans write every label; the TS scans only set the foreground ones.
+    labels: volumeKernels() !== null ? uninitializedBytes(original[0] * original[1] * original[2]) : new Uint8Array(original[0] * original[1] * original[2]),
     base,
     strides,
     outShape: resampling.inputShape,

@@ -165,7 +165,7 @@ describe('decided-region scans on the pool', () => {
     expect(() => kernels().decideCornersAsync(logits.subarray(1), shape, SURE_MARGIN, asyncState, asyncRows)).toThrow(RangeError);
   });
 
-  it('tableCubeLabelsAsync and affineCubeLabelsAsync give the synchronous scans\' labels, lists and counts', async () => {
+  it('tableCubeLabelsAsync and affineCubeLabelsAsync give the synchronous scans\' labels, lists and counts, writing every label', async () => {
     const grid: Shape3 = [9, 8, 7];
     const out: Shape3 = [13, 11, 10];
     const random = mulberry32(13);
@@ -185,10 +185,12 @@ describe('decided-region scans on the pool', () => {
       const list = new Int32Array(13 * 11 * 10);
       const count = scan(labels, list);
       expect(count, name).toBeGreaterThan(10);
-      const asyncLabels = new Uint8Array(13 * 11 * 10);
+      // Every label is written, 0 or 1: the caller need not zero the array.
+      const asyncLabels = new Uint8Array(13 * 11 * 10).fill(7);
       const asyncList = new Int32Array(13 * 11 * 10);
       expect(await scanAsync(asyncLabels, asyncList), name).toBe(count);
       expect(asyncLabels, name).toEqual(labels);
+      expect(scan(new Uint8Array(13 * 11 * 10).fill(9), new Int32Array(13 * 11 * 10)), name).toBe(count);
       expect(asyncList, name).toEqual(list);
       // Past its capacity it still counts them all.
       expect(await scanAsync(new Uint8Array(13 * 11 * 10), new Int32Array(3)), name).toBe(count);
