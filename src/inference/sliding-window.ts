@@ -336,9 +336,9 @@ export async function slidingWindowInference(
   if (!Number.isInteger(channels) || channels < 1) {
     throw expectedRange('a positive integer', 'backend.outputChannels', channels);
   }
-  // Validates mode and sigmaScale too.
-  const importanceMap = computeImportanceMap(roi, mode, options.sigmaScale ?? 0.125);
-  const importance = mode === 'constant' ? null : importanceMap;
+  // Constant mode multiplies by ones (exact, skipped): no map. Any other mode is validated, with
+  // sigmaScale, where the map is made.
+  const importance = mode === 'constant' ? null : computeImportanceMap(roi, mode, options.sigmaScale ?? 0.125);
   const { signal, onProgress } = options;
   throwIfAborted(signal);
 
