@@ -22,6 +22,7 @@
 //   accumulateWindowsAsync(acc, dims, channels, logits, placements, importance|null, weightSum|null)
 //   blendTableVoxels(logits, gridDims, tables, undecided, count, labels, base, strides)   (the decided-region shell)
 //   jsExp(x)                                                  (the kernels' exp: V8's Math.exp, for tests)
+//   copyFloatsAsync(src, dst): Promise<void>                  (a copy on the pool)
 //   divideByCoverageAsync, divideByWeightsAsync, gatherStridedAsync, resampleAffineAsync,
 //   summarizeLabelsAsync, blendTableVoxelsAsync: Promise<void>; decideCornersAsync,
 //   affineCubeLabelsAsync, tableCubeLabelsAsync: Promise<number> (the same arguments as their

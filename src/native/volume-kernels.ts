@@ -144,6 +144,8 @@ export interface VolumeKernels {
   ): Promise<void>;
   /** The kernels' exp: fdlibm's, as V8's Math.exp computes it (the same bits). */
   jsExp(x: number): number;
+  /** dst[0, src.length) = src (bit for bit) on the libuv pool; neither may be touched before it settles. */
+  copyFloatsAsync(src: Float32Array, dst: Float32Array): Promise<void>;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -162,6 +164,7 @@ const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
   'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
   'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp',
+  'copyFloatsAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

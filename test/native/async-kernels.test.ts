@@ -292,6 +292,18 @@ describe('the shell blend in the addon (blendTableVoxels, jsExp)', () => {
   });
 });
 
+describe('a copy on the pool (copyFloatsAsync, the onnxruntime worker\'s input)', () => {
+  it('copies bit for bit (NaN payloads, -0), refuses a short target at the call', async () => {
+    const src = randomFloats(100_003, 23, 10);
+    new Uint32Array(src.buffer).set([0x7fc00001, 0xffa00000, 0x80000000], 7);
+    const dst = new Float32Array(100_010).fill(3);
+    await kernels().copyFloatsAsync(src, dst);
+    expect(bytesOf(dst.subarray(0, src.length))).toEqual(bytesOf(src));
+    expect(dst[src.length]).toBe(3);
+    expect(() => kernels().copyFloatsAsync(src, new Float32Array(10))).toThrow(RangeError);
+  });
+});
+
 describe('mask summary on the pool (summarizeMaskAsync)', () => {
   it('gives summarizeMask\'s summary with and without the addon', async () => {
     const shape: Shape3 = [23, 31, 17];
