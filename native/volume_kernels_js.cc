@@ -3,7 +3,9 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -120,6 +122,54 @@ double RoiVolume(const kernels::WindowPlacement& p) {
   return static_cast<double>(p.roi[0]) * static_cast<double>(p.roi[1]) * static_cast<double>(p.roi[2]);
 }
 
+// A kernel job run on the libuv pool; the JS arrays it reads and writes are referenced until it
+// is done, so none can be collected meanwhile. The caller must not touch them before the promise
+// settles. A counting job's result (undecided voxels and the like) resolves the promise.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, std::function<double()> job, bool numeric, std::vector<Napi::Value> arrays)
+      : Napi::AsyncWorker(env, "spleen_trt:kernel"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        job_(std::move(job)),
+        numeric_(numeric) {
+    for (const Napi::Value& array : arrays) {
+      if (array.IsObject()) refs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
+    }
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override { result_ = job_(); }
+  void OnOK() override {
+    deferred_.Resolve(numeric_ ? Napi::Number::New(Env(), result_).As<Napi::Value>() : Env().Undefined());
+  }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<double()> job_;
+  bool numeric_;
+  double result_ = 0;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+// Queues a checked job on the libuv pool, holding the arguments at `held` (null ones skipped); the
+// promise resolves with the job's count where `numeric`, else with undefined.
+Napi::Value QueueJob(const Napi::CallbackInfo& info, std::function<double()> job, bool numeric, std::initializer_list<std::size_t> held) {
+  std::vector<Napi::Value> arrays;
+  for (std::size_t index : held) arrays.push_back(info[index]);
+  auto* worker = new KernelWorker(info.Env(), std::move(job), numeric, std::move(arrays));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value QueueKernel(const Napi::CallbackInfo& info, std::function<void()> job, std::initializer_list<std::size_t> held) {
+  return QueueJob(info, [job = std::move(job)]() { job(); return 0.0; }, false, held);
+}
+
+Napi::Value QueueCountingKernel(const Napi::CallbackInfo& info, std::function<double()> job, std::initializer_list<std::size_t> held) {
+  return QueueJob(info, std::move(job), true, held);
+}
+
 Napi::Value GatherWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array image = Floats(info[0], "image");
@@ -165,31 +215,126 @@ Napi::Value AccumulateWindow(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value DivideByCoverage(const Napi::CallbackInfo& info) {
+// A batch's window placements: an Int32Array of 12 integers per window (roi, lo, hi, shift, 3
+// each), every window of the same roi, each checked as Placement checks one; `roiVolume` set.
+std::vector<kernels::WindowPlacement> Placements(const Napi::Value& value, const Triple& dims, double& roiVolume) {
+  Napi::Env env = value.Env();
+  Napi::Int32Array flat = Typed<std::int32_t>(value, napi_int32_array, "Int32Array", "placements");
+  const std::size_t length = flat.ElementLength();
+  if (length == 0 || length % 12 != 0) throw rangeError(env, "placements must hold 12 integers per window, at least one window");
+  std::vector<kernels::WindowPlacement> placements(length / 12);
+  for (std::size_t q = 0; q < placements.size(); ++q) {
+    kernels::WindowPlacement& p = placements[q];
+    const std::int32_t* v = flat.Data() + 12 * q;
+    bool empty = false;
+    for (int d = 0; d < 3; ++d) {
+      p.roi[d] = v[d];
+      p.lo[d] = v[3 + d];
+      p.hi[d] = v[6 + d];
+      p.shift[d] = v[9 + d];
+      if (p.roi[d] < 1 || p.roi[d] != placements[0].roi[d]) throw rangeError(env, "Every window of placements needs the same positive roi");
+      if (p.lo[d] < 0 || p.lo[d] > p.hi[d] || p.hi[d] > p.roi[d]) throw rangeError(env, "Expected 0 <= lo <= hi <= roi on every axis");
+      empty = empty || p.lo[d] == p.hi[d];
+    }
+    if (empty) {
+      // Nothing of it lands in the volume: an empty range the kernels skip (and pad when gathering).
+      p.lo[0] = p.hi[0] = 0;
+      continue;
+    }
+    for (int d = 0; d < 3; ++d) {
+      if (p.lo[d] + p.shift[d] < 0 || p.hi[d] + p.shift[d] > dims.v[d]) throw rangeError(env, "The window's placement leaves the volume");
+    }
+  }
+  roiVolume = RoiVolume(placements[0]);
+  return placements;
+}
+
+// gatherWindowsAsync(image, dims, batch, placements, padValue): Promise<void>; image and batch held.
+Napi::Value GatherWindowsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array image = Floats(info[0], "image");
+  const Triple dims = Integers3(info[1], "dims", 1);
+  Napi::Float32Array batch = Floats(info[2], "batch");
+  double roiVolume = 0;
+  std::vector<kernels::WindowPlacement> placements = Placements(info[3], dims, roiVolume);
+  const auto padValue = static_cast<float>(js_args::Number(info[4], "padValue"));
+  NeedLength(env, image.ElementLength(), dims.product(), "image");
+  NeedLength(env, batch.ElementLength(), roiVolume * static_cast<double>(placements.size()), "batch");
+  const float* in = image.Data();
+  float* out = batch.Data();
+  const Triple d = dims;
+  return QueueKernel(info, [=, placements = std::move(placements)]() {
+    kernels::gatherWindows(in, d.v, out, placements.data(), static_cast<std::int64_t>(placements.size()), padValue);
+  }, {0, 2});
+}
+
+// accumulateWindowsAsync(acc, dims, channels, logits, placements, importance|null, weightSum|null):
+// Promise<void>; window q's channels at logits[q * channels * roi volume]; the arrays held.
+Napi::Value AccumulateWindowsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto [acc, dims, channels] = AccumulatorArgs(info);
+  Napi::Float32Array logits = Floats(info[3], "logits");
+  double roiVolume = 0;
+  std::vector<kernels::WindowPlacement> placements = Placements(info[4], dims, roiVolume);
+  const double voxels = dims.product();
+  NeedLength(env, acc.ElementLength(), voxels * channels, "acc");
+  NeedLength(env, logits.ElementLength(), roiVolume * channels * static_cast<double>(placements.size()), "logits");
+  const float* importance = OptionalFloats(info[5], roiVolume, "importance");
+  float* weightSum = OptionalFloats(info[6], voxels, "weightSum");
+  float* target = acc.Data();
+  const float* in = logits.Data();
+  const Triple d = dims;
+  const int c = channels;
+  return QueueKernel(info, [=, placements = std::move(placements)]() {
+    kernels::accumulateWindows(target, d.v, c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
+                               importance, weightSum);
+  }, {0, 3, 5, 6});
+}
+
+std::function<void()> DivideByCoverageJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto [acc, dims, channels] = AccumulatorArgs(info);
   const char* names[3] = {"c0", "c1", "c2"};
-  const double* coverage[3];
+  std::array<const double*, 3> coverage{};
   for (int d = 0; d < 3; ++d) {
     Napi::Float64Array counts = Doubles(info[3 + d], names[d]);
     NeedLength(env, counts.ElementLength(), static_cast<double>(dims.v[d]), names[d]);
     coverage[d] = counts.Data();
   }
   NeedLength(env, acc.ElementLength(), dims.product() * channels, "acc");
-  kernels::divideByCoverage(acc.Data(), dims.v, channels, coverage[0], coverage[1], coverage[2]);
-  return env.Undefined();
+  float* target = acc.Data();
+  const Triple d = dims;
+  const int c = channels;
+  return [=]() { kernels::divideByCoverage(target, d.v, c, coverage[0], coverage[1], coverage[2]); };
 }
 
-Napi::Value DivideByWeights(const Napi::CallbackInfo& info) {
+Napi::Value DivideByCoverage(const Napi::CallbackInfo& info) {
+  DivideByCoverageJob(info)();
+  return info.Env().Undefined();
+}
+
+// divideByCoverageAsync(...the same): Promise<void>; acc and the coverages held.
+Napi::Value DivideByCoverageAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, DivideByCoverageJob(info), {0, 3, 4, 5}); }
+
+std::function<void()> DivideByWeightsJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array acc = Floats(info[0], "acc");
   const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
   Napi::Float32Array weightSum = Floats(info[2], "weightSum");
   const auto voxels = static_cast<std::int64_t>(weightSum.ElementLength());
   NeedLength(env, acc.ElementLength(), static_cast<double>(voxels) * channels, "acc");
-  kernels::divideByWeights(acc.Data(), voxels, channels, weightSum.Data());
-  return env.Undefined();
+  float* target = acc.Data();
+  const float* weights = weightSum.Data();
+  return [=]() { kernels::divideByWeights(target, voxels, channels, weights); };
 }
+
+Napi::Value DivideByWeights(const Napi::CallbackInfo& info) {
+  DivideByWeightsJob(info)();
+  return info.Env().Undefined();
+}
+
+// divideByWeightsAsync(...the same): Promise<void>; acc and weightSum held.
+Napi::Value DivideByWeightsAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, DivideByWeightsJob(info), {0, 2}); }
 
 // The conversion as a job over the caller's arrays, checked here on the JS thread; run at once
 // (fileToCOrder) or on the libuv pool (fileToCOrderAsync, the arrays held by KernelWorker).
@@ -231,34 +376,8 @@ Napi::Value FileToCOrder(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A kernel job run on the libuv pool; the JS arrays it reads and writes are referenced until it
-// is done, so none can be collected meanwhile. The caller must not touch them before the promise
-// settles.
-class KernelWorker : public Napi::AsyncWorker {
- public:
-  KernelWorker(Napi::Env env, std::function<void()> job, std::vector<Napi::Value> arrays)
-      : Napi::AsyncWorker(env, "spleen_trt:kernel"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
-    for (const Napi::Value& array : arrays) refs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
-  }
-  Napi::Promise promise() const { return deferred_.Promise(); }
-  void Execute() override { job_(); }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> job_;
-  std::vector<Napi::ObjectReference> refs_;
-};
-
 // fileToCOrderAsync(src, out, dims, channels, slope, inter): Promise<void>, the same checks.
-Napi::Value FileToCOrderAsync(const Napi::CallbackInfo& info) {
-  std::function<void()> job = FileToCJob(info);
-  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
-}
+Napi::Value FileToCOrderAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, FileToCJob(info), {0, 1}); }
 
 // Slices [kBegin, kEnd) of one channel, as cToFileOrder reads and writes them.
 struct SliceRange {
@@ -364,7 +483,7 @@ void CheckOutputLayout(Napi::Env env, std::size_t length, const Triple& outShape
   }
 }
 
-Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
+std::function<void()> GatherStridedJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
   const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
@@ -375,11 +494,23 @@ Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
   NeedLength(env, dst.ElementLength(), outShape.product() * channels, "dst");
   // The reads, like a layout's writes, must stay inside src (channel c reads at c * count + ...).
   CheckOutputLayout(env, src.ElementLength(), outShape, channels, base, strides, "src");
-  kernels::gatherStrided(src.Data(), channels, outShape.v, strides.v, static_cast<std::int64_t>(base), dst.Data());
-  return env.Undefined();
+  const float* in = src.Data();
+  float* out = dst.Data();
+  const Triple shape = outShape;
+  const Triple stride = strides;
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::gatherStrided(in, channels, shape.v, stride.v, offset, out); };
 }
 
-Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
+Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
+  GatherStridedJob(info)();
+  return info.Env().Undefined();
+}
+
+// gatherStridedAsync(...the same): Promise<void>; src and dst held.
+Napi::Value GatherStridedAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, GatherStridedJob(info), {0, 5}); }
+
+std::function<void()> ResampleAffineJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
   const int channels = js_args::Int(info[1], "channels", 1, 1 << 20);
@@ -396,10 +527,24 @@ Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
     if (!std::isfinite(xform[i])) throw rangeError(env, "xform must be finite");
   }
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
-  kernels::resampleAffine(src.Data(), channels, inShape.v, outShape.v, xform.Data(), out.Data(),
-                          static_cast<std::int64_t>(base), strides.v);
-  return env.Undefined();
+  const float* in = src.Data();
+  float* target = out.Data();
+  std::array<double, 16> x{};
+  for (std::size_t i = 0; i < 16; ++i) x[i] = xform[i];
+  const Triple inDims = inShape;
+  const Triple outDims = outShape;
+  const Triple stride = strides;
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::resampleAffine(in, channels, inDims.v, outDims.v, x.data(), target, offset, stride.v); };
 }
+
+Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
+  ResampleAffineJob(info)();
+  return info.Env().Undefined();
+}
+
+// resampleAffineAsync(...the same): Promise<void>; src and out held (xform copied).
+Napi::Value ResampleAffineAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, ResampleAffineJob(info), {0, 5}); }
 
 std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -421,11 +566,11 @@ std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
   const float* in = src.Data();
   float* target = out.Data();
-  const std::array<std::int64_t, 3> shape{inShape.v[0], inShape.v[1], inShape.v[2]};
-  const std::array<std::int64_t, 3> stride{strides.v[0], strides.v[1], strides.v[2]};
+  const Triple shape = inShape;
+  const Triple stride = strides;
   const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::resampleSeparable(in, channels, shape.data(), axes.data(), target, offset, stride.data()); };
+  return [=]() { kernels::resampleSeparable(in, channels, shape.v, axes.data(), target, offset, stride.v); };
 }
 
 Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
@@ -434,26 +579,30 @@ Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
 }
 
 // resampleSeparableAsync(...the same): Promise<void>; src, the tables and out are held meanwhile.
-Napi::Value ResampleSeparableAsync(const Napi::CallbackInfo& info) {
-  std::function<void()> job = ResampleSeparableJob(info);
-  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[3], info[4]});
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
-}
+Napi::Value ResampleSeparableAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, ResampleSeparableJob(info), {0, 3, 4}); }
 
-Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
+std::function<void()> SummarizeLabelsJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array mask = js_args::Bytes(info[0], "mask");
   const Triple dims = Integers3(info[1], "dims", 1);
   Napi::Float64Array stats = Doubles(info[2], "stats");
   NeedLength(env, mask.ElementLength(), dims.product(), "mask");
   NeedLength(env, stats.ElementLength(), 10, "stats");
-  kernels::summarizeLabels(mask.Data(), dims.v, stats.Data());
-  return env.Undefined();
+  const std::uint8_t* in = mask.Data();
+  double* out = stats.Data();
+  const Triple d = dims;
+  return [=]() { kernels::summarizeLabels(in, d.v, out); };
 }
 
-Napi::Value DecideCorners(const Napi::CallbackInfo& info) {
+Napi::Value SummarizeLabels(const Napi::CallbackInfo& info) {
+  SummarizeLabelsJob(info)();
+  return info.Env().Undefined();
+}
+
+// summarizeLabelsAsync(...the same): Promise<void>; mask and stats held.
+Napi::Value SummarizeLabelsAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, SummarizeLabelsJob(info), {0, 2}); }
+
+std::function<double()> DecideCornersJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array logits = Floats(info[0], "logits");
   const Triple dims = Integers3(info[1], "dims", 1);
@@ -465,59 +614,157 @@ Napi::Value DecideCorners(const Napi::CallbackInfo& info) {
   NeedLength(env, state.ElementLength(), voxels, "state");
   NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(dims.v[0]) * static_cast<double>(dims.v[1]),
              "rowIsBackground");
-  const std::int64_t undecided =
-      kernels::decideCorners(logits.Data(), dims.v, margin, state.Data(), rowIsBackground.Data());
-  return Napi::Number::New(env, static_cast<double>(undecided));
+  const float* in = logits.Data();
+  std::uint8_t* cubes = state.Data();
+  std::uint8_t* rows = rowIsBackground.Data();
+  const Triple d = dims;
+  return [=]() { return static_cast<double>(kernels::decideCorners(in, d.v, margin, cubes, rows)); };
 }
 
-Napi::Value AffineCubeLabels(const Napi::CallbackInfo& info) {
+Napi::Value DecideCorners(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), DecideCornersJob(info)()); }
+
+// decideCornersAsync(...the same): Promise<number>; logits, state and rowIsBackground held.
+Napi::Value DecideCornersAsync(const Napi::CallbackInfo& info) {
+  return QueueCountingKernel(info, DecideCornersJob(info), {0, 3, 4});
+}
+
+// The output side of a cube scan (arguments 4-7: labels, base, strides, undecided): labels laid out
+// over outShape, and the list the undecided voxels' linear indices go to.
+struct ScanOutput {
+  std::uint8_t* labels;
+  std::int64_t base;
+  Triple strides;
+  std::int32_t* undecided;
+  std::int64_t capacity;
+};
+
+ScanOutput ScanOutputArgs(const Napi::CallbackInfo& info, const Triple& outShape) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
+  const double base = js_args::Number(info[5], "base");
+  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  // The linear output index must fit an Int32Array entry.
+  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the output grid has more voxels than an Int32Array index holds");
+  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
+  return ScanOutput{labels.Data(), static_cast<std::int64_t>(base), strides, undecided.Data(),
+                    static_cast<std::int64_t>(undecided.ElementLength())};
+}
+
+std::function<double()> AffineCubeLabelsJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
   const Triple gridDims = Integers3(info[1], "gridDims", 1);
   Napi::Float64Array xform = Doubles(info[2], "xform");
   const Triple outShape = Integers3(info[3], "outShape", 1);
-  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
-  const double base = js_args::Number(info[5], "base");
-  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
-  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  const ScanOutput o = ScanOutputArgs(info, outShape);
   NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
   NeedLength(env, xform.ElementLength(), 16, "xform");
+  std::array<double, 16> x{};
   for (std::size_t i = 0; i < 16; ++i) {
     if (!std::isfinite(xform[i])) throw rangeError(env, "xform must be finite");
+    x[i] = xform[i];
   }
-  // The linear output index must fit an Int32Array entry.
-  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "outShape has more voxels than an Int32Array index holds");
-  CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
-  const std::int64_t count = kernels::affineCubeLabels(cube.Data(), gridDims.v, xform.Data(), outShape.v, labels.Data(),
-                                                       static_cast<std::int64_t>(base), strides.v, undecided.Data(),
-                                                       static_cast<std::int64_t>(undecided.ElementLength()));
-  return Napi::Number::New(env, static_cast<double>(count));
+  const std::uint8_t* cubes = cube.Data();
+  return [=]() {
+    return static_cast<double>(
+        kernels::affineCubeLabels(cubes, gridDims.v, x.data(), outShape.v, o.labels, o.base, o.strides.v, o.undecided, o.capacity));
+  };
+}
+
+Napi::Value AffineCubeLabels(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), AffineCubeLabelsJob(info)()); }
+
+// affineCubeLabelsAsync(...the same): Promise<number>; cube, labels and undecided held (xform copied).
+Napi::Value AffineCubeLabelsAsync(const Napi::CallbackInfo& info) {
+  return QueueCountingKernel(info, AffineCubeLabelsJob(info), {0, 4, 7});
 }
 
 // tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> count
-Napi::Value TableCubeLabels(const Napi::CallbackInfo& info) {
+std::function<double()> TableCubeLabelsJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array cube = js_args::Bytes(info[0], "cube");
   const Triple gridDims = Integers3(info[1], "gridDims", 1);
   Napi::Uint8Array rowIsBackground = js_args::Bytes(info[2], "rowIsBackground");
   if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
   Napi::Array tableArray = info[3].As<Napi::Array>();
-  kernels::AxisTable tables[3];
+  std::array<kernels::AxisTable, 3> tables{};
   for (std::uint32_t d = 0; d < 3; ++d) tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
-  Napi::Uint8Array labels = js_args::Bytes(info[4], "labels");
-  const double base = js_args::Number(info[5], "base");
-  const Triple strides = Integers3(info[6], "strides", -kMaxElements);
-  Napi::Int32Array undecided = Typed<std::int32_t>(info[7], napi_int32_array, "Int32Array", "undecided");
+  const ScanOutput o = ScanOutputArgs(info, Triple{{tables[0].size, tables[1].size, tables[2].size}});
   NeedLength(env, cube.ElementLength(), gridDims.product(), "cube");
   NeedLength(env, rowIsBackground.ElementLength(), static_cast<double>(gridDims.v[0]) * static_cast<double>(gridDims.v[1]), "rowIsBackground");
+  const std::uint8_t* cubes = cube.Data();
+  const std::uint8_t* rows = rowIsBackground.Data();
+  return [=]() {
+    return static_cast<double>(
+        kernels::tableCubeLabels(cubes, gridDims.v, rows, tables.data(), o.labels, o.base, o.strides.v, o.undecided, o.capacity));
+  };
+}
+
+Napi::Value TableCubeLabels(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), TableCubeLabelsJob(info)()); }
+
+// tableCubeLabelsAsync(...the same): Promise<number>; cube, rowIsBackground, the tables, labels
+// and undecided held.
+Napi::Value TableCubeLabelsAsync(const Napi::CallbackInfo& info) {
+  return QueueCountingKernel(info, TableCubeLabelsJob(info), {0, 2, 3, 4, 7});
+}
+
+// blendTableVoxels(logits, gridDims, tables, undecided, count, labels, base, strides)
+std::function<void()> BlendTableVoxelsJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array logits = Floats(info[0], "logits");
+  const Triple gridDims = Integers3(info[1], "gridDims", 1);
+  if (!info[2].IsArray() || info[2].As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(env, "Expected 3 axis tables");
+  Napi::Array tableArray = info[2].As<Napi::Array>();
+  std::array<kernels::AxisTable, 3> tables{};
+  for (std::uint32_t d = 0; d < 3; ++d) {
+    tables[d] = Table(tableArray.Get(d), gridDims.v[d], "tables");
+    // The blend reads index hi as well as lo: both inside the axis (Table checks), and hi >= lo.
+  }
+  Napi::Int32Array undecided = Typed<std::int32_t>(info[3], napi_int32_array, "Int32Array", "undecided");
+  const std::int64_t count = Count(info[4], "count", 0);
+  Napi::Uint8Array labels = js_args::Bytes(info[5], "labels");
+  const double base = js_args::Number(info[6], "base");
+  const Triple strides = Integers3(info[7], "strides", -kMaxElements);
+  NeedLength(env, logits.ElementLength(), 2 * gridDims.product(), "logits");
+  NeedLength(env, undecided.ElementLength(), static_cast<double>(count), "undecided");
   const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
-  // The linear output index must fit an Int32Array entry.
-  if (!(outShape.product() <= 2147483647.0)) throw rangeError(env, "the tables span more voxels than an Int32Array index holds");
   CheckOutputLayout(env, labels.ElementLength(), outShape, 1, base, strides, "labels");
-  const std::int64_t count = kernels::tableCubeLabels(cube.Data(), gridDims.v, rowIsBackground.Data(), tables, labels.Data(),
-                                                      static_cast<std::int64_t>(base), strides.v, undecided.Data(),
-                                                      static_cast<std::int64_t>(undecided.ElementLength()));
-  return Napi::Number::New(env, static_cast<double>(count));
+  const double outVoxels = outShape.product();
+  const std::int32_t* list = undecided.Data();
+  for (std::int64_t u = 0; u < count; ++u) {
+    if (list[u] < 0 || static_cast<double>(list[u]) >= outVoxels) throw rangeError(env, "undecided lists a voxel outside the tables' grid");
+  }
+  const float* in = logits.Data();
+  const Triple grid = gridDims;
+  const Triple stride = strides;
+  std::uint8_t* out = labels.Data();
+  const auto offset = static_cast<std::int64_t>(base);
+  return [=]() { kernels::blendTableVoxels(in, grid.v, tables.data(), list, count, out, offset, stride.v); };
+}
+
+Napi::Value BlendTableVoxels(const Napi::CallbackInfo& info) {
+  BlendTableVoxelsJob(info)();
+  return info.Env().Undefined();
+}
+
+// blendTableVoxelsAsync(...the same): Promise<void>; logits, the tables, undecided and labels held.
+Napi::Value BlendTableVoxelsAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, BlendTableVoxelsJob(info), {0, 2, 3, 5}); }
+
+// copyFloatsAsync(src, dst): Promise<void>; dst[0, src.length) = src, bit for bit, on the pool (an
+// input handed to a worker thread is copied there instead of on the JS thread: 14 MB a batch).
+Napi::Value CopyFloatsAsync(const Napi::CallbackInfo& info) {
+  Napi::Float32Array src = Floats(info[0], "src");
+  Napi::Float32Array dst = Floats(info[1], "dst");
+  NeedLength(info.Env(), dst.ElementLength(), static_cast<double>(src.ElementLength()), "dst");
+  const float* in = src.Data();
+  float* out = dst.Data();
+  const std::size_t bytes = src.ByteLength();
+  return QueueKernel(info, [=]() { std::memcpy(out, in, bytes); }, {0, 1});
+}
+
+// jsExp(x): the kernels' exp, for the test that it is V8's Math.exp to the bit.
+Napi::Value JsExp(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), kernels::jsExp(js_args::Number(info[0], "x")));
 }
 
 std::function<void()> ApplyIntensityWindowJob(const Napi::CallbackInfo& info) {
@@ -546,13 +793,7 @@ Napi::Value ApplyIntensityWindow(const Napi::CallbackInfo& info) {
 }
 
 // applyIntensityWindowAsync(...the same): Promise<void>; data and out are held meanwhile.
-Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) {
-  std::function<void()> job = ApplyIntensityWindowJob(info);
-  auto* worker = new KernelWorker(info.Env(), std::move(job), {info[0], info[1]});
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
-}
+Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, ApplyIntensityWindowJob(info), {0, 1}); }
 
 }  // namespace
 
@@ -575,6 +816,20 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("tableCubeLabels", Napi::Function::New(env, TableCubeLabels, "tableCubeLabels"));
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
+  kernels.Set("blendTableVoxels", Napi::Function::New(env, BlendTableVoxels, "blendTableVoxels"));
+  kernels.Set("blendTableVoxelsAsync", Napi::Function::New(env, BlendTableVoxelsAsync, "blendTableVoxelsAsync"));
+  kernels.Set("jsExp", Napi::Function::New(env, JsExp, "jsExp"));
+  kernels.Set("copyFloatsAsync", Napi::Function::New(env, CopyFloatsAsync, "copyFloatsAsync"));
+  kernels.Set("gatherWindowsAsync", Napi::Function::New(env, GatherWindowsAsync, "gatherWindowsAsync"));
+  kernels.Set("accumulateWindowsAsync", Napi::Function::New(env, AccumulateWindowsAsync, "accumulateWindowsAsync"));
+  kernels.Set("divideByCoverageAsync", Napi::Function::New(env, DivideByCoverageAsync, "divideByCoverageAsync"));
+  kernels.Set("divideByWeightsAsync", Napi::Function::New(env, DivideByWeightsAsync, "divideByWeightsAsync"));
+  kernels.Set("gatherStridedAsync", Napi::Function::New(env, GatherStridedAsync, "gatherStridedAsync"));
+  kernels.Set("resampleAffineAsync", Napi::Function::New(env, ResampleAffineAsync, "resampleAffineAsync"));
+  kernels.Set("summarizeLabelsAsync", Napi::Function::New(env, SummarizeLabelsAsync, "summarizeLabelsAsync"));
+  kernels.Set("decideCornersAsync", Napi::Function::New(env, DecideCornersAsync, "decideCornersAsync"));
+  kernels.Set("affineCubeLabelsAsync", Napi::Function::New(env, AffineCubeLabelsAsync, "affineCubeLabelsAsync"));
+  kernels.Set("tableCubeLabelsAsync", Napi::Function::New(env, TableCubeLabelsAsync, "tableCubeLabelsAsync"));
   exports.Set("volumeKernels", kernels);
 }
 

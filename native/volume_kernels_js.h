@@ -18,6 +18,16 @@
 //   tableCubeLabels(cube, gridDims, rowIsBackground, tables, labels, base, strides, undecided) -> undecided count
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
 //   applyIntensityWindowAsync(...the same): Promise<void>, on the libuv pool
+//   gatherWindowsAsync(image, dims, batch, placements, padValue)        (placements: Int32Array, 12 per window)
+//   accumulateWindowsAsync(acc, dims, channels, logits, placements, importance|null, weightSum|null)
+//   blendTableVoxels(logits, gridDims, tables, undecided, count, labels, base, strides)   (the decided-region shell)
+//   jsExp(x)                                                  (the kernels' exp: V8's Math.exp, for tests)
+//   copyFloatsAsync(src, dst): Promise<void>                  (a copy on the pool)
+//   divideByCoverageAsync, divideByWeightsAsync, gatherStridedAsync, resampleAffineAsync,
+//   summarizeLabelsAsync, blendTableVoxelsAsync: Promise<void>; decideCornersAsync,
+//   affineCubeLabelsAsync, tableCubeLabelsAsync: Promise<number> (the same arguments as their
+//   synchronous twins), on the libuv pool. Every async kernel checks its arguments on the calling
+//   thread (a bad call throws there) and holds its arrays until it has run.
 // dims, roi, lo, hi, shift, shapes and strides are arrays of 3 integers. TS validates; the checks
 // here (types, lengths, every index in bounds) keep a wrong call from reading or writing outside
 // an array.

@@ -11,10 +11,10 @@ import { argmaxForeground, softmaxChannels } from './inference/postprocess.js';
 import { slidingWindowInference } from './inference/sliding-window.js';
 import type { PipelineParameters } from './model/manifest.js';
 import { applyIntensityWindowAsync } from './volume/intensity.js';
-import { summarizeMask, type MaskSummary } from './volume/mask-summary.js';
+import { summarizeMaskAsync, type MaskSummary } from './volume/mask-summary.js';
 import { invertPreprocessing } from './volume/invert-preprocessing.js';
-import { orientToRas, rasGeometry } from './volume/orientation.js';
-import { inverseSpacingFootprint, resampleFlippedToSpacingAsync, resampleToSpacing } from './volume/spacing.js';
+import { orientToRasAsync, rasGeometry } from './volume/orientation.js';
+import { inverseSpacingFootprint, resampleFlippedToSpacingAsync, resampleToSpacingAsync } from './volume/spacing.js';
 import type { Shape3, Vec3, Volume } from './volume/volume.js';
 import { DEFAULT_VOLUME_LIMITS, type VolumeLimits } from './volume/volume-limits.js';
 import { checkPipelineSize } from './pipeline-limits.js';
@@ -103,7 +103,7 @@ export async function segmentVolume(
   // The common case (the stored axes are RAS's, some reversed) resamples off the JS thread.
   const { volume: resampled, resampling } =
     (await resampleFlippedToSpacingAsync(volume, orientation, geometry.affine, params.pixdimMm)) ??
-    resampleToSpacing(orientToRas(volume, geometry).volume, params.pixdimMm);
+    (await resampleToSpacingAsync((await orientToRasAsync(volume, geometry)).volume, params.pixdimMm));
   // The event loop runs between the CPU stages (each is one kernel call or a few).
   await yieldToEventLoop();
   const w = params.intensity;
@@ -146,9 +146,10 @@ export async function segmentVolume(
   const t3 = performance.now();
 
   const mask: LabelVolume = { data: labels, shape: volume.shape, spacingMm: volume.spacingMm, affine: volume.affine };
+  const summary = await summarizeMaskAsync(labels, volume.shape, volume.affine);
   const result: SegmentResult = {
     mask,
-    summary: summarizeMask(labels, volume.shape, volume.affine),
+    summary,
     windowCount: network.windowCount,
     timings: {
       preprocessMs: t1 - t0,

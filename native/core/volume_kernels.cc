@@ -168,6 +168,23 @@ void accumulateWindow(float* acc, const std::int64_t dims[3], int channels, cons
   }
 }
 
+void gatherWindows(const float* image, const std::int64_t dims[3], float* batch, const WindowPlacement* placements,
+                   std::int64_t count, float padValue) {
+  if (count <= 0) return;
+  const WindowPlacement& first = placements[0];
+  const std::int64_t roiVolume = first.roi[0] * first.roi[1] * first.roi[2];
+  for (std::int64_t q = 0; q < count; ++q) gatherWindow(image, dims, batch + q * roiVolume, placements[q], padValue);
+}
+
+void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                       const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum) {
+  if (count <= 0) return;
+  const std::int64_t roiVolume = placements[0].roi[0] * placements[0].roi[1] * placements[0].roi[2];
+  for (std::int64_t q = 0; q < count; ++q) {
+    accumulateWindow(acc, dims, channels, logits + q * channels * roiVolume, placements[q], importance, weightSum);
+  }
+}
+
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
                       const double* c1, const double* c2) {
   const std::int64_t voxels = dims[0] * dims[1] * dims[2];
@@ -632,11 +649,9 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
     const auto j0 = static_cast<std::int64_t>(affineIndex(xform, 1, da, db, dk, n1));
     const auto k0 = static_cast<std::int64_t>(affineIndex(xform, 2, da, db, dk, n2));
     const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
-    if (state == kBackground) return;
-    if (state == kForeground) {
-      labels[o] = 1;
-      return;
-    }
+    // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+    labels[o] = state == kForeground ? 1 : 0;
+    if (state == kBackground || state == kForeground) return;
     if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
     ++count;
   };
@@ -656,22 +671,164 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
     const std::int64_t i = tables[0].lo[a];
     for (std::int64_t b = 0; b < m1; ++b) {
       const std::int64_t j = tables[1].lo[b];
-      if (rowIsBackground[i * n1 + j]) continue;
-      const std::uint8_t* row = cube + (i * n1 + j) * n2;
       std::int64_t o = base + a * strides[0] + b * strides[1];
+      // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+      if (rowIsBackground[i * n1 + j]) {
+        for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) labels[o] = 0;
+        continue;
+      }
+      const std::uint8_t* row = cube + (i * n1 + j) * n2;
       for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
         const std::uint8_t state = row[lo2[k]];
-        if (state == kBackground) continue;
-        if (state == kForeground) {
-          labels[o] = 1;
-          continue;
-        }
+        labels[o] = state == kForeground ? 1 : 0;
+        if (state == kBackground || state == kForeground) continue;
         if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
         ++count;
       }
     }
   }
   return count;
+}
+
+// fdlibm's __ieee754_exp (Sun Microsystems, 1993: "Permission to use, copy, modify, and
+// distribute this software is freely granted, provided that this notice is preserved"), the
+// algorithm V8 runs for Math.exp: x = k ln2 + r with |r| <= ln2 / 2, exp(r) from a degree-5
+// rational approximation, scaled by 2^k. V8 returns E for exp(1) exactly; so does this.
+double jsExp(double x) {
+  constexpr double kLn2Hi[2] = {6.93147180369123816490e-01, -6.93147180369123816490e-01};
+  constexpr double kLn2Lo[2] = {1.90821492927058770002e-10, -1.90821492927058770002e-10};
+  constexpr double kHalf[2] = {0.5, -0.5};
+  constexpr double kInvLn2 = 1.44269504088896338700e+00;
+  constexpr double kP1 = 1.66666666666666019037e-01, kP2 = -2.77777777770155933842e-03, kP3 = 6.61375632143793436117e-05,
+                   kP4 = -1.65339022054652515390e-06, kP5 = 4.13813679705723846039e-08;
+  constexpr double kOverflow = 7.09782712893383973096e+02, kUnderflow = -7.45133219101941108420e+02;
+  constexpr double kTwoM1000 = 9.33263618503218878990e-302;  // 2^-1000
+  constexpr double kTwo1023 = 8.988465674311579539e307;      // 2^1023
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const auto high = static_cast<std::uint32_t>(bits >> 32);
+  const int sign = static_cast<int>(high >> 31);
+  const std::uint32_t magnitude = high & 0x7fffffffu;
+  if (magnitude >= 0x40862E42u) {  // |x| >= 709.78..., or not finite
+    if (magnitude >= 0x7ff00000u) {
+      if (((magnitude & 0xfffffu) | static_cast<std::uint32_t>(bits)) != 0) return x + x;  // NaN
+      return sign == 0 ? x : 0.0;
+    }
+    if (x > kOverflow) return HUGE_VAL;
+    if (x < kUnderflow) return 0.0;
+  }
+  double hi = 0.0, lo = 0.0;
+  int k = 0;
+  if (magnitude > 0x3FD62E42u) {    // |x| > ln2 / 2
+    if (magnitude < 0x3FF0A2B2u) {  // and |x| < 1.5 ln2
+      if (x == 1.0) return 2.718281828459045;
+      hi = x - kLn2Hi[sign];
+      lo = kLn2Lo[sign];
+      k = 1 - sign - sign;
+    } else {
+      k = static_cast<int>(kInvLn2 * x + kHalf[sign]);
+      const double t = k;
+      hi = x - t * kLn2Hi[0];
+      lo = t * kLn2Lo[0];
+    }
+    x = hi - lo;
+  } else if (magnitude < 0x3E300000u) {  // |x| < 2^-28
+    return 1.0 + x;
+  }
+  const double t = x * x;
+  const double c = x - t * (kP1 + t * (kP2 + t * (kP3 + t * (kP4 + t * kP5))));
+  if (k == 0) return 1.0 - ((x * c) / (c - 2.0) - x);
+  const double y = 1.0 - ((lo - (x * c) / (2.0 - c)) - hi);
+  if (k >= -1021) {
+    if (k == 1024) return y * 2.0 * kTwo1023;
+    const std::uint64_t scale = static_cast<std::uint64_t>(0x3ff + k) << 52;
+    double twopk;
+    std::memcpy(&twopk, &scale, sizeof twopk);
+    return y * twopk;
+  }
+  const std::uint64_t scale = static_cast<std::uint64_t>(0x3ff + k + 1000) << 52;
+  double twopk;
+  std::memcpy(&twopk, &scale, sizeof twopk);
+  return y * twopk * kTwoM1000;
+}
+
+namespace {
+
+// postprocess.ts softmax2 of spacing-grid voxel v ([2][n] logits), in its float32 steps.
+inline void softmax2(const float* logits, std::int64_t n, std::int64_t v, float& p0, float& p1) {
+  const float x0 = logits[v];
+  const float x1 = logits[n + v];
+  const float m = (x1 > x0 || std::isnan(x1)) ? x1 : x0;
+  const auto e0 = static_cast<float>(jsExp(static_cast<double>(static_cast<float>(static_cast<double>(x0) - static_cast<double>(m)))));
+  const auto e1 = static_cast<float>(jsExp(static_cast<double>(static_cast<float>(static_cast<double>(x1) - static_cast<double>(m)))));
+  const auto s = static_cast<float>(static_cast<double>(e0) + static_cast<double>(e1));
+  p0 = static_cast<float>(static_cast<double>(e0) / static_cast<double>(s));
+  p1 = static_cast<float>(static_cast<double>(e1) / static_cast<double>(s));
+}
+
+// The softmax of recently used grid voxels: neighbouring shell voxels share most of their taps.
+// A direct-mapped cache; the values are those softmax2 gives, cached or not.
+class SoftmaxCache {
+ public:
+  SoftmaxCache(const float* logits, std::int64_t n) : logits_(logits), n_(n), keys_(kSize, -1), values_(2 * kSize) {}
+  void at(std::int64_t v, float& p0, float& p1) {
+    const std::size_t slot = static_cast<std::size_t>(v) & (kSize - 1);
+    if (keys_[slot] != v) {
+      softmax2(logits_, n_, v, values_[2 * slot], values_[2 * slot + 1]);
+      keys_[slot] = v;
+    }
+    p0 = values_[2 * slot];
+    p1 = values_[2 * slot + 1];
+  }
+
+ private:
+  static constexpr std::size_t kSize = std::size_t{1} << 16;
+  const float* logits_;
+  std::int64_t n_;
+  std::vector<std::int64_t> keys_;
+  std::vector<float> values_;
+};
+
+}  // namespace
+
+void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const AxisTable tables[3],
+                      const std::int32_t* undecided, std::int64_t count, std::uint8_t* labels, std::int64_t base,
+                      const std::int64_t strides[3]) {
+  const std::int64_t n1 = gridDims[1], n2 = gridDims[2];
+  const std::int64_t voxels = gridDims[0] * n1 * n2;
+  const std::int64_t m1 = tables[1].size, m2 = tables[2].size;
+  const AxisTable& t0 = tables[0];
+  const AxisTable& t1 = tables[1];
+  const AxisTable& t2 = tables[2];
+  SoftmaxCache softmax(logits, voxels);
+  for (std::int64_t u = 0; u < count; ++u) {
+    const std::int64_t q = undecided[u];
+    const std::int64_t q0 = q / (m1 * m2);
+    const std::int64_t q1 = q / m2 - q0 * m1;
+    const std::int64_t q2 = q - (q0 * m1 + q1) * m2;
+    const std::int64_t i = t0.lo[q0], j = t1.lo[q1], k = t2.lo[q2];
+    const std::int64_t di = (t0.hi[q0] - i) * n1 * n2;
+    const std::int64_t dj = (t1.hi[q1] - j) * n2;
+    const std::int64_t dk = t2.hi[q2] - k;
+    const std::int64_t v = (i * n1 + j) * n2 + k;
+    // The cube's taps in blendIsForeground's order.
+    const std::int64_t taps[8] = {v, v + dk, v + dj, v + dj + dk, v + di, v + di + dk, v + di + dj, v + di + dj + dk};
+    float p[2][8];
+    for (int tap = 0; tap < 8; ++tap) softmax.at(taps[tap], p[0][tap], p[1][tap]);
+    const double wi0 = t0.wLo[q0], wi1 = t0.wHi[q0], wj0 = t1.wLo[q1], wj1 = t1.wHi[q1], wk0 = t2.wLo[q2], wk1 = t2.wHi[q2];
+    float value[2];
+    for (int c = 0; c < 2; ++c) {
+      const float* a = p[c];
+      const double v00 = static_cast<double>(a[0]) * wk0 + static_cast<double>(a[1]) * wk1;
+      const double v01 = static_cast<double>(a[2]) * wk0 + static_cast<double>(a[3]) * wk1;
+      const double v10 = static_cast<double>(a[4]) * wk0 + static_cast<double>(a[5]) * wk1;
+      const double v11 = static_cast<double>(a[6]) * wk0 + static_cast<double>(a[7]) * wk1;
+      value[c] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+    }
+    if (value[1] > value[0] || (std::isnan(value[1]) && !std::isnan(value[0]))) {
+      labels[base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]] = 1;
+    }
+  }
 }
 
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {

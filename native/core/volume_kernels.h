@@ -33,6 +33,18 @@ void gatherWindow(const float* image, const std::int64_t dims[3], float* window,
 void accumulateWindow(float* acc, const std::int64_t dims[3], int channels, const float* logits,
                       const WindowPlacement& placement, const float* importance, float* weightSum);
 
+// gatherWindow for the windows of a batch, window q (placements[q], all of the same roi) into
+// batch + q * roi volume.
+void gatherWindows(const float* image, const std::int64_t dims[3], float* batch, const WindowPlacement* placements,
+                   std::int64_t count, float padValue);
+
+// accumulateWindow for windows 0 .. count - 1 of a batch, in that order (window q's channels at
+// logits + q * channels * roi volume; all of the same roi): one job for the libuv pool. (Measured
+// and dropped: one pass per batch over the accumulator rows, and a split over two threads by
+// voxel ranges; both gave the same bits but were slower on a 2-core machine.)
+void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                       const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum);
+
 // sliding-window.ts normalise, constant mode: acc[c][i][j][k] /= c0[i] * c1[j] * c2[k] (coverage
 // counts, indexed on the unpadded grid), the quotient taken in double and rounded to float32.
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
@@ -100,8 +112,8 @@ std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], doub
 
 // decided-region.ts labelThroughAffine's scan: every output voxel q = (a, b, k) of outShape
 // computes its spacing-grid index as resampleAffine does and reads the state of the cube there
-// (cube: decideCorners' output on gridDims); foreground cubes set labels[base + q . strides] = 1,
-// undecided ones have their linear index (a * m1 + b) * m2 + k appended to `undecided` (up to
+// (cube: decideCorners' output on gridDims); labels[base + q . strides] = 1 under foreground cubes
+// and 0 under the others (every label is written), undecided ones have their linear index (a * m1 + b) * m2 + k appended to `undecided` (up to
 // `capacity`). Returns how many were undecided (more than capacity: call again with room).
 std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const double xform[16],
                               const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
@@ -109,12 +121,25 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
 
 // decided-region.ts labelThroughTables' scan, for a separable inverse: output voxel q = (a, b, k)
 // of outShape reads the cube at (tables[0].lo[a], tables[1].lo[b], tables[2].lo[k]) (the tables'
-// lengths are outShape); rows whose source row is all background are skipped, foreground cubes
-// set labels[base + q . strides] = 1, undecided ones append (a * m1 + b) * m2 + k to `undecided`
+// lengths are outShape); labels[base + q . strides] = 1 under foreground cubes and 0 under the
+// others (every label is written; rows whose source row is all background in one pass), undecided ones append (a * m1 + b) * m2 + k to `undecided`
 // (up to `capacity`). Returns how many were undecided (more than capacity: call again with room).
 std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDims[3], const std::uint8_t* rowIsBackground,
                              const AxisTable tables[3], std::uint8_t* labels, std::int64_t base,
                              const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity);
+
+// V8's Math.exp: fdlibm's exp (as V8's src/base/ieee754.cc computes it, exp(1) = E), so that a
+// kernel using it gives the TS code's bits; glibc's exp may differ in the last bit.
+double jsExp(double x);
+
+// decided-region.ts labelListedVoxels for a separable inverse: for each listed output voxel
+// undecided[u] (linear index over the tables' lengths), the 2-channel softmax (postprocess.ts
+// softmax2, with jsExp) of the 8 spacing-grid voxels of its cube, blended with the tables' weights
+// in blendIsForeground's float64 order and rounded to float32; labels[base + q . strides] = 1
+// where channel 1 wins (ties to background, a NaN counts as the maximum). logits: [2][gridDims].
+void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const AxisTable tables[3],
+                      const std::int32_t* undecided, std::int64_t count, std::uint8_t* labels, std::int64_t base,
+                      const std::int64_t strides[3]);
 
 // intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
 // shiftOnly: out = fl32(x - a) + b (a zero input range);

@@ -19,6 +19,7 @@ import { volumeKernels } from '../native/volume-kernels.js';
 import { storedLayout, type OrientationTransform } from '../volume/orientation.js';
 import { inverseSpacingMap, type SpacingTransform } from '../volume/spacing.js';
 import { clampIndex, type AxisTable } from '../volume/trilinear.js';
+import { uninitializedBytes } from '../volume/uninitialized.js';
 import type { Shape3 } from '../volume/volume.js';
 import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 import { softmax2 } from './postprocess.js';
@@ -136,16 +137,36 @@ function combineCornersByWord(state: Uint8Array, shape: Shape3): { undecided: nu
 }
 
 /**
+ * A kernel call the work needs: the generator yields it and is resumed with its result, run on
+ * this thread by the synchronous driver or on the libuv pool by the asynchronous one (the same
+ * kernel either way, so the same result).
+ */
+interface KernelCall {
+  sync(): number;
+  async(): Promise<number>;
+}
+
+/** What the work yields: a pause point (undefined) or a kernel call whose result it is resumed with. */
+type Step = KernelCall | undefined;
+
+/**
  * decideVoxels then combineCorners (in the addon's kernel when it is there): what each 2x2x2 cube
  * decides, or null when a logit is NaN or infinite.
  */
-function decideCubes(logits: Float32Array, shape: Shape3): { cube: Uint8Array; undecided: number; rowIsBackground: Uint8Array } | null {
+function* decideCubes(
+  logits: Float32Array,
+  shape: Shape3,
+): Generator<Step, { cube: Uint8Array; undecided: number; rowIsBackground: Uint8Array } | null, unknown> {
   const voxels = shape[0] * shape[1] * shape[2];
   const kernels = volumeKernels();
   if (kernels !== null) {
-    const cube = new Uint8Array(voxels);
-    const rowIsBackground = new Uint8Array(shape[0] * shape[1]);
-    const undecided = kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground);
+    // The kernel writes every state and row flag.
+    const cube = uninitializedBytes(voxels);
+    const rowIsBackground = uninitializedBytes(shape[0] * shape[1]);
+    const undecided = (yield {
+      sync: () => kernels.decideCorners(logits, shape, SURE_MARGIN, cube, rowIsBackground),
+      async: () => kernels.decideCornersAsync(logits, shape, SURE_MARGIN, cube, rowIsBackground),
+    }) as number;
     return undecided < 0 ? null : { cube, undecided, rowIsBackground };
   }
   const { state: cube, nonFinite } = decideVoxels(logits, voxels);
@@ -188,6 +209,7 @@ class LazySoftmax {
 
 /** What the labelling loops share: the cubes' states, the lazy probabilities, where labels go. */
 interface Region {
+  logits: Float32Array;
   cube: Uint8Array;
   rowIsBackground: Uint8Array;
   softmax: LazySoftmax;
@@ -224,16 +246,15 @@ function blendIsForeground(
   return p1 > p0 || (Number.isNaN(p1) && !Number.isNaN(p0));
 }
 
-/** Output rows (q0) or shell voxels handled between two points where the work may pause. */
+/** Output rows (q0) handled between two points where the TS scan may pause. */
 const ROWS_PER_STEP = 8;
-const SHELL_VOXELS_PER_STEP = 16384;
 
 /**
  * The separable inverse: each output axis reads its spacing-grid indices from a table. The hot
  * loops are plain functions over a range (V8 optimises those better than a generator's body);
  * the generator only pauses between ranges.
  */
-function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<void, void> {
+function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable]): Generator<Step, void, unknown> {
   const kernels = volumeKernels();
   const m0 = r.outShape[0];
   if (kernels === null) {
@@ -243,20 +264,32 @@ function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable
     }
     return;
   }
-  // The addon scans every output voxel (volume_kernels.cc tableCubeLabels) and lists the
-  // undecided ones, the shell, blended here as the TS scan would.
+  // The addon scans every output voxel (volume_kernels.cc tableCubeLabels), lists the undecided
+  // ones, the shell, and blends those as labelTableRows does (blendTableVoxels: the same
+  // softmax, with V8's exp, and the same float64 blend, so the same labels).
   const [, m1, m2] = r.outShape;
+  const scan = (list: Int32Array): KernelCall => ({
+    sync: () => kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
+    async: () => kernels.tableCubeLabelsAsync(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
+  });
   let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
-  let count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+  let count = (yield scan(undecided)) as number;
   if (count > undecided.length) {
     undecided = new Int32Array(count);
-    count = kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, undecided);
+    count = (yield scan(undecided)) as number;
   }
-  yield;
-  for (let u = 0; u < count; u += SHELL_VOXELS_PER_STEP) {
-    labelListedVoxels(r, tables, undecided, u, Math.min(count, u + SHELL_VOXELS_PER_STEP));
-    yield;
-  }
+  const listed = undecided;
+  const shell = count;
+  yield {
+    sync: () => {
+      kernels.blendTableVoxels(r.logits, r.gridShape, tables, listed, shell, r.labels, r.base, r.strides);
+      return 0;
+    },
+    async: async () => {
+      await kernels.blendTableVoxelsAsync(r.logits, r.gridShape, tables, listed, shell, r.labels, r.base, r.strides);
+      return 0;
+    },
+  };
 }
 
 /** labelThroughTables' TS scan of output rows [q0Begin, q0End). */
@@ -295,40 +328,12 @@ function labelTableRows(r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTabl
   }
 }
 
-/** The blend of the listed undecided output voxels undecided[uBegin, uEnd) (linear indices over outShape). */
-function labelListedVoxels(
-  r: Region, [t0, t1, t2]: [AxisTable, AxisTable, AxisTable], undecided: Int32Array, uBegin: number, uEnd: number,
-): void {
-  const [, n1, n2] = r.gridShape;
-  const [s0, s1, s2] = r.strides;
-  const [, m1, m2] = r.outShape;
-  const { labels, softmax } = r;
-  for (let u = uBegin; u < uEnd; u++) {
-    const q = undecided[u];
-    const q0 = Math.floor(q / (m1 * m2));
-    const q1 = Math.floor(q / m2) - q0 * m1;
-    const q2 = q - (q0 * m1 + q1) * m2;
-    const i = t0.lo[q0];
-    const j = t1.lo[q1];
-    const k = t2.lo[q2];
-    const di = (t0.hi[q0] - i) * n1 * n2;
-    const dj = (t1.hi[q1] - j) * n2;
-    const dk = t2.hi[q2] - k;
-    const v = (i * n1 + j) * n2 + k;
-    softmax.ensureCube(v, di, dj, dk);
-    const foreground = blendIsForeground(
-      softmax.probabilities, v, r.voxels, di, dj, dk, t0.wLo[q0], t0.wHi[q0], t1.wLo[q1], t1.wHi[q1], t2.wLo[q2], t2.wHi[q2],
-    );
-    if (foreground) labels[r.base + q0 * s0 + q1 * s1 + q2 * s2] = 1;
-  }
-}
-
 /**
  * An oblique inverse: each output voxel computes its continuous spacing-grid index exactly as
  * resampleAffine does (affinePoint), so the blend of an undecided one is that kernel's value to
  * the bit.
  */
-function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> {
+function* labelThroughAffine(r: Region, x: Float64Array): Generator<Step, void, unknown> {
   const [, n1, n2] = r.gridShape;
   const sI = n1 * n2;
   const [s0, s1, s2] = r.strides;
@@ -337,11 +342,15 @@ function* labelThroughAffine(r: Region, x: Float64Array): Generator<void, void> 
   const kernels = volumeKernels();
   if (kernels !== null) {
     // The addon scans every output voxel and lists the undecided ones; they are blended here.
+    const scan = (list: Int32Array): KernelCall => ({
+      sync: () => kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, list),
+      async: () => kernels.affineCubeLabelsAsync(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, list),
+    });
     let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
-    let count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+    let count = (yield scan(undecided)) as number;
     if (count > undecided.length) {
       undecided = new Int32Array(count);
-      count = kernels.affineCubeLabels(cube, r.gridShape, x, r.outShape, labels, r.base, r.strides, undecided);
+      count = (yield scan(undecided)) as number;
     }
     yield;
     for (let u = 0; u < count; u++) {
@@ -412,16 +421,18 @@ export function decidedRegionLabels(
   orientation: OrientationTransform,
 ): Uint8Array | null {
   const steps = decidedRegionSteps(logits, resampling, orientation);
+  let result: number | undefined;
   for (;;) {
-    const step = steps.next();
+    const step = steps.next(result);
     if (step.done) return step.value;
+    result = step.value?.sync();
   }
 }
 
 /**
- * As decidedRegionLabels, letting the event loop run whenever a stretch of the work has taken a
- * few ms (between the scan's kernels and within the undecided shell): the same steps in the same
- * order, so the same labels.
+ * As decidedRegionLabels, with the addon's scans (decideCorners, the cube labelling) on the libuv
+ * pool, and letting the event loop run whenever a stretch of the TS work (the undecided shell) has
+ * taken a few ms: the same steps in the same order, so the same labels.
  */
 export async function decidedRegionLabelsAsync(
   logits: Float32Array,
@@ -430,10 +441,13 @@ export async function decidedRegionLabelsAsync(
 ): Promise<Uint8Array | null> {
   const steps = decidedRegionSteps(logits, resampling, orientation);
   const budget = yieldBudget();
+  let result: number | undefined;
   for (;;) {
-    const step = steps.next();
+    const step = steps.next(result);
     if (step.done) return step.value;
-    if (budget.due()) await yieldToEventLoop();
+    result = undefined;
+    if (step.value !== undefined) result = await step.value.async();
+    else if (budget.due()) await yieldToEventLoop();
   }
 }
 
@@ -445,12 +459,12 @@ function* decidedRegionSteps(
   logits: Float32Array,
   resampling: SpacingTransform,
   orientation: OrientationTransform,
-): Generator<void, Uint8Array | null> {
+): Generator<Step, Uint8Array | null, unknown> {
   const inverse = inverseSpacingMap(resampling);
   if (!inverse) return null;
   const gridShape = resampling.outputShape;
   const voxels = gridShape[0] * gridShape[1] * gridShape[2];
-  const corners = decideCubes(logits, gridShape);
+  const corners = yield* decideCubes(logits, gridShape);
   // NaN propagation depends on which taps a kernel multiplies by a zero weight; leave it to the
   // full path rather than reproduce its kernels' choices here.
   if (corners === null) return null;
@@ -460,13 +474,19 @@ function* decidedRegionSteps(
 
   const original = orientation.originalShape;
   const { base, strides } = storedLayout(orientation);
+  // Made on first use: the addon's shell blend needs none (75 MB for a 512x512x90 CT's grid).
+  let softmax: LazySoftmax | undefined;
   const region: Region = {
+    logits,
     cube,
     rowIsBackground,
-    softmax: new LazySoftmax(logits, voxels),
+    get softmax() {
+      return (softmax ??= new LazySoftmax(logits, voxels));
+    },
     gridShape,
     voxels,
-    labels: new Uint8Array(original[0] * original[1] * original[2]),
+    // The addon's scans write every label; the TS scans only set the foreground ones.
+    labels: volumeKernels() !== null ? uninitializedBytes(original[0] * original[1] * original[2]) : new Uint8Array(original[0] * original[1] * original[2]),
     base,
     strides,
     outShape: resampling.inputShape,

@@ -15,11 +15,15 @@
  * MONAI's summed map) and never materialised. Batches are pipelined: two are queued in the
  * backend at a time, so it never waits for this thread, whose gathering and stitching overlap the
  * backend's computation (on a worker thread or the GPU); the order of the additions is unchanged.
+ * With the addon, each batch's gather and stitch and the final normalisation are single jobs on
+ * the libuv pool (the event loop stays free; a gather runs beside the previous batch's stitch),
+ * the windows still added in their order; without it the TS loops run here, yielding between windows.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
-import { volumeKernels } from '../native/volume-kernels.js';
+import { volumeKernels, type VolumeKernels } from '../native/volume-kernels.js';
 import type { Shape3 } from '../volume/volume.js';
 import type { InferenceBackend } from './backend.js';
+import { uninitializedFloats } from '../volume/uninitialized.js';
 import { computeImportanceMap, type BlendMode } from './importance-map.js';
 import { yieldBudget, yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -62,8 +66,9 @@ export interface SlidingWindowResult {
   windowCount: number;
   batchCount: number;
   /**
-   * Sums over batches of the backend's own timings; `stitchMs` is the CPU time spent gathering
-   * windows, accumulating them and normalising; `totalMs` is the wall time of the whole call.
+   * Sums over batches of the backend's own timings; `stitchMs` is the time spent gathering
+   * windows, accumulating them and normalising (on the libuv pool with the addon: the time any of
+   * those jobs was running); `totalMs` is the wall time of the whole call.
    */
   timings: { computeMs: number; h2dMs: number; d2hMs: number; stitchMs: number; totalMs: number };
 }
@@ -242,20 +247,32 @@ function coverage(axis: Axis): Float64Array {
   return counts;
 }
 
+/**
+ * Window placements for the addon's batch kernels: 12 integers per window (roi, lo, hi, shift),
+ * as nativePlacement gives them.
+ */
+function nativePlacements(axes: readonly [Axis, Axis, Axis], origins: readonly Shape3[]): Int32Array {
+  const flat = new Int32Array(12 * origins.length);
+  origins.forEach((origin, q) => {
+    const p = nativePlacement(axes, origin);
+    flat.set([...p.roi, ...p.lo, ...p.hi, ...p.shift], 12 * q);
+  });
+  return flat;
+}
+
+/** normalise in the addon, on the libuv pool (split over threads: each voxel divided once, the same way). */
+function normaliseAsync(
+  kernels: VolumeKernels, acc: Float32Array, channels: number, axes: readonly [Axis, Axis, Axis], weightSum: Float32Array | null,
+): Promise<void> {
+  if (weightSum !== null) return kernels.divideByWeightsAsync(acc, channels, weightSum);
+  const [c0, c1, c2] = axes.map((x) => coverage(x).subarray(x.before, x.before + x.n));
+  return kernels.divideByCoverageAsync(acc, [axes[0].n, axes[1].n, axes[2].n], channels, c0, c1, c2);
+}
+
 /** Divides the accumulators by the count map (constant: product of per-axis coverages). */
 function normalise(acc: Float32Array, channels: number, axes: readonly [Axis, Axis, Axis], weightSum: Float32Array | null): void {
   const [x0, x1, x2] = axes;
   const voxels = x0.n * x1.n * x2.n;
-  const kernels = volumeKernels();
-  if (kernels !== null) {
-    if (weightSum !== null) {
-      kernels.divideByWeights(acc, channels, weightSum);
-    } else {
-      const [c0, c1, c2] = axes.map((x) => coverage(x).subarray(x.before, x.before + x.n));
-      kernels.divideByCoverage(acc, [x0.n, x1.n, x2.n], channels, c0, c1, c2);
-    }
-    return;
-  }
   if (weightSum !== null) {
     for (let c = 0; c < channels; c++) {
       const base = c * voxels;
@@ -319,9 +336,9 @@ export async function slidingWindowInference(
   if (!Number.isInteger(channels) || channels < 1) {
     throw expectedRange('a positive integer', 'backend.outputChannels', channels);
   }
-  // Validates mode and sigmaScale too.
-  const importanceMap = computeImportanceMap(roi, mode, options.sigmaScale ?? 0.125);
-  const importance = mode === 'constant' ? null : importanceMap;
+  // Constant mode multiplies by ones (exact, skipped): no map. Any other mode is validated, with
+  // sigmaScale, where the map is made.
+  const importance = mode === 'constant' ? null : computeImportanceMap(roi, mode, options.sigmaScale ?? 0.125);
   const { signal, onProgress } = options;
   throwIfAborted(signal);
 
@@ -349,28 +366,52 @@ export async function slidingWindowInference(
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
   // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
   // reuses batch b's.
-  const buffers = [new Float32Array(swBatchSize * roiVolume), new Float32Array(swBatchSize * roiVolume)];
+  // Every element is written before a batch is sent (the gathers pad, a short last batch is
+  // zero-filled), so they need no zeroing here (a 14 MB calloc from reused heap memory is a
+  // memset on this thread).
+  const buffers = [uninitializedFloats(swBatchSize * roiVolume), uninitializedFloats(swBatchSize * roiVolume)];
   const batchShape = (batch: number): { first: number; count: number; sent: number } => {
     const first = batch * swBatchSize;
     const count = Math.min(swBatchSize, windowCount - first);
     return { first, count, sent: options.padLastBatch ? swBatchSize : count };
   };
-  const gather = (batch: number): Float32Array => {
-    const { first, count, sent } = batchShape(batch);
+  const placementsOf = (batch: number): Int32Array => {
+    const { first, count } = batchShape(batch);
+    return nativePlacements(axes, Array.from({ length: count }, (_, q) => originOf(first + q)));
+  };
+  const batchInputOf = (batch: number): Float32Array => {
+    const { count, sent } = batchShape(batch);
     const batchInput = buffers[batch % 2];
-    const t = performance.now();
-    for (let q = 0; q < count; q++) {
-      if (kernels !== null) {
-        const p = nativePlacement(axes, originOf(first + q));
-        kernels.gatherWindow(image, p.dims, batchInput, q * roiVolume, p.roi, p.lo, p.hi, p.shift, padValue);
-      } else {
-        gatherWindow(image, axes, originOf(first + q), padValue, batchInput, q * roiVolume);
-      }
-    }
     if (sent > count) batchInput.fill(0, count * roiVolume);
-    timings.stitchMs += performance.now() - t;
     return sent === swBatchSize ? batchInput : batchInput.subarray(0, sent * roiVolume);
   };
+  // The TS loops, on this thread.
+  const gather = (batch: number): Float32Array => {
+    const { first, count } = batchShape(batch);
+    const t = performance.now();
+    for (let q = 0; q < count; q++) gatherWindow(image, axes, originOf(first + q), padValue, buffers[batch % 2], q * roiVolume);
+    const input = batchInputOf(batch);
+    timings.stitchMs += performance.now() - t;
+    return input;
+  };
+  // The addon's batch kernel, on the libuv pool: the event loop stays free, and the gather of
+  // batch b + 2 overlaps the stitching of batch b on another core.
+  // The pool's kernels may overlap (a gather with a stitch): stitchMs counts the time any of them runs.
+  let running = 0;
+  let runningSince = 0;
+  const onPool = async <T>(job: () => Promise<T>): Promise<T> => {
+    if (running++ === 0) runningSince = performance.now();
+    try {
+      return await job();
+    } finally {
+      if (--running === 0) timings.stitchMs += performance.now() - runningSince;
+    }
+  };
+  const gatherAsync = (native: VolumeKernels, batch: number): Promise<Float32Array> =>
+    onPool(async () => {
+      await native.gatherWindowsAsync(image, dims, buffers[batch % 2], placementsOf(batch), padValue);
+      return batchInputOf(batch);
+    });
   type Settled = { ok: true; value: Awaited<ReturnType<InferenceBackend['run']>> } | { ok: false; error: unknown };
   // Settled into a value at once: a failure is rethrown where it is awaited, never left unhandled.
   const submit = (input: Float32Array, sent: number): Promise<Settled> =>
@@ -380,20 +421,44 @@ export async function slidingWindowInference(
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       );
+  // As submit, calling the backend before returning (a synchronous throw settles as a failure).
+  const submitNow = (input: Float32Array, sent: number): Promise<Settled> => {
+    try {
+      return Promise.resolve(backend.run(input, sent, [roi[0], roi[1], roi[2]])).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    } catch (error) {
+      return Promise.resolve({ ok: false as const, error });
+    }
+  };
 
   // A software pipeline with two batches in the backend: while it computes batch b + 1, batch
   // b + 2 already waits in its queue (so it starts the moment b + 1 ends) and this thread stitches
   // batch b. Batch b + 2 is gathered into b's input buffer, free once b has settled. Windows are
   // still accumulated in window order, so the results are unchanged.
   const inFlight: Promise<Settled>[] = [];
+  // The native stitches, chained: each starts when the one before has ended.
+  let stitched: Promise<void> = Promise.resolve();
   const budget = yieldBudget();
+  const settledFailure = (error: unknown): Settled => ({ ok: false, error });
+  // The native gathers run concurrently, but batches reach the backend in order: batch b + 1 is
+  // handed over only once batch b has been (the reaction that hands b over is registered first).
+  let handedOver: Promise<unknown> = Promise.resolve();
   const enqueue = (batch: number): void => {
-    inFlight.push(submit(gather(batch), batchShape(batch).sent));
+    const { sent } = batchShape(batch);
+    if (kernels === null) {
+      inFlight.push(submit(gather(batch), sent));
+      return;
+    }
+    const ready = Promise.all([gatherAsync(kernels, batch), handedOver]);
+    handedOver = ready;
+    inFlight.push(ready.then(([input]) => submitNow(input, sent), settledFailure));
   };
   try {
     enqueue(0);
     if (batchCount > 1) {
-      if (budget.due()) await yieldToEventLoop();
+      if (kernels === null && budget.due()) await yieldToEventLoop();
       enqueue(1);
     }
     for (let batch = 0; batch < batchCount; batch++) {
@@ -417,6 +482,15 @@ export async function slidingWindowInference(
       throwIfAborted(signal);
       if (batch + 2 < batchCount) enqueue(batch + 2);
 
+      if (kernels !== null) {
+        // The whole batch in one job on the libuv pool, after the previous batch's (window
+        // order), without waiting for it here: the next batch's result and gather go on meanwhile.
+        const placements = placementsOf(batch);
+        stitched = stitched.then(() => onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum)));
+        // Handled here (awaited below): a failed stitch is not an unhandled rejection meanwhile.
+        stitched.catch(() => undefined);
+        continue;
+      }
       let t = performance.now();
       for (let q = 0; q < count; q++) {
         // Between windows the event loop may run (each window's stitch is a few ms).
@@ -425,25 +499,26 @@ export async function slidingWindowInference(
           await yieldToEventLoop();
           t = performance.now();
         }
-        if (kernels !== null) {
-          const p = nativePlacement(axes, originOf(first + q));
-          const offset = q * channels * roiVolume;
-          kernels.accumulateWindow(acc, p.dims, channels, logits, offset, p.roi, p.lo, p.hi, p.shift, importance, weightSum);
-        } else {
-          stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
-        }
+        stitchWindow(logits, q, channels, axes, originOf(first + q), importance, acc, weightSum);
       }
       timings.stitchMs += performance.now() - t;
     }
+    await stitched;
   } finally {
-    // After a failure, let the batches still in the backend settle before their buffers are dropped.
+    // After a failure, let the batches still in the backend settle before their buffers are
+    // dropped, and a stitch still on the pool end (its failure, if any, is not the one reported).
     await Promise.all(inFlight);
+    await stitched.catch(() => undefined);
   }
   throwIfAborted(signal);
 
-  const t = performance.now();
-  normalise(acc, channels, axes, weightSum);
-  timings.stitchMs += performance.now() - t;
+  if (kernels !== null) {
+    await onPool(() => normaliseAsync(kernels, acc, channels, axes, weightSum));
+  } else {
+    const t = performance.now();
+    normalise(acc, channels, axes, weightSum);
+    timings.stitchMs += performance.now() - t;
+  }
   timings.totalMs = performance.now() - tStart;
   return { logits: acc, channels, windowCount, batchCount, timings };
 }

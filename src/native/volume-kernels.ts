@@ -30,10 +30,30 @@ export interface VolumeKernels {
     acc: Float32Array, dims: Triple, channels: number, logits: Float32Array, logitOffset: number,
     roi: Triple, lo: Triple, hi: Triple, shift: Triple, importance: Float32Array | null, weightSum: Float32Array | null,
   ): void;
+  /**
+   * gatherWindow for a batch on the libuv pool: window q (placements[12q .. 12q + 12): roi, lo,
+   * hi, shift; all of the same roi) into batch[q * roi volume ..]. image and batch must not be
+   * touched before it settles.
+   */
+  gatherWindowsAsync(image: Float32Array, dims: Triple, batch: Float32Array, placements: Int32Array, padValue: number): Promise<void>;
+  /**
+   * accumulateWindow for the windows of a batch, in window order (window q's channels at
+   * logits[q * channels * roi volume]), on the libuv pool, in one pass over the accumulators split
+   * over threads by voxel ranges: each voxel gets the same additions in the same order, so the
+   * same bits. None of the arrays may be touched before it settles.
+   */
+  accumulateWindowsAsync(
+    acc: Float32Array, dims: Triple, channels: number, logits: Float32Array, placements: Int32Array,
+    importance: Float32Array | null, weightSum: Float32Array | null,
+  ): Promise<void>;
   /** acc[c][i][j][k] = fl32(acc / (c0[i] * c1[j] * c2[k])), the product and quotient in double. */
   divideByCoverage(acc: Float32Array, dims: Triple, channels: number, c0: Float64Array, c1: Float64Array, c2: Float64Array): void;
+  /** divideByCoverage on the libuv pool; acc and the coverages must not be touched before it settles. */
+  divideByCoverageAsync(acc: Float32Array, dims: Triple, channels: number, c0: Float64Array, c1: Float64Array, c2: Float64Array): Promise<void>;
   /** acc[c][v] /= weightSum[v] in float32. */
   divideByWeights(acc: Float32Array, channels: number, weightSum: Float32Array): void;
+  /** divideByWeights on the libuv pool; acc and weightSum must not be touched before it settles. */
+  divideByWeightsAsync(acc: Float32Array, channels: number, weightSum: Float32Array): Promise<void>;
   /** File order -> float32 C order, v * slope (if slope != 1) + inter (if inter != 0) in double. */
   fileToCOrder(src: FileVoxelArray, out: Float32Array, dims: Triple, channels: number, slope: number, inter: number): void;
   /** fileToCOrder on the libuv thread pool; neither array may be touched before it settles. */
@@ -58,18 +78,29 @@ export interface VolumeKernels {
   ): Promise<void>;
   /** orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o . strides]. */
   gatherStrided(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): void;
+  /** gatherStrided on the libuv pool; src and dst must not be touched before it settles. */
+  gatherStridedAsync(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): Promise<void>;
   /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
   resampleAffine(
     src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
     out: Float32Array, base: number, strides: Triple,
   ): void;
+  /** resampleAffine on the libuv pool; src and out must not be touched before it settles. */
+  resampleAffineAsync(
+    src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
+    out: Float32Array, base: number, strides: Triple,
+  ): Promise<void>;
   /** mask-summary.ts's scan into stats: [count, min i, j, k, max i, j, k, sum i, j, k]. */
   summarizeLabels(mask: Uint8Array, dims: Triple, stats: Float64Array): void;
+  /** summarizeLabels on the libuv pool; mask and stats must not be touched before it settles. */
+  summarizeLabelsAsync(mask: Uint8Array, dims: Triple, stats: Float64Array): Promise<void>;
   /**
    * decided-region.ts decideVoxels + combineCorners into `state` and `rowIsBackground`: returns the
    * number of undecided cubes, or -1 when a logit is NaN or infinite.
    */
   decideCorners(logits: Float32Array, dims: Triple, margin: number, state: Uint8Array, rowIsBackground: Uint8Array): number;
+  /** decideCorners on the libuv pool; none of the arrays may be touched before it settles. */
+  decideCornersAsync(logits: Float32Array, dims: Triple, margin: number, state: Uint8Array, rowIsBackground: Uint8Array): Promise<number>;
   /**
    * decided-region.ts labelThroughAffine's scan: sets labels[o] = 1 under foreground cubes and
    * lists undecided output voxels (linear RAS-grid index) in `undecided`; returns their count.
@@ -78,6 +109,11 @@ export interface VolumeKernels {
     cube: Uint8Array, gridDims: Triple, xform: Float64Array, outShape: Triple, labels: Uint8Array,
     base: number, strides: Triple, undecided: Int32Array,
   ): number;
+  /** affineCubeLabels on the libuv pool; cube, labels and undecided must not be touched before it settles. */
+  affineCubeLabelsAsync(
+    cube: Uint8Array, gridDims: Triple, xform: Float64Array, outShape: Triple, labels: Uint8Array,
+    base: number, strides: Triple, undecided: Int32Array,
+  ): Promise<number>;
   /**
    * decided-region.ts labelThroughTables' scan: output voxel q reads the cube at the tables' lo
    * indices, sets labels[o] = 1 under foreground cubes (rows with rowIsBackground skipped) and
@@ -87,6 +123,29 @@ export interface VolumeKernels {
     cube: Uint8Array, gridDims: Triple, rowIsBackground: Uint8Array, tables: readonly [AxisTable, AxisTable, AxisTable],
     labels: Uint8Array, base: number, strides: Triple, undecided: Int32Array,
   ): number;
+  /** tableCubeLabels on the libuv pool; none of its arrays (the tables' included) may be touched before it settles. */
+  tableCubeLabelsAsync(
+    cube: Uint8Array, gridDims: Triple, rowIsBackground: Uint8Array, tables: readonly [AxisTable, AxisTable, AxisTable],
+    labels: Uint8Array, base: number, strides: Triple, undecided: Int32Array,
+  ): Promise<number>;
+  /**
+   * decided-region.ts labelListedVoxels for a separable inverse: the softmax of each listed
+   * undecided output voxel's 8 spacing-grid taps (with jsExp, V8's exp) blended with the tables'
+   * weights; labels[base + q . strides] = 1 where the foreground wins.
+   */
+  blendTableVoxels(
+    logits: Float32Array, gridDims: Triple, tables: readonly [AxisTable, AxisTable, AxisTable], undecided: Int32Array, count: number,
+    labels: Uint8Array, base: number, strides: Triple,
+  ): void;
+  /** blendTableVoxels on the libuv pool; none of its arrays (the tables' included) may be touched before it settles. */
+  blendTableVoxelsAsync(
+    logits: Float32Array, gridDims: Triple, tables: readonly [AxisTable, AxisTable, AxisTable], undecided: Int32Array, count: number,
+    labels: Uint8Array, base: number, strides: Triple,
+  ): Promise<void>;
+  /** The kernels' exp: fdlibm's, as V8's Math.exp computes it (the same bits). */
+  jsExp(x: number): number;
+  /** dst[0, src.length) = src (bit for bit) on the libuv pool; neither may be touched before it settles. */
+  copyFloatsAsync(src: Float32Array, dst: Float32Array): Promise<void>;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
   applyIntensityWindow(
     data: Float32Array, out: Float32Array, a: number, b: number, reciprocal: number, scale: number,
@@ -102,7 +161,10 @@ export interface VolumeKernels {
 const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'gatherWindow', 'accumulateWindow', 'divideByCoverage', 'divideByWeights', 'fileToCOrder', 'fileToCOrderAsync', 'cToFileOrder',
   'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
-  'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync',
+  'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
+  'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
+  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp',
+  'copyFloatsAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

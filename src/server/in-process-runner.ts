@@ -16,7 +16,8 @@ import type { JobStore } from './job-store.js';
 import { newJobId } from './job-id.js';
 import type { RetentionOptions, SegmenterLike } from './server-options.js';
 import { describeFailure, ServiceError } from './service-error.js';
-import { readUploadedInput, type UploadedInput } from './upload/read-upload.js';
+import { readUploadedInput, type ReadUploadLimits, type UploadedInput } from './upload/read-upload.js';
+import { readAheadWanted } from '../cli/read-ahead.js';
 import type { UploadKind } from './upload/inspect-upload.js';
 import { inputFileKind } from './job-store.js';
 import { encodeDicomArtifacts, segModelInfo } from './dicom-artifacts.js';
@@ -27,6 +28,8 @@ interface Entry {
   inputPath?: string;
   /** The decoded input, kept only for the job that runs next. */
   input?: UploadedInput;
+  /** The input read ahead, while the job before this one was in the network (read-ahead.ts's rule). */
+  prefetched?: Promise<{ ok: true; value: UploadedInput } | { ok: false; error: unknown }>;
   controller?: AbortController;
   /** Settles when the run of this job has ended (written or failed). */
   run?: Promise<void>;
@@ -45,6 +48,14 @@ export interface InProcessRunnerOptions {
   retention: RetentionOptions;
   observer?: RunnerObserver;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /**
+   * Read the next queued job's input while the current job is in the network; default as `infer`
+   * (read-ahead.ts): on with TensorRT, where the CPU is idle meanwhile, off with the CPU backends
+   * (it only competes with them there), SPLEEN_TRT_READ_AHEAD=1/0 forcing it.
+   */
+  readAhead?: boolean;
+  /** Reads a stored input (default readUploadedInput); for tests. */
+  readInput?: (file: string, kind: UploadKind, limits: ReadUploadLimits) => Promise<UploadedInput>;
 }
 
 /** Why a run was aborted, carried as the AbortSignal's reason. */
@@ -52,6 +63,7 @@ type AbortReason = 'cancel' | 'timeout' | 'shutdown';
 
 export class InProcessRunner implements JobRunner {
   readonly #options: InProcessRunnerOptions;
+  readonly #readAhead: boolean;
   readonly #jobs = new Map<string, Entry>();
   readonly #queue: string[] = [];
   #running: Entry | undefined;
@@ -62,6 +74,8 @@ export class InProcessRunner implements JobRunner {
 
   private constructor(options: InProcessRunnerOptions) {
     this.#options = options;
+    const { backend } = options.segmenter.info;
+    this.#readAhead = options.readAhead ?? (backend !== 'queue' && readAheadWanted(backend));
   }
 
   /** Opens the store, reports interrupted jobs failed, and starts the retention sweep. */
@@ -112,6 +126,7 @@ export class InProcessRunner implements JobRunner {
     this.#jobs.set(record.id, { record, kind: upload.kind, inputPath, input: decoded, waiters: new Set(), submittedAt: performance.now() });
     this.#queue.push(record.id);
     this.#pump();
+    this.#prefetchNext();
     return (await this.status(record.id))!;
   }
 
@@ -217,8 +232,29 @@ export class InProcessRunner implements JobRunner {
     entry.run = this.#run(entry).finally(() => {
       this.#running = undefined;
       entry.input = undefined;
+      entry.prefetched = undefined;
       this.#pump();
     });
+  }
+
+  #readInput(entry: Entry): Promise<UploadedInput> {
+    const read = this.#options.readInput ?? readUploadedInput;
+    return read(entry.inputPath!, entry.kind, { maxVoxels: this.#options.maxVoxels });
+  }
+
+  /**
+   * Starts reading the input of the job that runs next while one runs, where read-ahead is on.
+   * One volume ahead at most (only the head of the queue, and only when it has none yet); a failed
+   * read is settled at once and reported at its job's turn, never as an unhandled rejection.
+   */
+  #prefetchNext(): void {
+    if (!this.#readAhead || !this.#running) return;
+    const next = this.#jobs.get(this.#queue[0] ?? '');
+    if (!next || next.input || next.prefetched || !next.inputPath) return;
+    next.prefetched = this.#readInput(next).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
   }
 
   async #run(entry: Entry): Promise<void> {
@@ -235,14 +271,21 @@ export class InProcessRunner implements JobRunner {
     try {
       await store.save(record);
       let input = entry.input;
+      const prefetched = entry.prefetched;
       entry.input = undefined;
+      entry.prefetched = undefined;
       if (!input) {
+        // What is left of a read started ahead, or the whole read.
         const t = performance.now();
-        input = await readUploadedInput(entry.inputPath!, entry.kind, { maxVoxels: this.#options.maxVoxels });
+        const settled = prefetched ? await prefetched : undefined;
+        if (settled && !settled.ok) throw settled.error;
+        input = settled ? settled.value : await this.#readInput(entry);
         record.timings.readMs = performance.now() - t;
         observer?.stage?.('read', record.timings.readMs / 1000);
       }
       const { volume } = input;
+      // The next job's input is read while this one is in the network (where that pays).
+      this.#prefetchNext();
       if (controller.signal.aborted) throw new Error('aborted before start');
       const result = await segmenter.segment(volume, {
         signal: controller.signal,

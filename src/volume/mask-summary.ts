@@ -35,7 +35,27 @@ interface MaskScan {
 
 /** Summarises a C-order (i, j, k) label map; any non-zero voxel is foreground. */
 export function summarizeMask(mask: Uint8Array, shape: Shape3, affine: Float64Array): MaskSummary {
-  const { count, min, max, sum } = scanMask(mask, shape);
+  return summaryOf(scanMask(mask, shape), affine);
+}
+
+/**
+ * As summarizeMask, the scan in the addon's kernel on the libuv pool where it is there (the event
+ * loop stays free; the mask must not change before the promise settles), else the same TS scan.
+ */
+export async function summarizeMaskAsync(mask: Uint8Array, shape: Shape3, affine: Float64Array): Promise<MaskSummary> {
+  const kernels = volumeKernels();
+  if (kernels === null || mask.length !== shape[0] * shape[1] * shape[2]) return summarizeMask(mask, shape, affine);
+  const stats = new Float64Array(10);
+  await kernels.summarizeLabelsAsync(mask, shape, stats);
+  return summaryOf(scanOf(stats), affine);
+}
+
+/** The kernel's stats ([count, min ijk, max ijk, sum ijk]) as a scan. */
+function scanOf(s: Float64Array): MaskScan {
+  return { count: s[0], min: [s[1], s[2], s[3]], max: [s[4], s[5], s[6]], sum: [s[7], s[8], s[9]] };
+}
+
+function summaryOf({ count, min, max, sum }: MaskScan, affine: Float64Array): MaskSummary {
   if (count === 0) return { voxelCount: 0, volumeMl: 0, boundingBox: null, centroidMm: null, empty: true };
   return {
     voxelCount: count,
@@ -52,7 +72,7 @@ function scanMask(mask: Uint8Array, shape: Shape3): MaskScan {
     // The same totals from the addon's kernel (integer sums, exact as the doubles below are).
     const s = new Float64Array(10);
     kernels.summarizeLabels(mask, shape, s);
-    return { count: s[0], min: [s[1], s[2], s[3]], max: [s[4], s[5], s[6]], sum: [s[7], s[8], s[9]] };
+    return scanOf(s);
   }
   const [n0, n1, n2] = shape;
   const n12 = n1 * n2;

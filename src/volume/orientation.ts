@@ -3,6 +3,7 @@
  * (what `Invertd` does for it, spec section 7.3): a flip and a permutation of the voxel axes, no
  * interpolation.
  */
+import { uninitializedFloats } from './uninitialized.js';
 import { volumeKernels } from '../native/volume-kernels.js';
 import { columnNorms } from './affine.js';
 import { assertChannelData, assertShape3, assertVolume } from './assert-volume.js';
@@ -199,20 +200,45 @@ export function orientToRas(
   geometry: ReturnType<typeof rasGeometry> = rasGeometry(volume),
 ): { volume: Volume; orientation: OrientationTransform } {
   const { orientation, affine: a1 } = geometry;
-  const { originalShape: shape, rasShape, rasAxis: axis, flipped, identity } = orientation;
   let data = volume.data;
-  if (!identity) {
-    // RAS voxel q reads stored voxel p with p_i = q_{axis[i]} or n_i - 1 - q_{axis[i]} if flipped.
-    const inStrides = cStrides(shape);
-    const strides: [number, number, number] = [0, 0, 0];
-    let base = 0;
-    for (let i = 0; i < 3; i++) {
-      strides[axis[i]] = flipped[i] ? -inStrides[i] : inStrides[i];
-      if (flipped[i]) base += (shape[i] - 1) * inStrides[i];
-    }
-    data = gather(volume.data, 1, rasShape, strides, base);
+  if (!orientation.identity) {
+    const { strides, base } = rasReadLayout(orientation);
+    data = gather(volume.data, 1, orientation.rasShape, strides, base);
   }
-  return { volume: { data, shape: rasShape, spacingMm: columnNorms(a1), affine: a1 }, orientation };
+  return { volume: { data, shape: orientation.rasShape, spacingMm: columnNorms(a1), affine: a1 }, orientation };
+}
+
+/**
+ * As orientToRas, the reordering copy in the addon's kernel on the libuv thread pool where it is
+ * there (the event loop stays free; volume.data must not change before the promise settles): the
+ * same copy, so the same values.
+ */
+export async function orientToRasAsync(
+  volume: Volume,
+  geometry: ReturnType<typeof rasGeometry> = rasGeometry(volume),
+): Promise<{ volume: Volume; orientation: OrientationTransform }> {
+  const kernels = volumeKernels();
+  const { orientation, affine: a1 } = geometry;
+  if (kernels === null || orientation.identity) return orientToRas(volume, geometry);
+  const { strides, base } = rasReadLayout(orientation);
+  const [m0, m1, m2] = orientation.rasShape;
+  // The gather writes every voxel.
+  const data = uninitializedFloats(m0 * m1 * m2);
+  await kernels.gatherStridedAsync(volume.data, 1, orientation.rasShape, strides, base, data);
+  return { volume: { data, shape: orientation.rasShape, spacingMm: columnNorms(a1), affine: a1 }, orientation };
+}
+
+/** Where RAS voxel q is stored: p_i = q_{axis[i]}, or n_i - 1 - q_{axis[i]} if flipped, as gather strides. */
+function rasReadLayout(orientation: OrientationTransform): { strides: [number, number, number]; base: number } {
+  const { originalShape: shape, rasAxis: axis, flipped } = orientation;
+  const inStrides = cStrides(shape);
+  const strides: [number, number, number] = [0, 0, 0];
+  let base = 0;
+  for (let i = 0; i < 3; i++) {
+    strides[axis[i]] = flipped[i] ? -inStrides[i] : inStrides[i];
+    if (flipped[i]) base += (shape[i] - 1) * inStrides[i];
+  }
+  return { strides, base };
 }
 
 /**

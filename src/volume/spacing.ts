@@ -10,7 +10,9 @@
 import { columnNorms, multiply4 } from './affine.js';
 import { assertChannelData, assertVolume } from './assert-volume.js';
 import { allClose, choleskyLower, inverse, matmul, roundHalfEven, solveLinear } from './numpy-linalg.js';
-import { axisTable, resampleAffine, resampleSeparable, resampleSeparableAsync, type AxisTable, type OutputLayout } from './trilinear.js';
+import {
+  axisTable, resampleAffine, resampleAffineAsync, resampleSeparable, resampleSeparableAsync, type AxisTable, type OutputLayout,
+} from './trilinear.js';
 import { expectedRange, expectedType } from '../errors.js';
 import type { OrientationTransform } from './orientation.js';
 import type { Shape3, Vec3, Volume } from './volume.js';
@@ -155,6 +157,13 @@ function resample(
   return resampleSeparable(data, channels, inShape, outShape, tables, layout);
 }
 
+/** resample on the libuv thread pool where the addon has the kernels. */
+function resampleAsync(data: Float32Array, channels: number, inShape: Shape3, outShape: Shape3, xform: Float64Array): Promise<Float32Array> {
+  const tables = separableTables(inShape, outShape, xform);
+  if (!tables) return resampleAffineAsync(data, channels, inShape, outShape, xform);
+  return resampleSeparableAsync(data, channels, inShape, outShape, tables);
+}
+
 function assertSpacing(value: unknown): asserts value is Vec3 {
   if (!Array.isArray(value) || value.length !== 3) throw expectedType('an array of three numbers', 'targetSpacingMm', value);
   if (!value.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
@@ -226,12 +235,29 @@ export function resampleToSpacing(
   assertVolume(volume);
   const shape: Shape3 = [...volume.shape];
   const plan = planSpacing(shape, volume.affine, targetSpacingMm);
-  if (plan.skipped) {
-    const a1 = plan.affine;
-    const resampling: SpacingTransform = { skipped: true, inputShape: shape, inputAffine: a1, outputShape: [...shape], outputAffine: Float64Array.from(a1) };
-    return { volume: { data: volume.data, shape: [...shape], spacingMm: columnNorms(a1), affine: Float64Array.from(a1) }, resampling };
-  }
+  if (plan.skipped) return skippedResampling(volume, shape, plan.affine);
   return resampledVolume(resample(volume.data, 1, shape, plan.outShape, plan.xform), shape, plan);
+}
+
+/**
+ * As resampleToSpacing, the resampling (separable or oblique) on the libuv thread pool where the
+ * addon has the kernels: the same values; volume.data must not change before the promise settles.
+ */
+export async function resampleToSpacingAsync(
+  volume: Volume,
+  targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
+): Promise<{ volume: Volume; resampling: SpacingTransform }> {
+  assertVolume(volume);
+  const shape: Shape3 = [...volume.shape];
+  const plan = planSpacing(shape, volume.affine, targetSpacingMm);
+  if (plan.skipped) return skippedResampling(volume, shape, plan.affine);
+  return resampledVolume(await resampleAsync(volume.data, 1, shape, plan.outShape, plan.xform), shape, plan);
+}
+
+/** MONAI's skip: the data passed through, the affine left at A1. */
+function skippedResampling(volume: Volume, shape: Shape3, a1: Float64Array): { volume: Volume; resampling: SpacingTransform } {
+  const resampling: SpacingTransform = { skipped: true, inputShape: shape, inputAffine: a1, outputShape: [...shape], outputAffine: Float64Array.from(a1) };
+  return { volume: { data: volume.data, shape: [...shape], spacingMm: columnNorms(a1), affine: Float64Array.from(a1) }, resampling };
 }
 
 /**

@@ -292,6 +292,26 @@ export async function resampleSeparableAsync(
 }
 
 /**
+ * resampleAffine on the libuv thread pool where the addon has it (the event loop stays free; src
+ * must not change before the promise settles), else the same TS loop. The same values.
+ */
+export async function resampleAffineAsync(
+  src: Float32Array,
+  channels: number,
+  inShape: Shape3,
+  outShape: Shape3,
+  xform: Float64Array,
+  layout?: OutputLayout,
+): Promise<Float32Array> {
+  const kernels = volumeKernels();
+  if (kernels === null || !xform.every(Number.isFinite)) return resampleAffine(src, channels, inShape, outShape, xform, layout);
+  const [m0, m1, m2] = outShape;
+  const out = layout === undefined ? uninitializedFloats(channels * m0 * m1 * m2) : new Float32Array(channels * m0 * m1 * m2);
+  await kernels.resampleAffineAsync(src, channels, inShape, outShape, xform, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1]);
+  return out;
+}
+
+/**
  * Separable trilinear resampling of `channels` C-order volumes of `inShape` onto `outShape`,
  * with `tables[k]` driving axis k; output in C order or through `layout`.
  *

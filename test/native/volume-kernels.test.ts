@@ -1,7 +1,7 @@
 // The addon's CPU kernels against their TS twins: every caller is run twice on the same input,
 // once with the kernels and once with setVolumeKernelsEnabled(false), and the results must be the
 // same bits. The MONAI fixture tests (test/unit) check whichever path is active against MONAI.
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { combineCorners, decidedRegionLabels, decideVoxels, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { slidingWindowInference, type SlidingWindowOptions } from '../../src/inference/sliding-window.js';
 import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../../src/native/volume-kernels.js';
@@ -16,37 +16,9 @@ import { resampleToSpacing } from '../../src/volume/spacing.js';
 import { axisTable, resampleAffine, resampleSeparable, resampleSeparableAsync, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { ensureAddonBuilt } from './native-test-helpers.js';
+import { bothWays, bytesOf, randomFloats, useNativeKernels } from './kernel-test-helpers.js';
 
-beforeAll(() => {
-  ensureAddonBuilt();
-});
-
-// On for every test, whatever SPLEEN_TRT_JS_KERNELS says: the tests switch the kernels themselves.
-beforeEach(() => {
-  setVolumeKernelsEnabled(true);
-});
-
-afterEach(() => {
-  setVolumeKernelsEnabled(true);
-});
-
-/** Runs `compute` with the native kernels, then with the TS loops. */
-async function bothWays<T>(compute: () => T | Promise<T>): Promise<{ native: T; typescript: T }> {
-  setVolumeKernelsEnabled(true);
-  expect(volumeKernels()).not.toBeNull();
-  const native = await compute();
-  setVolumeKernelsEnabled(false);
-  expect(volumeKernels()).toBeNull();
-  const typescript = await compute();
-  setVolumeKernelsEnabled(true);
-  return { native, typescript };
-}
-
-/** The bytes of a typed array, for bit-for-bit comparison (NaN payloads and -0 included). */
-function bytesOf(array: ArrayBufferView): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
+useNativeKernels();
 
 /**
  * Index of the first element that differs, or -1. Like Object.is (so -0 and 0 differ), except that
@@ -59,11 +31,6 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
     if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
   }
   return -1;
-}
-
-function randomFloats(count: number, seed: number, scale: number): Float32Array {
-  const random = mulberry32(seed);
-  return Float32Array.from({ length: count }, () => (random() - 0.5) * scale);
 }
 
 describe('volumeKernelsStatus', () => {
