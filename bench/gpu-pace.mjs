@@ -4,7 +4,7 @@
 // what the CPU stages cost and how long they block the event loop. Reports per-stage medians and
 // every event-loop stall >= 10 ms with the stage that was running (a 1 ms interval timer watches
 // for late ticks), plus monitorEventLoopDelay's p99/max. Usage:
-//   npm run build && node bench/gpu-pace.mjs [--large|--xlarge] [--runs 5] [--js-kernels]
+//   npm run build && node bench/gpu-pace.mjs [--large|--xlarge] [--runs 5] [--js-kernels] [--no-huge-pages]
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,6 +22,8 @@ const args = process.argv.slice(2);
 const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
 const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
 if (args.includes('--js-kernels')) setVolumeKernelsEnabled(false);
+// Huge-page advice for big fresh buffers off (src/native/memory.ts), for an A/B of the advice.
+if (args.includes('--no-huge-pages')) await import('../dist/native/memory.js').then((m) => m.setHugePageAdvice(false));
 // Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
 const gzipCodecStatus = await import('../dist/native/gzip-codec.js').then((m) => m.gzipCodecStatus, () => () => ({ reason: 'zlib (no libdeflate support in this build)' }));
 let standInMs = 0;
