@@ -20,7 +20,7 @@ import { PREDICTION_COLOR, writePreviewPng } from '../preview/render-preview.js'
 import { ProgressLine } from './progress.js';
 import { joinNegativeNumbers, parseChoiceFlag, parseNumberFlag, UsageError } from './usage-error.js';
 import { MAX_OVERLAP } from '../segmenter.js';
-import { readAhead, readAheadWanted } from './read-ahead.js';
+import { readAhead, readAheadWanted } from '../io/read-ahead.js';
 
 export const INFER_USAGE = `Usage: spleen-trt infer <file|dir>... [-o <dir>] [options]
 

@@ -17,7 +17,7 @@ import { newJobId } from './job-id.js';
 import type { RetentionOptions, SegmenterLike } from './server-options.js';
 import { describeFailure, ServiceError } from './service-error.js';
 import { readUploadedInput, type ReadUploadLimits, type UploadedInput } from './upload/read-upload.js';
-import { readAheadWanted } from '../cli/read-ahead.js';
+import { readAheadWanted } from '../io/read-ahead.js';
 import type { UploadKind } from './upload/inspect-upload.js';
 import { inputFileKind } from './job-store.js';
 import { encodeDicomArtifacts, segModelInfo } from './dicom-artifacts.js';

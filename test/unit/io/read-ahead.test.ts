@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAhead, readAheadWanted } from '../../../src/cli/read-ahead.js';
+import { readAhead, readAheadWanted } from '../../../src/io/read-ahead.js';
 
 describe('readAhead', () => {
   it('reads the next file while the caller works, and hands that read over when its turn comes', async () => {

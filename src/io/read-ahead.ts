@@ -1,6 +1,7 @@
 /**
- * Reading the next input while the current one is in the network (`infer` on several files). It
- * pays where the network runs on a GPU: the CPU and the event loop are idle meanwhile, so the next
+ * Reading the next input while the current one is in the network (`infer` on several files, the
+ * service's in-process queue). It pays where the network runs on a GPU: the CPU and the event loop
+ * are idle meanwhile, so the next
  * file's read and decompression come for free. With onnxruntime on the CPU the network already
  * uses every core and the read only competes with it (README, Benchmark), so there it is off
  * unless asked for. `SPLEEN_TRT_READ_AHEAD=1` / `=0` forces it on / off (for measuring).
@@ -18,7 +19,7 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   );
 }
 
-/** Whether `infer` reads ahead with this backend (and environment). */
+/** Whether `infer` and the service read ahead with this backend (and environment). */
 export function readAheadWanted(backend: BackendName, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.SPLEEN_TRT_READ_AHEAD === '1') return true;
   if (env.SPLEEN_TRT_READ_AHEAD === '0') return false;
