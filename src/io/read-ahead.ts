@@ -1,10 +1,9 @@
 /**
  * Reading the next input while the current one is in the network (`infer` on several files, the
  * service's in-process queue). It pays where the network runs on a GPU: the CPU and the event loop
- * are idle meanwhile, so the next
- * file's read and decompression come for free. With onnxruntime on the CPU the network already
- * uses every core and the read only competes with it (README, Benchmark), so there it is off
- * unless asked for. `SPLEEN_TRT_READ_AHEAD=1` / `=0` forces it on / off (for measuring).
+ * are idle meanwhile, so the next file's read and decompression come for free. With a CPU backend
+ * the network already uses every core and the read only competes with it (README, Benchmark), so
+ * there it is off unless asked for. `SPLEEN_TRT_READ_AHEAD=1` / `=0` forces it on / off (for measuring).
  * Holds at most one volume ahead.
  */
 import type { BackendName } from '../inference/backend.js';
