@@ -607,72 +607,40 @@ std::int64_t decideCorners(const float* logits, const std::int64_t dims[3], doub
   constexpr std::uint8_t kBackground = 1, kForeground = 2, kUndecided = 3;
   const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
   const std::int64_t voxels = n0 * n1 * n2;
+  bool finite = true;
+  for (std::int64_t v = 0; v < voxels; ++v) {
+    const double d = static_cast<double>(logits[voxels + v]) - static_cast<double>(logits[v]);
+    state[v] = d < -margin ? kBackground : d > margin ? kForeground : kUndecided;
+    finite = finite && d > -HUGE_VAL && d < HUGE_VAL;
+  }
+  if (!finite) return -1;
+  for (std::int64_t row = 0; row < n0 * n1; ++row) {
+    std::uint8_t* s = state + row * n2;
+    for (std::int64_t k = 0; k < n2 - 1; ++k) s[k] |= s[k + 1];
+  }
+  for (std::int64_t i = 0; i < n0; ++i) {
+    for (std::int64_t j = 0; j < n1 - 1; ++j) {
+      std::uint8_t* s = state + (i * n1 + j) * n2;
+      for (std::int64_t k = 0; k < n2; ++k) s[k] |= s[n2 + k];
+    }
+  }
   const std::int64_t slab = n1 * n2;
-  // Slabs i in ranges over the idle cores, in three phases (each voxel gets the same ORs as one
-  // pass from i = 0 would give it).
-  const std::int64_t minSlabs = kParallelVoxels / std::max<std::int64_t>(slab, 1);
-  std::atomic<bool> finite{true};
-  parallelRanges(n0, minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
-    bool rangeFinite = true;
-    for (std::int64_t v = iBegin * slab; v < iEnd * slab; ++v) {
-      const double d = static_cast<double>(logits[voxels + v]) - static_cast<double>(logits[v]);
-      state[v] = d < -margin ? kBackground : d > margin ? kForeground : kUndecided;
-      rangeFinite = rangeFinite && d > -HUGE_VAL && d < HUGE_VAL;
-    }
-    if (!rangeFinite) finite.store(false, std::memory_order_relaxed);
-  });
-  if (!finite.load()) return -1;
-  // Along k then j: within a slab.
-  parallelRanges(n0, minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
-    for (std::int64_t row = iBegin * n1; row < iEnd * n1; ++row) {
-      std::uint8_t* s = state + row * n2;
-      for (std::int64_t k = 0; k < n2 - 1; ++k) s[k] |= s[k + 1];
-    }
-    for (std::int64_t i = iBegin; i < iEnd; ++i) {
-      for (std::int64_t j = 0; j < n1 - 1; ++j) {
-        std::uint8_t* s = state + (i * n1 + j) * n2;
-        for (std::int64_t k = 0; k < n2; ++k) s[k] |= s[n2 + k];
-      }
-    }
-  });
-  // Along i: slab i |= slab i + 1 as it was before this phase. A range's first slab (i > 0) is
-  // read by the range before it, so its result goes to a copy, put in place after every range ends.
-  struct Part {
-    std::int64_t begin;
-    std::int64_t undecided;
-    std::vector<std::uint8_t> first;
-  };
-  std::mutex partsLock;
-  std::vector<Part> parts;
-  parts.reserve(static_cast<std::size_t>(kMaxThreads));
-  parallelRanges(n0, minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
-    Part part{iBegin, 0, {}};
-    if (iBegin > 0) part.first.resize(static_cast<std::size_t>(slab));
-    for (std::int64_t i = iBegin; i < iEnd; ++i) {
-      const std::int64_t next = i < n0 - 1 ? slab : 0;
-      const bool toCopy = i == iBegin && iBegin > 0;
-      for (std::int64_t j = 0; j < n1; ++j) {
-        const std::uint8_t* s = state + i * slab + j * n2;
-        std::uint8_t* t = toCopy ? part.first.data() + j * n2 : state + i * slab + j * n2;
-        std::uint8_t any = 0;
-        std::int64_t rowUndecided = 0;
-        for (std::int64_t k = 0; k < n2; ++k) {
-          const std::uint8_t value = static_cast<std::uint8_t>(s[k] | s[next + k]);
-          t[k] = value;
-          any |= value;
-          rowUndecided += value == kUndecided;
-        }
-        part.undecided += rowUndecided;
-        rowIsBackground[i * n1 + j] = any == kBackground ? 1 : 0;
-      }
-    }
-    const std::lock_guard<std::mutex> hold(partsLock);
-    parts.push_back(std::move(part));
-  });
   std::int64_t undecided = 0;
-  for (const Part& part : parts) {
-    undecided += part.undecided;
-    if (!part.first.empty()) std::memcpy(state + part.begin * slab, part.first.data(), part.first.size());
+  for (std::int64_t i = 0; i < n0; ++i) {
+    const std::int64_t next = i < n0 - 1 ? slab : 0;
+    for (std::int64_t j = 0; j < n1; ++j) {
+      std::uint8_t* s = state + i * slab + j * n2;
+      std::uint8_t any = 0;
+      std::int64_t rowUndecided = 0;
+      for (std::int64_t k = 0; k < n2; ++k) {
+        const std::uint8_t value = static_cast<std::uint8_t>(s[k] | s[next + k]);
+        s[k] = value;
+        any |= value;
+        rowUndecided += value == kUndecided;
+      }
+      undecided += rowUndecided;
+      rowIsBackground[i * n1 + j] = any == kBackground ? 1 : 0;
+    }
   }
   return undecided;
 }

@@ -3,7 +3,7 @@
 // count. setKernelThreads(n, true) splits every such kernel into n ranges whatever its size, so
 // small inputs exercise uneven ranges, ranges of one slab and more ranges than the cores.
 import { afterEach, describe, expect, it } from 'vitest';
-import { decidedRegionLabels, decidedRegionLabelsAsync, SURE_MARGIN } from '../../src/inference/decided-region.js';
+import { decidedRegionLabels, decidedRegionLabelsAsync } from '../../src/inference/decided-region.js';
 import { volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindowAsync } from '../../src/volume/intensity.js';
@@ -88,42 +88,6 @@ describe('kernels split over threads give the one-thread bits', () => {
         expect(result.list.subarray(0, capacity)).toEqual(reference.list.subarray(0, capacity));
         expect(result.list.subarray(capacity)).toEqual(new Int32Array(4));
       }
-    }
-  });
-
-  it('decideCorners: the same states, rows and count, -1 for a non-finite logit in any range, sync and async', async () => {
-    const shape: Shape3 = [19, 23, 36];
-    const voxels = shape[0] * shape[1] * shape[2];
-    const draw = mulberry32(27);
-    const logits = new Float32Array(2 * voxels);
-    for (let v = 0; v < voxels; v++) {
-      const r = draw();
-      // The first 4 slabs all background (rows flagged), the rest mixed.
-      logits[voxels + v] = v < 4 * 23 * 36 || r < 0.8 ? -3 : r < 0.9 ? 6 : (draw() - 0.5) * 4 * SURE_MARGIN;
-    }
-    const results = await underEachSplit(async () => {
-      const state = new Uint8Array(voxels).fill(9);
-      const rowFlags = new Uint8Array(shape[0] * shape[1]).fill(9);
-      const count = kernels().decideCorners(logits, shape, SURE_MARGIN, state, rowFlags);
-      const asyncState = new Uint8Array(voxels);
-      const asyncRows = new Uint8Array(shape[0] * shape[1]);
-      const asyncCount = await kernels().decideCornersAsync(logits, shape, SURE_MARGIN, asyncState, asyncRows);
-      const broken = logits.slice();
-      broken[voxels - 3] = Infinity;
-      const brokenCount = await kernels().decideCornersAsync(broken, shape, SURE_MARGIN, new Uint8Array(voxels), new Uint8Array(shape[0] * shape[1]));
-      return { state, rowFlags, count, asyncState, asyncRows, asyncCount, brokenCount };
-    });
-    const reference = results[0];
-    expect(reference.count).toBeGreaterThan(100);
-    expect(reference.rowFlags.some((f) => f === 1)).toBe(true);
-    for (const result of results) {
-      expect(result.count).toBe(reference.count);
-      expect(result.asyncCount).toBe(reference.count);
-      expect(result.state).toEqual(reference.state);
-      expect(result.asyncState).toEqual(reference.state);
-      expect(result.rowFlags).toEqual(reference.rowFlags);
-      expect(result.asyncRows).toEqual(reference.rowFlags);
-      expect(result.brokenCount).toBe(-1);
     }
   });
 
