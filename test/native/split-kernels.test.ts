@@ -11,7 +11,7 @@ import { orientToRas } from '../../src/volume/orientation.js';
 import { resampleToSpacing, resampleToSpacingAsync } from '../../src/volume/spacing.js';
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3, Volume } from '../../src/volume/volume.js';
-import { bothWays, bytesOf, randomFloats, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
 
@@ -154,18 +154,7 @@ describe('kernels split over threads give the one-thread bits', () => {
     };
     const { volume: ras, orientation } = orientToRas(volume);
     const { volume: spaced, resampling } = resampleToSpacing(ras, [1.5, 1.5, 2.0]);
-    const [n0, n1, n2] = spaced.shape;
-    const n = n0 * n1 * n2;
-    const logits = new Float32Array(2 * n);
-    const random = mulberry32(26);
-    for (let i = 0; i < n0; i++) {
-      for (let j = 0; j < n1; j++) {
-        for (let k = 0; k < n2; k++) {
-          const r = ((i - n0 / 2) / 7) ** 2 + ((j - n1 / 2) / 6) ** 2 + ((k - n2 / 2) / 5) ** 2;
-          logits[n + (i * n1 + j) * n2 + k] = (1 - r) * 4 + (random() - 0.5) * 0.3;
-        }
-      }
-    }
+    const logits = shellLogits(spaced.shape, 26);
     const expectedLabels = decidedRegionLabels(logits, resampling, orientation);
     const results = await underEachSplit(async () => {
       const { native, typescript } = await bothWays(() => decidedRegionLabelsAsync(logits, resampling, orientation));
