@@ -5,6 +5,7 @@
 // every event-loop stall >= 10 ms with the stage that was running (a 1 ms interval timer watches
 // for late ticks), plus monitorEventLoopDelay's p99/max. Usage:
 //   npm run build && node bench/gpu-pace.mjs [--large|--xlarge] [--runs 5] [--js-kernels] [--no-huge-pages]
+//     [--kernel-times] [--kernel-threads N]
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,7 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PHANTOMS } from '../dist/bench/bench-worker.js';
 import { writeMaskNifti } from '../dist/cli/infer-command.js';
 import { loadModel } from '../dist/model/load-model.js';
-import { setVolumeKernelsEnabled, volumeKernelsStatus } from '../dist/native/volume-kernels.js';
+import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../dist/native/volume-kernels.js';
 import { readNifti, writeNifti } from '../dist/nifti/index.js';
 import { makePhantom } from '../dist/phantom/make-phantom.js';
 import { segmentVolume } from '../dist/segment-volume.js';
@@ -22,6 +23,26 @@ const args = process.argv.slice(2);
 const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
 const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
 if (args.includes('--js-kernels')) setVolumeKernelsEnabled(false);
+// At most N threads per addon kernel (1 = every kernel on one pool thread), for an A/B of the split.
+if (args.includes('--kernel-threads')) volumeKernels()?.setKernelThreads(Number(args[args.indexOf('--kernel-threads') + 1]), false);
+// --kernel-times: each addon kernel's time per volume (call to settle; on the pool the wait for a
+// pool thread included), medians over the measured runs in `kernelMs`.
+const kernelRun = {};
+const kernelTimes = {};
+if (args.includes('--kernel-times') && volumeKernels() !== null) {
+  const kernels = volumeKernels();
+  for (const [name, f] of Object.entries(kernels)) {
+    if (typeof f !== 'function' || name === 'setKernelThreads') continue;
+    const add = (t) => { kernelRun[name] = (kernelRun[name] ?? 0) + performance.now() - t; };
+    kernels[name] = (...a) => {
+      const t = performance.now();
+      const result = f.apply(kernels, a);
+      if (result instanceof Promise) return result.then((value) => { add(t); return value; });
+      add(t);
+      return result;
+    };
+  }
+}
 // Huge-page advice for big fresh buffers off (src/native/memory.ts), for an A/B of the advice.
 if (args.includes('--no-huge-pages')) await import('../dist/native/memory.js').then((m) => m.setHugePageAdvice(false));
 // Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
@@ -132,6 +153,10 @@ try {
     await writeMaskNifti(path.join(dir, 'mask.nii.gz'), result.mask);
     const t3 = performance.now();
     setStage('idle');
+    for (const [name, ms] of Object.entries(kernelRun)) {
+      if (r > 0) (kernelTimes[name] ??= []).push(ms);
+      delete kernelRun[name];
+    }
     if (r > 0) {
       times.read.push(t1 - t0);
       times.preprocess.push(result.timings.preprocessMs);
@@ -157,6 +182,7 @@ try {
     // A mean: the clock ticks in 10 ms.
     segmentMainThreadCpuMsMean: times.segmentMainThreadCpu.length ? +(times.segmentMainThreadCpu.reduce((a, b) => a + b, 0) / runs).toFixed(1) : null,
     eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },
+    ...(args.includes('--kernel-times') ? { kernelMs: Object.fromEntries(Object.entries(kernelTimes).map(([k, v]) => [k, +median(v).toFixed(1)])) } : {}),
     longestStallByStageMs: byStage,
     stallsOver10Ms: stalls.length,
     longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),

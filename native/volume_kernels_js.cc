@@ -767,6 +767,16 @@ Napi::Value JsExp(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), kernels::jsExp(js_args::Number(info[0], "x")));
 }
 
+// setKernelThreads(threads, split): kernels::setKernelThreads, for tests and A/B benches.
+Napi::Value SetKernelThreads(const Napi::CallbackInfo& info) {
+  const double threads = js_args::Number(info[0], "threads");
+  if (!(threads >= 1 && threads <= 64) || threads != std::floor(threads)) {
+    throw Napi::RangeError::New(info.Env(), "threads must be an integer from 1 to 64");
+  }
+  kernels::setKernelThreads(static_cast<std::int64_t>(threads), js_args::Bool(info[1], "split"));
+  return info.Env().Undefined();
+}
+
 std::function<void()> ApplyIntensityWindowJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array data = Floats(info[0], "data");
@@ -817,6 +827,7 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("applyIntensityWindow", Napi::Function::New(env, ApplyIntensityWindow, "applyIntensityWindow"));
   kernels.Set("applyIntensityWindowAsync", Napi::Function::New(env, ApplyIntensityWindowAsync, "applyIntensityWindowAsync"));
   kernels.Set("blendTableVoxels", Napi::Function::New(env, BlendTableVoxels, "blendTableVoxels"));
+  kernels.Set("setKernelThreads", Napi::Function::New(env, SetKernelThreads, "setKernelThreads"));
   kernels.Set("blendTableVoxelsAsync", Napi::Function::New(env, BlendTableVoxelsAsync, "blendTableVoxelsAsync"));
   kernels.Set("jsExp", Napi::Function::New(env, JsExp, "jsExp"));
   kernels.Set("copyFloatsAsync", Napi::Function::New(env, CopyFloatsAsync, "copyFloatsAsync"));

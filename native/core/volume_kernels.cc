@@ -1,6 +1,7 @@
 #include "core/volume_kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +23,12 @@ constexpr std::int64_t kTileK = 32;
 // microseconds to start, a million voxels take milliseconds.
 constexpr std::int64_t kParallelVoxels = std::int64_t{1} << 20;
 constexpr std::int64_t kMaxThreads = 4;
+// Shell voxels (blendTableVoxels: 8 softmax taps each, mostly cached) below which it stays on one thread.
+constexpr std::int64_t kParallelShell = std::int64_t{1} << 15;
+// setKernelThreads: the cap on threads per kernel, and whether every kernel splits whatever its
+// size (tests compare split with unsplit results; an A/B measures the split).
+std::atomic<std::int64_t> maxThreads{kMaxThreads};
+std::atomic<bool> forceSplit{false};
 
 // nifti-voxels.ts toInteger: round half to even (nearbyint in the default rounding mode), clamp,
 // NaN -> 0.
@@ -47,9 +54,10 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
 // started leaves its range to this one; an exception in any range is rethrown here after all end.
 template <typename Body>
 void parallelRanges(std::int64_t count, std::int64_t minPerThread, const Body& body) {
-  const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::int64_t byWork = count / std::max<std::int64_t>(minPerThread, 1);
-  const std::int64_t threads = std::min({cores, kMaxThreads, byWork});
+  const bool forced = forceSplit.load(std::memory_order_relaxed);
+  const auto cores = forced ? kMaxThreads : static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::int64_t byWork = forced ? count : count / std::max<std::int64_t>(minPerThread, 1);
+  const std::int64_t threads = std::min({cores, maxThreads.load(std::memory_order_relaxed), byWork});
   if (threads <= 1) {
     body(std::int64_t{0}, count);
     return;
@@ -188,18 +196,22 @@ void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, con
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
                       const double* c1, const double* c2) {
   const std::int64_t voxels = dims[0] * dims[1] * dims[2];
-  for (std::int64_t i = 0; i < dims[0]; ++i) {
-    for (std::int64_t j = 0; j < dims[1]; ++j) {
-      const double cij = c0[i] * c1[j];
-      const std::int64_t row = (i * dims[1] + j) * dims[2];
-      for (int c = 0; c < channels; ++c) {
-        float* out = acc + c * voxels + row;
-        for (std::int64_t k = 0; k < dims[2]; ++k) {
-          out[k] = static_cast<float>(static_cast<double>(out[k]) / (cij * c2[k]));
+  // Element-wise: slabs i in ranges over the idle cores change no value.
+  const std::int64_t minSlabs = kParallelVoxels / std::max<std::int64_t>(dims[1] * dims[2] * channels, 1);
+  parallelRanges(dims[0], minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
+    for (std::int64_t i = iBegin; i < iEnd; ++i) {
+      for (std::int64_t j = 0; j < dims[1]; ++j) {
+        const double cij = c0[i] * c1[j];
+        const std::int64_t row = (i * dims[1] + j) * dims[2];
+        for (int c = 0; c < channels; ++c) {
+          float* out = acc + c * voxels + row;
+          for (std::int64_t k = 0; k < dims[2]; ++k) {
+            out[k] = static_cast<float>(static_cast<double>(out[k]) / (cij * c2[k]));
+          }
         }
       }
     }
-  }
+  });
 }
 
 void divideByWeights(float* acc, std::int64_t voxels, int channels, const float* weightSum) {
@@ -666,28 +678,52 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
   const std::int64_t n1 = gridDims[1], n2 = gridDims[2];
   const std::int64_t m0 = tables[0].size, m1 = tables[1].size, m2 = tables[2].size;
   const std::int32_t* lo2 = tables[2].lo;
-  std::int64_t count = 0;
-  for (std::int64_t a = 0; a < m0; ++a) {
-    const std::int64_t i = tables[0].lo[a];
-    for (std::int64_t b = 0; b < m1; ++b) {
-      const std::int64_t j = tables[1].lo[b];
-      std::int64_t o = base + a * strides[0] + b * strides[1];
-      // Every label is written (the caller need not zero them): 1 only under foreground cubes.
-      if (rowIsBackground[i * n1 + j]) {
-        for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) labels[o] = 0;
-        continue;
-      }
-      const std::uint8_t* row = cube + (i * n1 + j) * n2;
-      for (std::int64_t k = 0; k < m2; ++k, o += strides[2]) {
-        const std::uint8_t state = row[lo2[k]];
-        labels[o] = state == kForeground ? 1 : 0;
-        if (state == kBackground || state == kForeground) continue;
-        if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
-        ++count;
+  // Output slabs [aBegin, aEnd); lists the undecided voxels in scan order into list[0, room).
+  // (Everything it reads is copied into locals first: the uint8 label stores may alias anything
+  // reached through a reference, which would make the compiler reload it every voxel: 3x slower.)
+  const std::int32_t* const lo0 = tables[0].lo;
+  const std::int32_t* const lo1 = tables[1].lo;
+  const std::int64_t s0 = strides[0], s1 = strides[1], s2 = strides[2];
+  const auto scan = [=](std::int64_t aBegin, std::int64_t aEnd, std::int32_t* list, std::int64_t room) {
+    // The closure's members too (they are reached through its pointer).
+    std::uint8_t* const out = labels;
+    const std::uint8_t* const cubes = cube;
+    const std::uint8_t* const background = rowIsBackground;
+    const std::int32_t* const t0 = lo0;
+    const std::int32_t* const t1 = lo1;
+    const std::int32_t* const t2 = lo2;
+    const std::int64_t r1 = m1, r2 = m2, g1 = n1, g2 = n2, first = base, d0 = s0, d1 = s1, d2 = s2;
+    std::int64_t count = 0;
+    for (std::int64_t a = aBegin; a < aEnd; ++a) {
+      const std::int64_t i = t0[a];
+      for (std::int64_t b = 0; b < r1; ++b) {
+        const std::int64_t j = t1[b];
+        std::int64_t o = first + a * d0 + b * d1;
+        // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+        if (background[i * g1 + j]) {
+          for (std::int64_t k = 0; k < r2; ++k, o += d2) out[o] = 0;
+          continue;
+        }
+        const std::uint8_t* row = cubes + (i * g1 + j) * g2;
+        for (std::int64_t k = 0; k < r2; ++k, o += d2) {
+          const std::uint8_t state = row[t2[k]];
+          out[o] = state == kForeground ? 1 : 0;
+          if (state == kBackground || state == kForeground) continue;
+          if (count < room) list[count] = static_cast<std::int32_t>((a * r1 + b) * r2 + k);
+          ++count;
+        }
       }
     }
-  }
-  return count;
+    return count;
+  };
+  // One thread: split over 2 by output slabs it was no faster (the label stores' page faults and
+  // memory bound it), measured on the large phantom.
+  return scan(0, m0, undecided, capacity);
+}
+
+void setKernelThreads(std::int64_t threads, bool split) {
+  maxThreads.store(std::clamp<std::int64_t>(threads, 1, kMaxThreads), std::memory_order_relaxed);
+  forceSplit.store(split, std::memory_order_relaxed);
 }
 
 // fdlibm's __ieee754_exp (Sun Microsystems, 1993: "Permission to use, copy, modify, and
@@ -800,58 +836,65 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
   const AxisTable& t0 = tables[0];
   const AxisTable& t1 = tables[1];
   const AxisTable& t2 = tables[2];
-  SoftmaxCache softmax(logits, voxels);
-  for (std::int64_t u = 0; u < count; ++u) {
-    const std::int64_t q = undecided[u];
-    const std::int64_t q0 = q / (m1 * m2);
-    const std::int64_t q1 = q / m2 - q0 * m1;
-    const std::int64_t q2 = q - (q0 * m1 + q1) * m2;
-    const std::int64_t i = t0.lo[q0], j = t1.lo[q1], k = t2.lo[q2];
-    const std::int64_t di = (t0.hi[q0] - i) * n1 * n2;
-    const std::int64_t dj = (t1.hi[q1] - j) * n2;
-    const std::int64_t dk = t2.hi[q2] - k;
-    const std::int64_t v = (i * n1 + j) * n2 + k;
-    // The cube's taps in blendIsForeground's order.
-    const std::int64_t taps[8] = {v, v + dk, v + dj, v + dj + dk, v + di, v + di + dk, v + di + dj, v + di + dj + dk};
-    float p[2][8];
-    for (int tap = 0; tap < 8; ++tap) softmax.at(taps[tap], p[0][tap], p[1][tap]);
-    const double wi0 = t0.wLo[q0], wi1 = t0.wHi[q0], wj0 = t1.wLo[q1], wj1 = t1.wHi[q1], wk0 = t2.wLo[q2], wk1 = t2.wHi[q2];
-    float value[2];
-    for (int c = 0; c < 2; ++c) {
-      const float* a = p[c];
-      const double v00 = static_cast<double>(a[0]) * wk0 + static_cast<double>(a[1]) * wk1;
-      const double v01 = static_cast<double>(a[2]) * wk0 + static_cast<double>(a[3]) * wk1;
-      const double v10 = static_cast<double>(a[4]) * wk0 + static_cast<double>(a[5]) * wk1;
-      const double v11 = static_cast<double>(a[6]) * wk0 + static_cast<double>(a[7]) * wk1;
-      value[c] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+  // Ranges of the list over the idle cores, each with its own cache (which only saves work: the
+  // values are softmax2's either way); each listed voxel is its own output label.
+  parallelRanges(count, kParallelShell, [&](std::int64_t uBegin, std::int64_t uEnd) {
+    SoftmaxCache softmax(logits, voxels);
+    for (std::int64_t u = uBegin; u < uEnd; ++u) {
+      const std::int64_t q = undecided[u];
+      const std::int64_t q0 = q / (m1 * m2);
+      const std::int64_t q1 = q / m2 - q0 * m1;
+      const std::int64_t q2 = q - (q0 * m1 + q1) * m2;
+      const std::int64_t i = t0.lo[q0], j = t1.lo[q1], k = t2.lo[q2];
+      const std::int64_t di = (t0.hi[q0] - i) * n1 * n2;
+      const std::int64_t dj = (t1.hi[q1] - j) * n2;
+      const std::int64_t dk = t2.hi[q2] - k;
+      const std::int64_t v = (i * n1 + j) * n2 + k;
+      // The cube's taps in blendIsForeground's order.
+      const std::int64_t taps[8] = {v, v + dk, v + dj, v + dj + dk, v + di, v + di + dk, v + di + dj, v + di + dj + dk};
+      float p[2][8];
+      for (int tap = 0; tap < 8; ++tap) softmax.at(taps[tap], p[0][tap], p[1][tap]);
+      const double wi0 = t0.wLo[q0], wi1 = t0.wHi[q0], wj0 = t1.wLo[q1], wj1 = t1.wHi[q1], wk0 = t2.wLo[q2], wk1 = t2.wHi[q2];
+      float value[2];
+      for (int c = 0; c < 2; ++c) {
+        const float* a = p[c];
+        const double v00 = static_cast<double>(a[0]) * wk0 + static_cast<double>(a[1]) * wk1;
+        const double v01 = static_cast<double>(a[2]) * wk0 + static_cast<double>(a[3]) * wk1;
+        const double v10 = static_cast<double>(a[4]) * wk0 + static_cast<double>(a[5]) * wk1;
+        const double v11 = static_cast<double>(a[6]) * wk0 + static_cast<double>(a[7]) * wk1;
+        value[c] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+      }
+      if (value[1] > value[0] || (std::isnan(value[1]) && !std::isnan(value[0]))) {
+        labels[base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]] = 1;
+      }
     }
-    if (value[1] > value[0] || (std::isnan(value[1]) && !std::isnan(value[0]))) {
-      labels[base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]] = 1;
-    }
-  }
+  });
 }
 
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {
-  if (w.shiftOnly) {
-    for (std::int64_t i = 0; i < count; ++i) {
+  // Element-wise (in may be out): ranges over the idle cores change no value.
+  parallelRanges(count, kParallelVoxels, [&](std::int64_t begin, std::int64_t end) {
+    if (w.shiftOnly) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float shifted = in[i] - w.a;
+        out[i] = static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
+      }
+      return;
+    }
+    const double lo = w.lo;
+    const double hi = w.hi;
+    for (std::int64_t i = begin; i < end; ++i) {
       const float shifted = in[i] - w.a;
-      out[i] = static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
+      float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
+      if (w.scale != 1.0f) scaled = scaled * w.scale;
+      double v = static_cast<double>(scaled) + static_cast<double>(w.b);
+      if (w.clip) {
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+      }
+      out[i] = static_cast<float>(v);
     }
-    return;
-  }
-  const double lo = w.lo;
-  const double hi = w.hi;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const float shifted = in[i] - w.a;
-    float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
-    if (w.scale != 1.0f) scaled = scaled * w.scale;
-    double v = static_cast<double>(scaled) + static_cast<double>(w.b);
-    if (w.clip) {
-      v = v < lo ? lo : v;
-      v = v > hi ? hi : v;
-    }
-    out[i] = static_cast<float>(v);
-  }
+  });
 }
 
 // The element types a NIfTI file's voxels come in (int64 arrives as float64, see nifti-voxels.ts),

@@ -132,6 +132,11 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
 // kernel using it gives the TS code's bits; glibc's exp may differ in the last bit.
 double jsExp(double x);
 
+// The kernels that split their work over threads use at most `threads` (1-4; 4 by default, and
+// never more than the cores), and only where the work is large enough, unless `split`: then each
+// splits into `threads` ranges whatever its size or the cores (for tests; the values never change).
+void setKernelThreads(std::int64_t threads, bool split);
+
 // decided-region.ts labelListedVoxels for a separable inverse: for each listed output voxel
 // undecided[u] (linear index over the tables' lengths), the 2-channel softmax (postprocess.ts
 // softmax2, with jsExp) of the 8 spacing-grid voxels of its cube, blended with the tables' weights

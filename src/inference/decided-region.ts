@@ -272,7 +272,10 @@ function* labelThroughTables(r: Region, tables: [AxisTable, AxisTable, AxisTable
     sync: () => kernels.tableCubeLabels(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
     async: () => kernels.tableCubeLabelsAsync(r.cube, r.gridShape, r.rowIsBackground, tables, r.labels, r.base, r.strides, list),
   });
-  let undecided = new Int32Array(Math.min(m0 * m1 * m2, 1 << 16));
+  // Room for a shell of 1/16 of the voxels at once (a second scan when there is more): the large
+  // phantom's is 2.4 %, 564 k voxels, and a second scan of 23.6 M labels cost ~15 ms.
+  const outVoxels = m0 * m1 * m2;
+  let undecided = new Int32Array(Math.min(outVoxels, Math.max(1 << 16, Math.ceil(outVoxels / 16))));
   let count = (yield scan(undecided)) as number;
   if (count > undecided.length) {
     undecided = new Int32Array(count);

@@ -144,6 +144,13 @@ export interface VolumeKernels {
   ): Promise<void>;
   /** The kernels' exp: fdlibm's, as V8's Math.exp computes it (the same bits). */
   jsExp(x: number): number;
+  /**
+   * The kernels that split their work over threads (by output ranges: the values never change)
+   * use at most `threads` of them (clamped to 1-4, never more than the cores; 4 by default), and
+   * only where the work is large enough, unless `split`: then every such kernel splits into
+   * `threads` ranges whatever its size or the cores. Process-wide; for tests and A/B benches.
+   */
+  setKernelThreads(threads: number, split: boolean): void;
   /** dst[0, src.length) = src (bit for bit) on the libuv pool; neither may be touched before it settles. */
   copyFloatsAsync(src: Float32Array, dst: Float32Array): Promise<void>;
   /** intensity.ts's arithmetic; see applyIntensityWindow there. */
@@ -163,7 +170,7 @@ const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'resampleSeparable', 'resampleSeparableAsync', 'resampleAffine', 'gatherStrided', 'summarizeLabels', 'decideCorners', 'affineCubeLabels',
   'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
   'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
-  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp',
+  'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp', 'setKernelThreads',
   'copyFloatsAsync',
 ];
 

@@ -13,7 +13,7 @@ import { inverseSpacingMap, resampleToSpacing, resampleToSpacingAsync } from '..
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3, Vec3, Volume } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { bothWays, bytesOf, randomFloats, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
 
@@ -198,23 +198,6 @@ describe('decided-region scans on the pool', () => {
     }
   });
 
-  /** A spleen-like ellipsoid of logits on the spacing grid of `volume`, with a noisy shell. */
-  function shellLogits(shape: Shape3): Float32Array {
-    const [n0, n1, n2] = shape;
-    const n = n0 * n1 * n2;
-    const logits = new Float32Array(2 * n);
-    const random = mulberry32(14);
-    for (let i = 0; i < n0; i++) {
-      for (let j = 0; j < n1; j++) {
-        for (let k = 0; k < n2; k++) {
-          const r = ((i - n0 / 2) / 7) ** 2 + ((j - n1 / 2) / 6) ** 2 + ((k - n2 / 2) / 5) ** 2;
-          logits[n + (i * n1 + j) * n2 + k] = (1 - r) * 4 + (random() - 0.5) * 0.3;
-        }
-      }
-    }
-    return logits;
-  }
-
   const affines: [string, Float64Array][] = [
     ['flipped (separable inverse)', Float64Array.from([-0.8, 0, 0, 10, 0, -0.8, 0, 5, 0, 0, 2.5, -3, 0, 0, 0, 1])],
     // Sheared: the spacing grid keeps only the rotation, so the inverse mixes the axes.
@@ -226,7 +209,7 @@ describe('decided-region scans on the pool', () => {
       const { volume: ras, orientation } = orientToRas(volume);
       const { volume: grid, resampling } = resampleToSpacing(ras, [1.5, 1.5, 2.0]);
       expect(inverseSpacingMap(resampling)?.tables === null).toBe(name.startsWith('sheared'));
-      const logits = shellLogits(grid.shape);
+      const logits = shellLogits(grid.shape, 14);
       const { native, typescript } = await bothWays(() => decidedRegionLabelsAsync(logits, resampling, orientation));
       expect(native).not.toBeNull();
       expect(native!.reduce((a, b) => a + b, 0)).toBeGreaterThan(100);

@@ -38,3 +38,20 @@ export function randomFloats(count: number, seed: number, scale: number): Float3
   const random = mulberry32(seed);
   return Float32Array.from({ length: count }, () => (random() - 0.5) * scale);
 }
+
+/** A spleen-like ellipsoid of foreground logits (channel 1; channel 0 zero) on a grid of `shape`, with a noisy shell. */
+export function shellLogits(shape: readonly [number, number, number], seed: number): Float32Array {
+  const [n0, n1, n2] = shape;
+  const n = n0 * n1 * n2;
+  const logits = new Float32Array(2 * n);
+  const random = mulberry32(seed);
+  for (let i = 0; i < n0; i++) {
+    for (let j = 0; j < n1; j++) {
+      for (let k = 0; k < n2; k++) {
+        const r = ((i - n0 / 2) / 7) ** 2 + ((j - n1 / 2) / 6) ** 2 + ((k - n2 / 2) / 5) ** 2;
+        logits[n + (i * n1 + j) * n2 + k] = (1 - r) * 4 + (random() - 0.5) * 0.3;
+      }
+    }
+  }
+  return logits;
+}
