@@ -121,11 +121,17 @@ export async function receiveUpload(source: Readable, target: string, limits: Re
   source.on('error', cutOff);
   source.on('close', onClose);
   source.pipe(idle);
+  const sink = createWriteStream(target, { flags: 'wx', mode: 0o600 });
   try {
-    await pipeline(idle, gate, createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+    await pipeline(idle, gate, sink);
   } catch (error) {
     source.unpipe(idle);
     source.resume();
+    // pipeline() rejects at the first error, possibly while the file's open() is still in flight:
+    // removing it then would leave the file that the open creates after. The destroyed sink
+    // closes only after its open has settled, so wait for that before removing.
+    // (Not events.once: it rejects on the sink's 'error', which pipeline's destroy emits first.)
+    if (!sink.closed) await new Promise((resolve) => sink.once('close', resolve));
     await rm(target, { force: true });
     throw error;
   } finally {

@@ -18,7 +18,7 @@ describe('receiveUpload', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'spleen-trt-upload-'));
     // The refusal comes with the first chunk, while the target's open() may still be in flight:
     // the partial file must be gone by the time the promise rejects, every time.
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 300; i++) {
       const target = path.join(dir, `upload-${i}.part`);
       const source = Readable.from([Buffer.alloc(LIMITS.maxUploadBytes + 1)]);
       await expect(receiveUpload(source, target, LIMITS)).rejects.toMatchObject({ code: 'ERR_PAYLOAD_TOO_LARGE' });
