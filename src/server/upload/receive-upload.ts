@@ -131,7 +131,7 @@ export async function receiveUpload(source: Readable, target: string, limits: Re
     // removing it then would leave the file that the open creates after. The destroyed sink
     // closes only after its open has settled, so wait for that before removing.
     // (Not events.once: it rejects on the sink's 'error', which pipeline's destroy emits first.)
-    if (!sink.closed) await new Promise((resolve) => sink.once('close', resolve));
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(target, { force: true });
     throw error;
   } finally {
