@@ -414,15 +414,9 @@ export async function slidingWindowInference(
     });
   type Settled = { ok: true; value: Awaited<ReturnType<InferenceBackend['run']>> } | { ok: false; error: unknown };
   // Settled into a value at once: a failure is rethrown where it is awaited, never left unhandled.
-  const submit = (input: Float32Array, sent: number): Promise<Settled> =>
-    Promise.resolve()
-      .then(() => backend.run(input, sent, [roi[0], roi[1], roi[2]]))
-      .then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
-  // As submit, calling the backend before returning (a synchronous throw settles as a failure).
-  const submitNow = (input: Float32Array, sent: number): Promise<Settled> => {
+  // Calls the backend before returning (the native path relies on that to hand batches over in
+  // order); a synchronous throw settles as a failure, like a rejection.
+  const submit = (input: Float32Array, sent: number): Promise<Settled> => {
     try {
       return Promise.resolve(backend.run(input, sent, [roi[0], roi[1], roi[2]])).then(
         (value) => ({ ok: true as const, value }),
@@ -453,7 +447,7 @@ export async function slidingWindowInference(
     }
     const ready = Promise.all([gatherAsync(kernels, batch), handedOver]);
     handedOver = ready;
-    inFlight.push(ready.then(([input]) => submitNow(input, sent), settledFailure));
+    inFlight.push(ready.then(([input]) => submit(input, sent), settledFailure));
   };
   try {
     enqueue(0);
