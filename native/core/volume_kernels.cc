@@ -47,6 +47,34 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
   return p < 0 ? 0.0 : p > last ? last : p;
 }
 
+// intensity.ts applyIntensityWindow's value for one float32 x (the three branches; see there for
+// why each step is exact).
+inline float windowValue(float x, const IntensityWindow& w) {
+  const float shifted = x - w.a;
+  if (w.shiftOnly) return static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
+  float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
+  if (w.scale != 1.0f) scaled = scaled * w.scale;
+  double v = static_cast<double>(scaled) + static_cast<double>(w.b);
+  if (w.clip) {
+    const double lo = w.lo;
+    const double hi = w.hi;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+  }
+  return static_cast<float>(v);
+}
+
+// How a resampling kernel stores a float64 value: rounded to float32, then (WindowedStore) put
+// through the intensity window. The window is a member, a copy: a float store cannot alias it, so
+// the compiler keeps it in registers instead of reloading it every voxel.
+struct PlainStore {
+  float operator()(double v) const { return static_cast<float>(v); }
+};
+struct WindowedStore {
+  IntensityWindow window;
+  float operator()(double v) const { return windowValue(static_cast<float>(v), window); }
+};
+
 // Runs body(begin, end) over [0, count) in contiguous ranges, on up to 4 threads (this one
 // included) when there is at least `minPerThread` work for each: the stages around the network
 // run while the inference backend is idle, so the other cores are free. The split never changes
@@ -363,16 +391,17 @@ void resampleSlice(const Source* src, double* dst, std::int64_t n1, std::int64_t
   }
 }
 
-// trilinear.ts blendSlabs: out slab = r0 * w0 (+ r1 * w1), rounded to float32.
+// trilinear.ts blendSlabs: out slab = store(r0 * w0 (+ r1 * w1)).
+template <typename Store>
 void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t m2, std::int64_t s1, std::int64_t s2,
-                bool contiguous, const double* r0, double w0, const double* r1, double w1) {
+                bool contiguous, const double* r0, double w0, const double* r1, double w1, Store store) {
   if (contiguous) {
     float* o = out + rowBase;
     const std::int64_t n = m1 * m2;
     if (r1 != nullptr) {
-      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0 + r1[x] * w1);
+      for (std::int64_t x = 0; x < n; ++x) o[x] = store(r0[x] * w0 + r1[x] * w1);
     } else {
-      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0);
+      for (std::int64_t x = 0; x < n; ++x) o[x] = store(r0[x] * w0);
     }
     return;
   }
@@ -380,15 +409,14 @@ void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t 
   for (std::int64_t b = 0; b < m1; ++b) {
     std::int64_t o = rowBase + b * s1;
     for (std::int64_t k = 0; k < m2; ++k, o += s2, ++x) {
-      out[o] = static_cast<float>(r1 != nullptr ? r0[x] * w0 + r1[x] * w1 : r0[x] * w0);
+      out[o] = store(r1 != nullptr ? r0[x] * w0 + r1[x] * w1 : r0[x] * w0);
     }
   }
 }
 
-}  // namespace
-
-void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
-                       float* out, std::int64_t base, const std::int64_t strides[3]) {
+template <typename Store>
+void resampleSeparableWith(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                           float* out, std::int64_t base, const std::int64_t strides[3], Store store) {
   const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
   const AxisTable& t0 = tables[0];
   const AxisTable& t1 = tables[1];
@@ -434,7 +462,7 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
             resampleSlice(slab.data(), finished.data(), n1, n2, t1, t2, tmp.data());
           }
           blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous,
-                     finished.data(), 1, nullptr, 0);
+                     finished.data(), 1, nullptr, 0, store);
         }
       }
     });
@@ -468,14 +496,15 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
         const double* r0 = get(channelIn, t0.lo[q]);
         const double* r1 = w1 == 0 ? nullptr : get(channelIn, t0.hi[q]);
         blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous, r0,
-                   t0.wLo[q], r1, w1);
+                   t0.wLo[q], r1, w1, store);
       }
     }
   });
 }
 
-void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
-                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]) {
+template <typename Store>
+void resampleAffineWith(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                        const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3], Store store) {
   const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
   const std::int64_t inCount = n0 * n1 * n2;
   const std::int64_t outCount = outShape[0] * outShape[1] * outShape[2];
@@ -509,7 +538,7 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
       const double v01 = static_cast<double>(v[dj]) * wk0 + static_cast<double>(v[dj + dk0]) * wk1;
       const double v10 = static_cast<double>(v[di]) * wk0 + static_cast<double>(v[di + dk0]) * wk1;
       const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
-      out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+      out[c * outCount + o] = store((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
     }
   };
   // Slabs a are independent: ranges of them go to the idle cores.
@@ -517,6 +546,27 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
   parallelRanges(outShape[0], kParallelVoxels / slab, [&](std::int64_t aBegin, std::int64_t aEnd) {
     forEachLaidOutVoxel(aBegin, aEnd, outShape, base, strides, visit);
   });
+}
+
+}  // namespace
+
+void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                       float* out, std::int64_t base, const std::int64_t strides[3], const IntensityWindow* window) {
+  if (window != nullptr) {
+    resampleSeparableWith(src, channels, inShape, tables, out, base, strides, WindowedStore{*window});
+  } else {
+    resampleSeparableWith(src, channels, inShape, tables, out, base, strides, PlainStore{});
+  }
+}
+
+void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3],
+                    const IntensityWindow* window) {
+  if (window != nullptr) {
+    resampleAffineWith(src, channels, inShape, outShape, xform, out, base, strides, WindowedStore{*window});
+  } else {
+    resampleAffineWith(src, channels, inShape, outShape, xform, out, base, strides, PlainStore{});
+  }
 }
 
 void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
@@ -871,29 +921,16 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
   });
 }
 
-void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {
-  // Element-wise (in may be out): ranges over the idle cores change no value.
-  parallelRanges(count, kParallelVoxels, [&](std::int64_t begin, std::int64_t end) {
-    if (w.shiftOnly) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const float shifted = in[i] - w.a;
-        out[i] = static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
-      }
-      return;
-    }
-    const double lo = w.lo;
-    const double hi = w.hi;
-    for (std::int64_t i = begin; i < end; ++i) {
-      const float shifted = in[i] - w.a;
-      float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
-      if (w.scale != 1.0f) scaled = scaled * w.scale;
-      double v = static_cast<double>(scaled) + static_cast<double>(w.b);
-      if (w.clip) {
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-      }
-      out[i] = static_cast<float>(v);
-    }
+void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
+  // Element-wise (in may be out): ranges over the idle cores change no value. The window is
+  // copied first (a float store could alias the caller's).
+  const WindowedStore copy{window};
+  parallelRanges(count, kParallelVoxels, [=](std::int64_t begin, std::int64_t end) {
+    // Locals again: the closure's members are reached through its pointer.
+    const WindowedStore store = copy;
+    const float* const source = in;
+    float* const target = out;
+    for (std::int64_t i = begin; i < end; ++i) target[i] = windowValue(source[i], store.window);
   });
 }
 
