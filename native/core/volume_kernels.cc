@@ -64,15 +64,42 @@ inline float windowValue(float x, const IntensityWindow& w) {
   return static_cast<float>(v);
 }
 
+// windowValue over in[0, count) into out (in may be out), the window's branches taken once
+// outside the loops so that each loop vectorises (windowValue per element, with its branches,
+// does not: measured ~2x slower).
+inline void windowRange(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
+  // Locals: a float store could alias the caller's window (or a closure holding it).
+  const float a = window.a, scale = window.scale;
+  const double reciprocal = window.reciprocal, lo = window.lo, hi = window.hi, bd = window.b;
+  if (window.shiftOnly) {
+    for (std::int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(static_cast<double>(in[i] - a) + bd);
+    return;
+  }
+  if (scale == 1.0f && window.clip) {
+    // The bundle's window.
+    for (std::int64_t i = 0; i < count; ++i) {
+      double v = static_cast<double>(static_cast<float>(static_cast<double>(in[i] - a) * reciprocal)) + bd;
+      v = v < lo ? lo : v;
+      v = v > hi ? hi : v;
+      out[i] = static_cast<float>(v);
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], window);
+}
+
 // How a resampling kernel stores a float64 value: rounded to float32, then (WindowedStore) put
 // through the intensity window. The window is a member, a copy: a float store cannot alias it, so
-// the compiler keeps it in registers instead of reloading it every voxel.
+// the compiler keeps it in registers instead of reloading it every voxel. Kernels that write a
+// contiguous run (a C-order slab) store it plain and call finish() on it while it is in cache.
 struct PlainStore {
   float operator()(double v) const { return static_cast<float>(v); }
+  void finish(float*, std::int64_t) const {}
 };
 struct WindowedStore {
   IntensityWindow window;
   float operator()(double v) const { return windowValue(static_cast<float>(v), window); }
+  void finish(float* run, std::int64_t count) const { windowRange(run, run, count, window); }
 };
 
 // Runs body(begin, end) over [0, count) in contiguous ranges, on up to 4 threads (this one
@@ -396,13 +423,15 @@ template <typename Store>
 void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t m2, std::int64_t s1, std::int64_t s2,
                 bool contiguous, const double* r0, double w0, const double* r1, double w1, Store store) {
   if (contiguous) {
+    // Stored plain (a loop that vectorises), then finished (windowed) while the slab is in cache.
     float* o = out + rowBase;
     const std::int64_t n = m1 * m2;
     if (r1 != nullptr) {
-      for (std::int64_t x = 0; x < n; ++x) o[x] = store(r0[x] * w0 + r1[x] * w1);
+      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0 + r1[x] * w1);
     } else {
-      for (std::int64_t x = 0; x < n; ++x) o[x] = store(r0[x] * w0);
+      for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0);
     }
+    store.finish(o, n);
     return;
   }
   std::int64_t x = 0;
@@ -922,15 +951,9 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
 }
 
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
-  // Element-wise (in may be out): ranges over the idle cores change no value. The window is
-  // copied first (a float store could alias the caller's).
-  const WindowedStore copy{window};
-  parallelRanges(count, kParallelVoxels, [=](std::int64_t begin, std::int64_t end) {
-    // Locals again: the closure's members are reached through its pointer.
-    const WindowedStore store = copy;
-    const float* const source = in;
-    float* const target = out;
-    for (std::int64_t i = begin; i < end; ++i) target[i] = windowValue(source[i], store.window);
+  // Element-wise (in may be out): ranges over the idle cores change no value.
+  parallelRanges(count, kParallelVoxels, [&](std::int64_t begin, std::int64_t end) {
+    windowRange(in + begin, out + begin, end - begin, window);
   });
 }
 
