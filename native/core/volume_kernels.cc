@@ -728,25 +728,41 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
                               const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
                               const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity) {
   constexpr std::uint8_t kBackground = 1, kForeground = 2;
+  // Everything the scan reads is copied into locals first (as tableCubeLabels does): its uint8
+  // label stores may alias anything reached through a pointer or a reference (the map, the
+  // shapes, a closure's members), which would make the compiler reload those every voxel.
+  double x[12];
+  for (int e = 0; e < 12; ++e) x[e] = xform[e];
   const std::int64_t n0 = gridDims[0], n1 = gridDims[1], n2 = gridDims[2];
-  const std::int64_t m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t s0 = strides[0], s1 = strides[1], s2 = strides[2];
+  const std::uint8_t* const cubes = cube;
+  std::uint8_t* const out = labels;
+  std::int32_t* const list = undecided;
+  const std::int64_t room = capacity;
   std::int64_t count = 0;
   // One thread: the count and the list are shared (the undecided voxels are few anyway).
-  const auto visit = [&](std::int64_t a, std::int64_t b, std::int64_t k, double da, double db, double dk,
-                         std::int64_t o) {
-    // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the clamped
-    // index is non-negative: truncation is its floor).
-    const auto i0 = static_cast<std::int64_t>(affineIndex(xform, 0, da, db, dk, n0));
-    const auto j0 = static_cast<std::int64_t>(affineIndex(xform, 1, da, db, dk, n1));
-    const auto k0 = static_cast<std::int64_t>(affineIndex(xform, 2, da, db, dk, n2));
-    const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
-    // Every label is written (the caller need not zero them): 1 only under foreground cubes.
-    labels[o] = state == kForeground ? 1 : 0;
-    if (state == kBackground || state == kForeground) return;
-    if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
-    ++count;
-  };
-  forEachLaidOutVoxel(0, outShape[0], outShape, base, strides, visit);
+  for (std::int64_t a = 0; a < m0; ++a) {
+    const double da = static_cast<double>(a);
+    for (std::int64_t b = 0; b < m1; ++b) {
+      const double db = static_cast<double>(b);
+      std::int64_t o = base + a * s0 + b * s1;
+      for (std::int64_t k = 0; k < m2; ++k, o += s2) {
+        const double dk = static_cast<double>(k);
+        // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the
+        // clamped index is non-negative: truncation is its floor).
+        const auto i0 = static_cast<std::int64_t>(affineIndex(x, 0, da, db, dk, n0));
+        const auto j0 = static_cast<std::int64_t>(affineIndex(x, 1, da, db, dk, n1));
+        const auto k0 = static_cast<std::int64_t>(affineIndex(x, 2, da, db, dk, n2));
+        const std::uint8_t state = cubes[(i0 * n1 + j0) * n2 + k0];
+        // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+        out[o] = state == kForeground ? 1 : 0;
+        if (state == kBackground || state == kForeground) continue;
+        if (count < room) list[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
+        ++count;
+      }
+    }
+  }
   return count;
 }
 
