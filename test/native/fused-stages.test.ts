@@ -220,3 +220,105 @@ describe('segmentVolume with the fused preprocessing: the TS loops\' network inp
     });
   }
 });
+
+describe('divideByCoverage by exact reciprocal products: the quotients\' bits', () => {
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  /** The float32 `steps` representable values above x (below for negative steps), x finite and positive. */
+  function nextFloat(x: number, steps: number): number {
+    f32[0] = x;
+    u32[0] += steps;
+    return f32[0];
+  }
+
+  /** The first element whose bits differ (-1: none); toEqual on a million elements is slow. */
+  function firstDifference(a: Float32Array, b: Float32Array): number {
+    const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+    if (x.length !== y.length) return 0;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+    return -1;
+  }
+
+  /** acc[c][i][j][k] / (c0[i] * c1[j] * c2[k]) in double, rounded to float32: the TS normalise. */
+  function reference(acc: Float32Array, dims: Shape3, channels: number, c: [Float64Array, Float64Array, Float64Array]): Float32Array {
+    const out = acc.slice();
+    const [n0, n1, n2] = dims;
+    const voxels = n0 * n1 * n2;
+    for (let ch = 0; ch < channels; ch++) {
+      for (let i = 0; i < n0; i++) {
+        for (let j = 0; j < n1; j++) {
+          const cij = c[0][i] * c[1][j];
+          const row = ch * voxels + (i * n1 + j) * n2;
+          for (let k = 0; k < n2; k++) out[row + k] = acc[row + k] / (cij * c[2][k]);
+        }
+      }
+    }
+    return out;
+  }
+
+  it('near-midpoint quotients, every divisor up to 2^24, specials, subnormals and tiny values', async () => {
+    const dims: Shape3 = [48, 40, 96];
+    const [n0, n1, n2] = dims;
+    const random = mulberry32(101);
+    const counts = (n: number, max: number) => Float64Array.from({ length: n }, (_, i) => (i < 4 ? [1, 2, 3, 256][i] : 1 + Math.floor(random() * max)));
+    const c: [Float64Array, Float64Array, Float64Array] = [counts(n0, 256), counts(n1, 256), counts(n2, 27)];
+    const channels = 2;
+    const voxels = n0 * n1 * n2;
+    const acc = new Float32Array(channels * voxels);
+    for (let ch = 0; ch < channels; ch++) {
+      for (let i = 0; i < n0; i++) {
+        for (let j = 0; j < n1; j++) {
+          for (let k = 0; k < n2; k++) {
+            const d = c[0][i] * c[1][j] * c[2][k];
+            const o = ch * voxels + (i * n1 + j) * n2 + k;
+            const kind = random();
+            if (kind < 0.6) {
+              // x as close as float32 allows to d times a float32 rounding midpoint (the quotients
+              // a reciprocal could round the other way), or one step off it.
+              const y = Math.fround((random() + 0.5) * 2 ** Math.floor(random() * 180 - 90)) * (random() < 0.5 ? -1 : 1);
+              const m = (Math.abs(y) + Math.abs(nextFloat(Math.abs(y), 1))) / 2;
+              const x = Math.fround(d * m) * Math.sign(y);
+              acc[o] = Math.abs(x) > 0 && Number.isFinite(x) ? nextFloat(Math.abs(x), Math.floor(random() * 3) - 1) * Math.sign(x) : x;
+            } else if (kind < 0.8) {
+              acc[o] = (random() - 0.5) * 2 ** Math.floor(random() * 60 - 20);
+            } else if (kind < 0.9) {
+              // A subnormal quotient exactly on a midpoint, (2t + 1) 2^-150 (x = d (2t + 1) 2^-150 is
+              // a float32 where d is even): ties to even; a reciprocal's product may not.
+              const t = Math.floor(random() * 1000);
+              const n = (d * (2 * t + 1)) / 2;
+              acc[o] = Number.isInteger(n) && n < 2 ** 23 ? n * 2 ** -149 * (random() < 0.5 ? -1 : 1) : 2 ** -140;
+            } else {
+              const specials = [0, -0, NaN, Infinity, -Infinity, 2 ** -100, -(2 ** -100), 2 ** -101, 1e-45, -3e-42, 3.4e38, 2 ** -90];
+              acc[o] = specials[Math.floor(random() * specials.length)];
+            }
+          }
+        }
+      }
+    }
+    const expected = reference(acc, dims, channels, c);
+    const sync = acc.slice();
+    kernels().divideByCoverage(sync, dims, channels, c[0], c[1], c[2]);
+    expect(firstDifference(sync, expected)).toBe(-1);
+    for (const [threads, split] of [[1, false], [2, true], [4, true]] as const) {
+      kernels().setKernelThreads(threads, split);
+      const pooled = acc.slice();
+      await kernels().divideByCoverageAsync(pooled, dims, channels, c[0], c[1], c[2]);
+      expect(firstDifference(pooled, expected)).toBe(-1);
+    }
+  });
+
+  it('counts that are not small integers (fractional, over 256) divide as before', () => {
+    const dims: Shape3 = [3, 4, 50];
+    const acc = Float32Array.from({ length: 2 * 600 }, (_, v) => Math.fround(Math.sin(v) * 1e3 + 1e-3));
+    for (const c of [
+      [Float64Array.of(1, 1.5, 2), Float64Array.of(1, 2, 3, 4), Float64Array.from({ length: 50 }, (_, k) => 1 + (k % 5))],
+      [Float64Array.of(1, 300, 2), Float64Array.of(1, 2, 3, 4), Float64Array.from({ length: 50 }, () => 3)],
+    ] as [Float64Array, Float64Array, Float64Array][]) {
+      const expected = reference(acc, dims, 2, c);
+      const out = acc.slice();
+      kernels().divideByCoverage(out, dims, 2, c[0], c[1], c[2]);
+      expect(bytesOf(out)).toEqual(bytesOf(expected));
+    }
+  });
+});
