@@ -48,44 +48,44 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
 }
 
 // intensity.ts applyIntensityWindow's value for one float32 x (the three branches; see there for
-// why each step is exact).
+// why each step is exact). The scale step multiplies by 1 too (exact for every float32, NaN
+// included: x - a already made any NaN quiet), and the clamp is written as two selects, so that a
+// loop over it vectorises.
 inline float windowValue(float x, const IntensityWindow& w) {
   const float shifted = x - w.a;
   if (w.shiftOnly) return static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
-  float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
-  if (w.scale != 1.0f) scaled = scaled * w.scale;
-  double v = static_cast<double>(scaled) + static_cast<double>(w.b);
-  if (w.clip) {
-    const double lo = w.lo;
-    const double hi = w.hi;
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-  }
-  return static_cast<float>(v);
+  const float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal) * w.scale;
+  const double v = static_cast<double>(scaled) + static_cast<double>(w.b);
+  if (!w.clip) return static_cast<float>(v);
+  const double lo = w.lo;
+  const double hi = w.hi;
+  // torch.clamp's order (max with lo, then min with hi); comparisons keep a NaN.
+  const double raised = v < lo ? lo : v;
+  return static_cast<float>(raised > hi ? hi : raised);
 }
 
 // windowValue over in[0, count) into out (in may be out), the window's branches taken once
 // outside the loops so that each loop vectorises (windowValue per element, with its branches,
-// does not: measured ~2x slower).
+// does not).
 inline void windowRange(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
-  // Locals: a float store could alias the caller's window (or a closure holding it).
-  const float a = window.a, scale = window.scale;
-  const double reciprocal = window.reciprocal, lo = window.lo, hi = window.hi, bd = window.b;
-  if (window.shiftOnly) {
-    for (std::int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(static_cast<double>(in[i] - a) + bd);
-    return;
-  }
-  if (scale == 1.0f && window.clip) {
-    // The bundle's window.
+  // A copy: a float store could alias the caller's window (or a closure holding it).
+  const IntensityWindow w = window;
+  if (w.shiftOnly) {
+    for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], IntensityWindow{w.a, w.b, 0, 1, 0, 0, false, true});
+  } else if (w.clip) {
+    // windowValue's clipped branch, spelled out (through the call GCC does not if-convert it).
+    const float a = w.a, scale = w.scale;
+    const double reciprocal = w.reciprocal, b = w.b, lo = w.lo, hi = w.hi;
     for (std::int64_t i = 0; i < count; ++i) {
-      double v = static_cast<double>(static_cast<float>(static_cast<double>(in[i] - a) * reciprocal)) + bd;
-      v = v < lo ? lo : v;
-      v = v > hi ? hi : v;
-      out[i] = static_cast<float>(v);
+      const float scaled = static_cast<float>(static_cast<double>(in[i] - a) * reciprocal) * scale;
+      const double v = static_cast<double>(scaled) + b;
+      const double raised = v < lo ? lo : v;
+      const double clamped = raised > hi ? hi : raised;
+      out[i] = static_cast<float>(clamped);
     }
-    return;
+  } else {
+    for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], IntensityWindow{w.a, w.b, w.reciprocal, w.scale, 0, 0, false, false});
   }
-  for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], window);
 }
 
 // How a resampling kernel stores a float64 value: rounded to float32, then (WindowedStore) put

@@ -76,8 +76,10 @@ struct IntensityWindow {
   float b;
   double reciprocal;
   float scale;
-  float lo;
-  float hi;
+  // float32 values, held as double: a clamp to a double known to come from a float is narrowed
+  // by GCC into a form it cannot vectorise.
+  double lo;
+  double hi;
   bool clip;
   bool shiftOnly;
 };
