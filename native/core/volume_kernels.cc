@@ -944,26 +944,34 @@ inline void softmax2(const float* logits, std::int64_t n, std::int64_t v, float&
 }
 
 // The softmax of recently used grid voxels: neighbouring shell voxels share most of their taps.
-// A direct-mapped cache; the values are those softmax2 gives, cached or not.
+// A direct-mapped cache; the values are those softmax2 gives, cached or not. Its arrays are
+// reached through pointers copied out of the vectors once (the label stores may alias anything,
+// vectors' internals included, which would reload them at every tap).
 class SoftmaxCache {
  public:
-  SoftmaxCache(const float* logits, std::int64_t n) : logits_(logits), n_(n), keys_(kSize, -1), values_(2 * kSize) {}
+  SoftmaxCache(const float* logits, std::int64_t n)
+      : logits_(logits), n_(n), keyStore_(kSize, -1), valueStore_(2 * kSize), keys_(keyStore_.data()),
+        values_(valueStore_.data()) {}
   void at(std::int64_t v, float& p0, float& p1) {
     const std::size_t slot = static_cast<std::size_t>(v) & (kSize - 1);
-    if (keys_[slot] != v) {
-      softmax2(logits_, n_, v, values_[2 * slot], values_[2 * slot + 1]);
-      keys_[slot] = v;
+    std::int64_t* const keys = keys_;
+    float* const values = values_;
+    if (keys[slot] != v) {
+      softmax2(logits_, n_, v, values[2 * slot], values[2 * slot + 1]);
+      keys[slot] = v;
     }
-    p0 = values_[2 * slot];
-    p1 = values_[2 * slot + 1];
+    p0 = values[2 * slot];
+    p1 = values[2 * slot + 1];
   }
 
  private:
   static constexpr std::size_t kSize = std::size_t{1} << 16;
   const float* logits_;
   std::int64_t n_;
-  std::vector<std::int64_t> keys_;
-  std::vector<float> values_;
+  std::vector<std::int64_t> keyStore_;
+  std::vector<float> valueStore_;
+  std::int64_t* keys_;
+  float* values_;
 };
 
 }  // namespace
@@ -973,29 +981,43 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
                       const std::int64_t strides[3]) {
   const std::int64_t n1 = gridDims[1], n2 = gridDims[2];
   const std::int64_t voxels = gridDims[0] * n1 * n2;
-  const std::int64_t m1 = tables[1].size, m2 = tables[2].size;
-  const AxisTable& t0 = tables[0];
-  const AxisTable& t1 = tables[1];
-  const AxisTable& t2 = tables[2];
   // Ranges of the list over the idle cores, each with its own cache (which only saves work: the
   // values are softmax2's either way); each listed voxel is its own output label.
   parallelRanges(count, kParallelShell, [&](std::int64_t uBegin, std::int64_t uEnd) {
+    // Everything the loop reads copied into locals first (as tableCubeLabels does): a uint8 label
+    // store may alias anything reached through a pointer, a reference or the closure.
+    const std::int32_t* const lo0 = tables[0].lo;
+    const std::int32_t* const lo1 = tables[1].lo;
+    const std::int32_t* const lo2 = tables[2].lo;
+    const std::int32_t* const hi0 = tables[0].hi;
+    const std::int32_t* const hi1 = tables[1].hi;
+    const std::int32_t* const hi2 = tables[2].hi;
+    const double* const wLo0 = tables[0].wLo;
+    const double* const wLo1 = tables[1].wLo;
+    const double* const wLo2 = tables[2].wLo;
+    const double* const wHi0 = tables[0].wHi;
+    const double* const wHi1 = tables[1].wHi;
+    const double* const wHi2 = tables[2].wHi;
+    const std::int64_t m1 = tables[1].size, m2 = tables[2].size, g1 = n1, g2 = n2;
+    const std::int64_t s0 = strides[0], s1 = strides[1], s2 = strides[2], first = base;
+    const std::int32_t* const list = undecided;
+    std::uint8_t* const out = labels;
     SoftmaxCache softmax(logits, voxels);
     for (std::int64_t u = uBegin; u < uEnd; ++u) {
-      const std::int64_t q = undecided[u];
+      const std::int64_t q = list[u];
       const std::int64_t q0 = q / (m1 * m2);
       const std::int64_t q1 = q / m2 - q0 * m1;
       const std::int64_t q2 = q - (q0 * m1 + q1) * m2;
-      const std::int64_t i = t0.lo[q0], j = t1.lo[q1], k = t2.lo[q2];
-      const std::int64_t di = (t0.hi[q0] - i) * n1 * n2;
-      const std::int64_t dj = (t1.hi[q1] - j) * n2;
-      const std::int64_t dk = t2.hi[q2] - k;
-      const std::int64_t v = (i * n1 + j) * n2 + k;
+      const std::int64_t i = lo0[q0], j = lo1[q1], k = lo2[q2];
+      const std::int64_t di = (hi0[q0] - i) * g1 * g2;
+      const std::int64_t dj = (hi1[q1] - j) * g2;
+      const std::int64_t dk = hi2[q2] - k;
+      const std::int64_t v = (i * g1 + j) * g2 + k;
       // The cube's taps in blendIsForeground's order.
       const std::int64_t taps[8] = {v, v + dk, v + dj, v + dj + dk, v + di, v + di + dk, v + di + dj, v + di + dj + dk};
       float p[2][8];
       for (int tap = 0; tap < 8; ++tap) softmax.at(taps[tap], p[0][tap], p[1][tap]);
-      const double wi0 = t0.wLo[q0], wi1 = t0.wHi[q0], wj0 = t1.wLo[q1], wj1 = t1.wHi[q1], wk0 = t2.wLo[q2], wk1 = t2.wHi[q2];
+      const double wi0 = wLo0[q0], wi1 = wHi0[q0], wj0 = wLo1[q1], wj1 = wHi1[q1], wk0 = wLo2[q2], wk1 = wHi2[q2];
       float value[2];
       for (int c = 0; c < 2; ++c) {
         const float* a = p[c];
@@ -1006,7 +1028,7 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
         value[c] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
       }
       if (value[1] > value[0] || (std::isnan(value[1]) && !std::isnan(value[0]))) {
-        labels[base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]] = 1;
+        out[first + q0 * s0 + q1 * s1 + q2 * s2] = 1;
       }
     }
   });
