@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -510,6 +511,26 @@ Napi::Value GatherStrided(const Napi::CallbackInfo& info) {
 // gatherStridedAsync(...the same): Promise<void>; src and dst held.
 Napi::Value GatherStridedAsync(const Napi::CallbackInfo& info) { return QueueKernel(info, GatherStridedJob(info), {0, 5}); }
 
+// An optional intensity window for a resampling's stores: undefined or null (none), or an object
+// { a, b, reciprocal, scale, lo, hi, clip, shiftOnly } (intensity.ts intensityWindowKernel).
+std::optional<kernels::IntensityWindow> OptionalWindow(const Napi::Value& value) {
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsObject() || value.IsArray()) {
+    throw Napi::TypeError::New(value.Env(), "Expected an intensity window object (or null) for window");
+  }
+  Napi::Object object = value.As<Napi::Object>();
+  kernels::IntensityWindow window{};
+  window.a = static_cast<float>(js_args::Number(object.Get("a"), "window.a"));
+  window.b = static_cast<float>(js_args::Number(object.Get("b"), "window.b"));
+  window.reciprocal = js_args::Number(object.Get("reciprocal"), "window.reciprocal");
+  window.scale = static_cast<float>(js_args::Number(object.Get("scale"), "window.scale"));
+  window.lo = static_cast<float>(js_args::Number(object.Get("lo"), "window.lo"));
+  window.hi = static_cast<float>(js_args::Number(object.Get("hi"), "window.hi"));
+  window.clip = js_args::Bool(object.Get("clip"), "window.clip");
+  window.shiftOnly = js_args::Bool(object.Get("shiftOnly"), "window.shiftOnly");
+  return window;
+}
+
 std::function<void()> ResampleAffineJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array src = Floats(info[0], "src");
@@ -520,6 +541,7 @@ std::function<void()> ResampleAffineJob(const Napi::CallbackInfo& info) {
   Napi::Float32Array out = Floats(info[5], "out");
   const double base = js_args::Number(info[6], "base");
   const Triple strides = Integers3(info[7], "strides", -kMaxElements);
+  const std::optional<kernels::IntensityWindow> window = OptionalWindow(info[8]);
   NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
   NeedLength(env, xform.ElementLength(), 16, "xform");
   // A NaN or infinite coefficient would make a NaN index: refused (the clamp only bounds numbers).
@@ -535,7 +557,10 @@ std::function<void()> ResampleAffineJob(const Napi::CallbackInfo& info) {
   const Triple outDims = outShape;
   const Triple stride = strides;
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::resampleAffine(in, channels, inDims.v, outDims.v, x.data(), target, offset, stride.v); };
+  return [=]() {
+    kernels::resampleAffine(in, channels, inDims.v, outDims.v, x.data(), target, offset, stride.v,
+                            window ? &*window : nullptr);
+  };
 }
 
 Napi::Value ResampleAffine(const Napi::CallbackInfo& info) {
@@ -561,6 +586,7 @@ std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   Napi::Float32Array out = Floats(info[4], "out");
   const double base = js_args::Number(info[5], "base");
   const Triple strides = Integers3(info[6], "strides", -kMaxElements);
+  const std::optional<kernels::IntensityWindow> window = OptionalWindow(info[7]);
   NeedLength(env, src.ElementLength(), inShape.product() * channels, "src");
   const Triple outShape{{tables[0].size, tables[1].size, tables[2].size}};
   CheckOutputLayout(env, out.ElementLength(), outShape, channels, base, strides);
@@ -570,7 +596,9 @@ std::function<void()> ResampleSeparableJob(const Napi::CallbackInfo& info) {
   const Triple stride = strides;
   const std::array<kernels::AxisTable, 3> axes{tables[0], tables[1], tables[2]};
   const auto offset = static_cast<std::int64_t>(base);
-  return [=]() { kernels::resampleSeparable(in, channels, shape.v, axes.data(), target, offset, stride.v); };
+  return [=]() {
+    kernels::resampleSeparable(in, channels, shape.v, axes.data(), target, offset, stride.v, window ? &*window : nullptr);
+  };
 }
 
 Napi::Value ResampleSeparable(const Napi::CallbackInfo& info) {
@@ -809,6 +837,11 @@ Napi::Value ApplyIntensityWindowAsync(const Napi::CallbackInfo& info) { return Q
 
 void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   Napi::Object kernels = Napi::Object::New(env);
+  // What this build's kernels can do beyond their names (an older addon would silently ignore an
+  // argument it does not know): "resampleWindow" = the resampling kernels take an intensity window.
+  Napi::Array features = Napi::Array::New(env);
+  features.Set(0u, Napi::String::New(env, "resampleWindow"));
+  kernels.Set("features", features);
   kernels.Set("gatherWindow", Napi::Function::New(env, GatherWindow, "gatherWindow"));
   kernels.Set("accumulateWindow", Napi::Function::New(env, AccumulateWindow, "accumulateWindow"));
   kernels.Set("divideByCoverage", Napi::Function::New(env, DivideByCoverage, "divideByCoverage"));

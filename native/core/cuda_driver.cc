@@ -35,6 +35,10 @@ static_assert(CU_STREAM_NON_BLOCKING == local::kStreamNonBlocking);
 static_assert(CU_EVENT_BLOCKING_SYNC == local::kEventBlockingSync);
 static_assert(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL == local::kStreamCaptureModeThreadLocal);
 static_assert(CUDA_ERROR_NOT_READY == local::kErrorNotReady);
+static_assert(CU_CTX_SCHED_MASK == local::kCtxSchedMask && CU_CTX_SCHED_AUTO == local::kCtxSchedAuto &&
+              CU_CTX_SCHED_BLOCKING_SYNC == local::kCtxSchedBlockingSync);
+static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxGetState), CUresult (*)(CUdevice, unsigned int*, int*)>);
+static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxSetFlags_v2), CUresult (*)(CUdevice, unsigned int)>);
 static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxRetain), CUresult (*)(CUcontext*, CUdevice)>);
 static_assert(std::is_same_v<decltype(&::cuDevicePrimaryCtxRelease_v2), CUresult (*)(CUdevice)>);
 static_assert(std::is_same_v<decltype(&::cuCtxSetCurrent), CUresult (*)(CUcontext)>);
@@ -141,6 +145,11 @@ std::unique_ptr<CudaDriverApi> CudaDriverApi::load(const std::vector<std::string
   resolve(api->graphLaunch, "cuGraphLaunch");
   resolve(api->graphDestroy, "cuGraphDestroy");
   resolve(api->graphExecDestroy, "cuGraphExecDestroy");
+  // Optional: without them the primary context keeps its scheduling (see gpu::PrimaryContext).
+  api->devicePrimaryCtxGetState =
+      api->library_.function<cuda::DevicePrimaryCtxGetStateFn>("cuDevicePrimaryCtxGetState", nullptr);
+  api->devicePrimaryCtxSetFlags =
+      api->library_.function<cuda::DevicePrimaryCtxSetFlagsFn>("cuDevicePrimaryCtxSetFlags_v2", nullptr);
   if (missing.empty()) {
     api->executionReady_ = true;
   } else {

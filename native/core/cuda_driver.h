@@ -51,9 +51,14 @@ constexpr unsigned kStreamNonBlocking = 0x1;       // CU_STREAM_NON_BLOCKING
 constexpr unsigned kEventBlockingSync = 0x1;       // CU_EVENT_BLOCKING_SYNC
 constexpr int kStreamCaptureModeThreadLocal = 1;   // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
 constexpr Result kErrorNotReady = 600;             // CUDA_ERROR_NOT_READY
+constexpr unsigned kCtxSchedMask = 0x07;           // CU_CTX_SCHED_MASK
+constexpr unsigned kCtxSchedAuto = 0x00;           // CU_CTX_SCHED_AUTO
+constexpr unsigned kCtxSchedBlockingSync = 0x04;   // CU_CTX_SCHED_BLOCKING_SYNC
 
 using DevicePrimaryCtxRetainFn = Result (*)(Context* context, Device device);
 using DevicePrimaryCtxReleaseFn = Result (*)(Device device);  // cuDevicePrimaryCtxRelease_v2
+using DevicePrimaryCtxGetStateFn = Result (*)(Device device, unsigned* flags, int* active);
+using DevicePrimaryCtxSetFlagsFn = Result (*)(Device device, unsigned flags);  // cuDevicePrimaryCtxSetFlags_v2
 using CtxSetCurrentFn = Result (*)(Context context);
 using CtxGetCurrentFn = Result (*)(Context* context);
 using MemAllocFn = Result (*)(DevicePtr* pointer, std::size_t bytes);  // cuMemAlloc_v2
@@ -118,6 +123,9 @@ class CudaDriverApi {
   const std::string& executionError() const noexcept { return executionError_; }
   cuda::DevicePrimaryCtxRetainFn devicePrimaryCtxRetain = nullptr;
   cuda::DevicePrimaryCtxReleaseFn devicePrimaryCtxRelease = nullptr;
+  // Optional (executionReady() does not need them): how the primary context waits for the GPU.
+  cuda::DevicePrimaryCtxGetStateFn devicePrimaryCtxGetState = nullptr;
+  cuda::DevicePrimaryCtxSetFlagsFn devicePrimaryCtxSetFlags = nullptr;
   cuda::CtxSetCurrentFn ctxSetCurrent = nullptr;
   cuda::CtxGetCurrentFn ctxGetCurrent = nullptr;
   cuda::MemAllocFn memAlloc = nullptr;

@@ -70,7 +70,27 @@ PrimaryContext::PrimaryContext(const CudaDriverApi& api, int device) : api_(api)
   }
   cuda::Device handle = 0;
   check(api, api.deviceGet(&handle, device), "cuDeviceGet", ErrorCode::kNoGpu);
+  preferBlockingSync(api, handle);
   check(api, api.devicePrimaryCtxRetain(&context_, handle), "cuDevicePrimaryCtxRetain", ErrorCode::kNoGpu);
+}
+
+// CUDA's default scheduling (CU_CTX_SCHED_AUTO) spins the waiting thread on a core whenever the
+// process has fewer active contexts than logical cores: on a 2-core host every wait for the GPU
+// (a stream synchronize, a launch that finds the queue full, TensorRT's own waits) would burn the
+// core that the sliding window's stitch kernels need while the network runs. Blocking sync sleeps
+// the thread on an OS primitive instead. Its cost is the wake-up, tens of microseconds once per
+// wait, against milliseconds of GPU work per batch (~2 ms a window): below 1 %. Set before the
+// retain (flags apply to the context from its creation; the _v2 call also updates one that is
+// already active). Only where nobody chose a scheduling mode: a process (or library) that asked
+// for spinning or yielding keeps it. Advice, like the events' own blocking-sync flag: a driver
+// without these entry points, or one that refuses, leaves the scheduling as it was.
+void PrimaryContext::preferBlockingSync(const CudaDriverApi& api, cuda::Device handle) {
+  if (api.devicePrimaryCtxGetState == nullptr || api.devicePrimaryCtxSetFlags == nullptr) return;
+  unsigned flags = 0;
+  int active = 0;
+  if (api.devicePrimaryCtxGetState(handle, &flags, &active) != cuda::kSuccess) return;
+  if ((flags & cuda::kCtxSchedMask) != cuda::kCtxSchedAuto) return;
+  api.devicePrimaryCtxSetFlags(handle, (flags & ~cuda::kCtxSchedMask) | cuda::kCtxSchedBlockingSync);
 }
 
 PrimaryContext::~PrimaryContext() {

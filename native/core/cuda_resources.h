@@ -33,7 +33,8 @@ void check(const CudaDriverApi& api, cuda::Result result, const char* what,
 // too, so TensorRT and these calls share streams and memory. Released when destroyed.
 class PrimaryContext {
  public:
-  // cuInit, the device exists, cuDevicePrimaryCtxRetain; ERR_NO_GPU otherwise.
+  // cuInit, the device exists, cuDevicePrimaryCtxRetain; ERR_NO_GPU otherwise. A primary context
+  // whose scheduling nobody chose is switched to blocking sync first (waits sleep, not spin).
   PrimaryContext(const CudaDriverApi& api, int device);
   ~PrimaryContext();
   PrimaryContext(const PrimaryContext&) = delete;
@@ -46,6 +47,8 @@ class PrimaryContext {
   const CudaDriverApi& api() const noexcept { return api_; }
 
  private:
+  static void preferBlockingSync(const CudaDriverApi& api, cuda::Device handle);
+
   const CudaDriverApi& api_;
   int device_;
   cuda::Context context_ = nullptr;

@@ -47,6 +47,61 @@ inline double affineIndex(const double* x, int axis, double a, double b, double 
   return p < 0 ? 0.0 : p > last ? last : p;
 }
 
+// intensity.ts applyIntensityWindow's value for one float32 x (the three branches; see there for
+// why each step is exact). The scale step multiplies by 1 too (exact for every float32, NaN
+// included: x - a already made any NaN quiet), and the clamp is written as two selects, so that a
+// loop over it vectorises.
+inline float windowValue(float x, const IntensityWindow& w) {
+  const float shifted = x - w.a;
+  if (w.shiftOnly) return static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
+  const float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal) * w.scale;
+  const double v = static_cast<double>(scaled) + static_cast<double>(w.b);
+  if (!w.clip) return static_cast<float>(v);
+  const double lo = w.lo;
+  const double hi = w.hi;
+  // torch.clamp's order (max with lo, then min with hi); comparisons keep a NaN.
+  const double raised = v < lo ? lo : v;
+  return static_cast<float>(raised > hi ? hi : raised);
+}
+
+// windowValue over in[0, count) into out (in may be out), the window's branches taken once
+// outside the loops so that each loop vectorises (windowValue per element, with its branches,
+// does not).
+inline void windowRange(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
+  // A copy: a float store could alias the caller's window (or a closure holding it).
+  const IntensityWindow w = window;
+  if (w.shiftOnly) {
+    for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], IntensityWindow{w.a, w.b, 0, 1, 0, 0, false, true});
+  } else if (w.clip) {
+    // windowValue's clipped branch, spelled out (through the call GCC does not if-convert it).
+    const float a = w.a, scale = w.scale;
+    const double reciprocal = w.reciprocal, b = w.b, lo = w.lo, hi = w.hi;
+    for (std::int64_t i = 0; i < count; ++i) {
+      const float scaled = static_cast<float>(static_cast<double>(in[i] - a) * reciprocal) * scale;
+      const double v = static_cast<double>(scaled) + b;
+      const double raised = v < lo ? lo : v;
+      const double clamped = raised > hi ? hi : raised;
+      out[i] = static_cast<float>(clamped);
+    }
+  } else {
+    for (std::int64_t i = 0; i < count; ++i) out[i] = windowValue(in[i], IntensityWindow{w.a, w.b, w.reciprocal, w.scale, 0, 0, false, false});
+  }
+}
+
+// How a resampling kernel stores a float64 value: rounded to float32, then (WindowedStore) put
+// through the intensity window. The window is a member, a copy: a float store cannot alias it, so
+// the compiler keeps it in registers instead of reloading it every voxel. Kernels that write a
+// contiguous run (a C-order slab) store it plain and call finish() on it while it is in cache.
+struct PlainStore {
+  float operator()(double v) const { return static_cast<float>(v); }
+  void finish(float*, std::int64_t) const {}
+};
+struct WindowedStore {
+  IntensityWindow window;
+  float operator()(double v) const { return windowValue(static_cast<float>(v), window); }
+  void finish(float* run, std::int64_t count) const { windowRange(run, run, count, window); }
+};
+
 // Runs body(begin, end) over [0, count) in contiguous ranges, on up to 4 threads (this one
 // included) when there is at least `minPerThread` work for each: the stages around the network
 // run while the inference backend is idle, so the other cores are free. The split never changes
@@ -193,22 +248,68 @@ void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, con
   }
 }
 
+namespace {
+
+// Whether every coverage count is an integer in [1, 256] (so every divisor c0[i] * c1[j] * c2[k]
+// is an integer in [1, 2^24]): divideByCoverage then multiplies by reciprocals, exactly.
+bool smallIntegerCounts(const double* counts, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(counts[i] >= 1 && counts[i] <= 256 && counts[i] == std::floor(counts[i]))) return false;
+  }
+  return true;
+}
+
+// One row of divideByCoverage: out[k] = fl32(fl64(out[k] / (cij * c2[k]))), by the reciprocals
+// inverseIj = 1 / cij and inverse2[k] = 1 / c2[k] where `products` and no nonzero |x| < 2^-100 is
+// in the row (see divideByCoverage), else by division. Plain loops over restrict pointers, so each
+// vectorises.
+inline void divideRow(float* __restrict out, std::int64_t n, double cij, double inverseIj, const double* __restrict c2,
+                      const double* __restrict inverse2, bool products) {
+  if (products) {
+    // Nonzero and below 2^-100 (bits 0x0D800000): (|bits| - 1) < 0x0D7FFFFF, NaN and 0 excluded.
+    std::uint32_t tiny = 0;
+    for (std::int64_t k = 0; k < n; ++k) {
+      std::uint32_t bits;
+      std::memcpy(&bits, out + k, sizeof bits);
+      tiny |= static_cast<std::uint32_t>(((bits & 0x7fffffffu) - 1u) < 0x0D7FFFFFu);
+    }
+    if (tiny == 0) {
+      for (std::int64_t k = 0; k < n; ++k) out[k] = static_cast<float>((static_cast<double>(out[k]) * inverseIj) * inverse2[k]);
+      return;
+    }
+  }
+  for (std::int64_t k = 0; k < n; ++k) out[k] = static_cast<float>(static_cast<double>(out[k]) / (cij * c2[k]));
+}
+
+}  // namespace
+
 void divideByCoverage(float* acc, const std::int64_t dims[3], int channels, const double* c0,
                       const double* c1, const double* c2) {
-  const std::int64_t voxels = dims[0] * dims[1] * dims[2];
+  const std::int64_t n0 = dims[0], n1 = dims[1], n2 = dims[2];
+  const std::int64_t voxels = n0 * n1 * n2;
+  // The quotient is fl32(fl64(x / d)) with d = (c0[i] * c1[j]) * c2[k]. Where d is an integer in
+  // [1, 2^24] and x a float32 whose quotient is a normal float32 (|x| >= 2^-100, or x = 0, or x
+  // not finite), fl32((x * (1 / (c0[i] * c1[j]))) * (1 / c2[k])) is the same float32, without a
+  // division (the pass was division-bound: 47 M divisions for the large phantom):
+  //  - x / d is never a float32 rounding midpoint m (d * m would need more than x's 24
+  //    significant bits: m's odd part has 25), and when x != d * m both lie on a grid of spacing
+  //    2^-(24 + 25) relative to x (d's odd part has at most 24 bits), so |x / d - m| >= 2^-50 |x / d|;
+  //  - both the double quotient and the product of reciprocals (4 roundings) are within 2^-51
+  //    of x / d (relative): neither crosses a midpoint, both round to the float32 nearest x / d;
+  //  - 0, -0, infinities and NaN (its payload kept) come out of a product as out of a quotient.
+  // Subnormal quotients (tiny x: midpoints on an absolute grid) take the division, row by row.
+  const bool exactProducts = smallIntegerCounts(c0, n0) && smallIntegerCounts(c1, n1) && smallIntegerCounts(c2, n2);
+  std::vector<double> inverse2(static_cast<std::size_t>(exactProducts ? n2 : 0));
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(inverse2.size()); ++k) inverse2[k] = 1.0 / c2[k];
   // Element-wise: slabs i in ranges over the idle cores change no value.
-  const std::int64_t minSlabs = kParallelVoxels / std::max<std::int64_t>(dims[1] * dims[2] * channels, 1);
-  parallelRanges(dims[0], minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
+  const std::int64_t minSlabs = kParallelVoxels / std::max<std::int64_t>(n1 * n2 * channels, 1);
+  parallelRanges(n0, minSlabs, [&](std::int64_t iBegin, std::int64_t iEnd) {
     for (std::int64_t i = iBegin; i < iEnd; ++i) {
-      for (std::int64_t j = 0; j < dims[1]; ++j) {
+      for (std::int64_t j = 0; j < n1; ++j) {
         const double cij = c0[i] * c1[j];
-        const std::int64_t row = (i * dims[1] + j) * dims[2];
-        for (int c = 0; c < channels; ++c) {
-          float* out = acc + c * voxels + row;
-          for (std::int64_t k = 0; k < dims[2]; ++k) {
-            out[k] = static_cast<float>(static_cast<double>(out[k]) / (cij * c2[k]));
-          }
-        }
+        const double inverseIj = 1.0 / cij;
+        float* const row = acc + (i * n1 + j) * n2;
+        for (int c = 0; c < channels; ++c) divideRow(row + c * voxels, n2, cij, inverseIj, c2, inverse2.data(), exactProducts);
       }
     }
   });
@@ -363,10 +464,12 @@ void resampleSlice(const Source* src, double* dst, std::int64_t n1, std::int64_t
   }
 }
 
-// trilinear.ts blendSlabs: out slab = r0 * w0 (+ r1 * w1), rounded to float32.
+// trilinear.ts blendSlabs: out slab = store(r0 * w0 (+ r1 * w1)).
+template <typename Store>
 void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t m2, std::int64_t s1, std::int64_t s2,
-                bool contiguous, const double* r0, double w0, const double* r1, double w1) {
+                bool contiguous, const double* r0, double w0, const double* r1, double w1, Store store) {
   if (contiguous) {
+    // Stored plain (a loop that vectorises), then finished (windowed) while the slab is in cache.
     float* o = out + rowBase;
     const std::int64_t n = m1 * m2;
     if (r1 != nullptr) {
@@ -374,21 +477,21 @@ void blendSlabs(float* out, std::int64_t rowBase, std::int64_t m1, std::int64_t 
     } else {
       for (std::int64_t x = 0; x < n; ++x) o[x] = static_cast<float>(r0[x] * w0);
     }
+    store.finish(o, n);
     return;
   }
   std::int64_t x = 0;
   for (std::int64_t b = 0; b < m1; ++b) {
     std::int64_t o = rowBase + b * s1;
     for (std::int64_t k = 0; k < m2; ++k, o += s2, ++x) {
-      out[o] = static_cast<float>(r1 != nullptr ? r0[x] * w0 + r1[x] * w1 : r0[x] * w0);
+      out[o] = store(r1 != nullptr ? r0[x] * w0 + r1[x] * w1 : r0[x] * w0);
     }
   }
 }
 
-}  // namespace
-
-void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
-                       float* out, std::int64_t base, const std::int64_t strides[3]) {
+template <typename Store>
+void resampleSeparableWith(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                           float* out, std::int64_t base, const std::int64_t strides[3], Store store) {
   const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
   const AxisTable& t0 = tables[0];
   const AxisTable& t1 = tables[1];
@@ -434,7 +537,7 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
             resampleSlice(slab.data(), finished.data(), n1, n2, t1, t2, tmp.data());
           }
           blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous,
-                     finished.data(), 1, nullptr, 0);
+                     finished.data(), 1, nullptr, 0, store);
         }
       }
     });
@@ -468,14 +571,15 @@ void resampleSeparable(const float* src, int channels, const std::int64_t inShap
         const double* r0 = get(channelIn, t0.lo[q]);
         const double* r1 = w1 == 0 ? nullptr : get(channelIn, t0.hi[q]);
         blendSlabs(out, c * outCount + base + q * strides[0], m1, m2, strides[1], strides[2], contiguous, r0,
-                   t0.wLo[q], r1, w1);
+                   t0.wLo[q], r1, w1, store);
       }
     }
   });
 }
 
-void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
-                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]) {
+template <typename Store>
+void resampleAffineWith(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                        const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3], Store store) {
   const std::int64_t n0 = inShape[0], n1 = inShape[1], n2 = inShape[2];
   const std::int64_t inCount = n0 * n1 * n2;
   const std::int64_t outCount = outShape[0] * outShape[1] * outShape[2];
@@ -509,7 +613,7 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
       const double v01 = static_cast<double>(v[dj]) * wk0 + static_cast<double>(v[dj + dk0]) * wk1;
       const double v10 = static_cast<double>(v[di]) * wk0 + static_cast<double>(v[di + dk0]) * wk1;
       const double v11 = static_cast<double>(v[di + dj]) * wk0 + static_cast<double>(v[di + dj + dk0]) * wk1;
-      out[c * outCount + o] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
+      out[c * outCount + o] = store((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
     }
   };
   // Slabs a are independent: ranges of them go to the idle cores.
@@ -517,6 +621,27 @@ void resampleAffine(const float* src, int channels, const std::int64_t inShape[3
   parallelRanges(outShape[0], kParallelVoxels / slab, [&](std::int64_t aBegin, std::int64_t aEnd) {
     forEachLaidOutVoxel(aBegin, aEnd, outShape, base, strides, visit);
   });
+}
+
+}  // namespace
+
+void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
+                       float* out, std::int64_t base, const std::int64_t strides[3], const IntensityWindow* window) {
+  if (window != nullptr) {
+    resampleSeparableWith(src, channels, inShape, tables, out, base, strides, WindowedStore{*window});
+  } else {
+    resampleSeparableWith(src, channels, inShape, tables, out, base, strides, PlainStore{});
+  }
+}
+
+void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
+                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3],
+                    const IntensityWindow* window) {
+  if (window != nullptr) {
+    resampleAffineWith(src, channels, inShape, outShape, xform, out, base, strides, WindowedStore{*window});
+  } else {
+    resampleAffineWith(src, channels, inShape, outShape, xform, out, base, strides, PlainStore{});
+  }
 }
 
 void gatherStrided(const float* src, int channels, const std::int64_t outShape[3], const std::int64_t strides[3],
@@ -649,25 +774,41 @@ std::int64_t affineCubeLabels(const std::uint8_t* cube, const std::int64_t gridD
                               const std::int64_t outShape[3], std::uint8_t* labels, std::int64_t base,
                               const std::int64_t strides[3], std::int32_t* undecided, std::int64_t capacity) {
   constexpr std::uint8_t kBackground = 1, kForeground = 2;
+  // Everything the scan reads is copied into locals first (as tableCubeLabels does): its uint8
+  // label stores may alias anything reached through a pointer or a reference (the map, the
+  // shapes, a closure's members), which would make the compiler reload those every voxel.
+  double x[12];
+  for (int e = 0; e < 12; ++e) x[e] = xform[e];
   const std::int64_t n0 = gridDims[0], n1 = gridDims[1], n2 = gridDims[2];
-  const std::int64_t m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t m0 = outShape[0], m1 = outShape[1], m2 = outShape[2];
+  const std::int64_t s0 = strides[0], s1 = strides[1], s2 = strides[2];
+  const std::uint8_t* const cubes = cube;
+  std::uint8_t* const out = labels;
+  std::int32_t* const list = undecided;
+  const std::int64_t room = capacity;
   std::int64_t count = 0;
   // One thread: the count and the list are shared (the undecided voxels are few anyway).
-  const auto visit = [&](std::int64_t a, std::int64_t b, std::int64_t k, double da, double db, double dk,
-                         std::int64_t o) {
-    // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the clamped
-    // index is non-negative: truncation is its floor).
-    const auto i0 = static_cast<std::int64_t>(affineIndex(xform, 0, da, db, dk, n0));
-    const auto j0 = static_cast<std::int64_t>(affineIndex(xform, 1, da, db, dk, n1));
-    const auto k0 = static_cast<std::int64_t>(affineIndex(xform, 2, da, db, dk, n2));
-    const std::uint8_t state = cube[(i0 * n1 + j0) * n2 + k0];
-    // Every label is written (the caller need not zero them): 1 only under foreground cubes.
-    labels[o] = state == kForeground ? 1 : 0;
-    if (state == kBackground || state == kForeground) return;
-    if (count < capacity) undecided[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
-    ++count;
-  };
-  forEachLaidOutVoxel(0, outShape[0], outShape, base, strides, visit);
+  for (std::int64_t a = 0; a < m0; ++a) {
+    const double da = static_cast<double>(a);
+    for (std::int64_t b = 0; b < m1; ++b) {
+      const double db = static_cast<double>(b);
+      std::int64_t o = base + a * s0 + b * s1;
+      for (std::int64_t k = 0; k < m2; ++k, o += s2) {
+        const double dk = static_cast<double>(k);
+        // resampleAffine's index and clamp, so the cube is the one whose taps it reads (the
+        // clamped index is non-negative: truncation is its floor).
+        const auto i0 = static_cast<std::int64_t>(affineIndex(x, 0, da, db, dk, n0));
+        const auto j0 = static_cast<std::int64_t>(affineIndex(x, 1, da, db, dk, n1));
+        const auto k0 = static_cast<std::int64_t>(affineIndex(x, 2, da, db, dk, n2));
+        const std::uint8_t state = cubes[(i0 * n1 + j0) * n2 + k0];
+        // Every label is written (the caller need not zero them): 1 only under foreground cubes.
+        out[o] = state == kForeground ? 1 : 0;
+        if (state == kBackground || state == kForeground) continue;
+        if (count < room) list[count] = static_cast<std::int32_t>((a * m1 + b) * m2 + k);
+        ++count;
+      }
+    }
+  }
   return count;
 }
 
@@ -803,26 +944,34 @@ inline void softmax2(const float* logits, std::int64_t n, std::int64_t v, float&
 }
 
 // The softmax of recently used grid voxels: neighbouring shell voxels share most of their taps.
-// A direct-mapped cache; the values are those softmax2 gives, cached or not.
+// A direct-mapped cache; the values are those softmax2 gives, cached or not. Its arrays are
+// reached through pointers copied out of the vectors once (the label stores may alias anything,
+// vectors' internals included, which would reload them at every tap).
 class SoftmaxCache {
  public:
-  SoftmaxCache(const float* logits, std::int64_t n) : logits_(logits), n_(n), keys_(kSize, -1), values_(2 * kSize) {}
+  SoftmaxCache(const float* logits, std::int64_t n)
+      : logits_(logits), n_(n), keyStore_(kSize, -1), valueStore_(2 * kSize), keys_(keyStore_.data()),
+        values_(valueStore_.data()) {}
   void at(std::int64_t v, float& p0, float& p1) {
     const std::size_t slot = static_cast<std::size_t>(v) & (kSize - 1);
-    if (keys_[slot] != v) {
-      softmax2(logits_, n_, v, values_[2 * slot], values_[2 * slot + 1]);
-      keys_[slot] = v;
+    std::int64_t* const keys = keys_;
+    float* const values = values_;
+    if (keys[slot] != v) {
+      softmax2(logits_, n_, v, values[2 * slot], values[2 * slot + 1]);
+      keys[slot] = v;
     }
-    p0 = values_[2 * slot];
-    p1 = values_[2 * slot + 1];
+    p0 = values[2 * slot];
+    p1 = values[2 * slot + 1];
   }
 
  private:
   static constexpr std::size_t kSize = std::size_t{1} << 16;
   const float* logits_;
   std::int64_t n_;
-  std::vector<std::int64_t> keys_;
-  std::vector<float> values_;
+  std::vector<std::int64_t> keyStore_;
+  std::vector<float> valueStore_;
+  std::int64_t* keys_;
+  float* values_;
 };
 
 }  // namespace
@@ -832,29 +981,43 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
                       const std::int64_t strides[3]) {
   const std::int64_t n1 = gridDims[1], n2 = gridDims[2];
   const std::int64_t voxels = gridDims[0] * n1 * n2;
-  const std::int64_t m1 = tables[1].size, m2 = tables[2].size;
-  const AxisTable& t0 = tables[0];
-  const AxisTable& t1 = tables[1];
-  const AxisTable& t2 = tables[2];
   // Ranges of the list over the idle cores, each with its own cache (which only saves work: the
   // values are softmax2's either way); each listed voxel is its own output label.
   parallelRanges(count, kParallelShell, [&](std::int64_t uBegin, std::int64_t uEnd) {
+    // Everything the loop reads copied into locals first (as tableCubeLabels does): a uint8 label
+    // store may alias anything reached through a pointer, a reference or the closure.
+    const std::int32_t* const lo0 = tables[0].lo;
+    const std::int32_t* const lo1 = tables[1].lo;
+    const std::int32_t* const lo2 = tables[2].lo;
+    const std::int32_t* const hi0 = tables[0].hi;
+    const std::int32_t* const hi1 = tables[1].hi;
+    const std::int32_t* const hi2 = tables[2].hi;
+    const double* const wLo0 = tables[0].wLo;
+    const double* const wLo1 = tables[1].wLo;
+    const double* const wLo2 = tables[2].wLo;
+    const double* const wHi0 = tables[0].wHi;
+    const double* const wHi1 = tables[1].wHi;
+    const double* const wHi2 = tables[2].wHi;
+    const std::int64_t m1 = tables[1].size, m2 = tables[2].size, g1 = n1, g2 = n2;
+    const std::int64_t s0 = strides[0], s1 = strides[1], s2 = strides[2], first = base;
+    const std::int32_t* const list = undecided;
+    std::uint8_t* const out = labels;
     SoftmaxCache softmax(logits, voxels);
     for (std::int64_t u = uBegin; u < uEnd; ++u) {
-      const std::int64_t q = undecided[u];
+      const std::int64_t q = list[u];
       const std::int64_t q0 = q / (m1 * m2);
       const std::int64_t q1 = q / m2 - q0 * m1;
       const std::int64_t q2 = q - (q0 * m1 + q1) * m2;
-      const std::int64_t i = t0.lo[q0], j = t1.lo[q1], k = t2.lo[q2];
-      const std::int64_t di = (t0.hi[q0] - i) * n1 * n2;
-      const std::int64_t dj = (t1.hi[q1] - j) * n2;
-      const std::int64_t dk = t2.hi[q2] - k;
-      const std::int64_t v = (i * n1 + j) * n2 + k;
+      const std::int64_t i = lo0[q0], j = lo1[q1], k = lo2[q2];
+      const std::int64_t di = (hi0[q0] - i) * g1 * g2;
+      const std::int64_t dj = (hi1[q1] - j) * g2;
+      const std::int64_t dk = hi2[q2] - k;
+      const std::int64_t v = (i * g1 + j) * g2 + k;
       // The cube's taps in blendIsForeground's order.
       const std::int64_t taps[8] = {v, v + dk, v + dj, v + dj + dk, v + di, v + di + dk, v + di + dj, v + di + dj + dk};
       float p[2][8];
       for (int tap = 0; tap < 8; ++tap) softmax.at(taps[tap], p[0][tap], p[1][tap]);
-      const double wi0 = t0.wLo[q0], wi1 = t0.wHi[q0], wj0 = t1.wLo[q1], wj1 = t1.wHi[q1], wk0 = t2.wLo[q2], wk1 = t2.wHi[q2];
+      const double wi0 = wLo0[q0], wi1 = wHi0[q0], wj0 = wLo1[q1], wj1 = wHi1[q1], wk0 = wLo2[q2], wk1 = wHi2[q2];
       float value[2];
       for (int c = 0; c < 2; ++c) {
         const float* a = p[c];
@@ -865,35 +1028,16 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
         value[c] = static_cast<float>((v00 * wj0 + v01 * wj1) * wi0 + (v10 * wj0 + v11 * wj1) * wi1);
       }
       if (value[1] > value[0] || (std::isnan(value[1]) && !std::isnan(value[0]))) {
-        labels[base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]] = 1;
+        out[first + q0 * s0 + q1 * s1 + q2 * s2] = 1;
       }
     }
   });
 }
 
-void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& w) {
+void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& window) {
   // Element-wise (in may be out): ranges over the idle cores change no value.
   parallelRanges(count, kParallelVoxels, [&](std::int64_t begin, std::int64_t end) {
-    if (w.shiftOnly) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const float shifted = in[i] - w.a;
-        out[i] = static_cast<float>(static_cast<double>(shifted) + static_cast<double>(w.b));
-      }
-      return;
-    }
-    const double lo = w.lo;
-    const double hi = w.hi;
-    for (std::int64_t i = begin; i < end; ++i) {
-      const float shifted = in[i] - w.a;
-      float scaled = static_cast<float>(static_cast<double>(shifted) * w.reciprocal);
-      if (w.scale != 1.0f) scaled = scaled * w.scale;
-      double v = static_cast<double>(scaled) + static_cast<double>(w.b);
-      if (w.clip) {
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-      }
-      out[i] = static_cast<float>(v);
-    }
+    windowRange(in + begin, out + begin, end - begin, window);
   });
 }
 

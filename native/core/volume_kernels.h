@@ -67,6 +67,22 @@ template <typename Source, typename Target>
 void cToFileOrder(const Source* src, Target* dst, const std::int64_t dims[3], std::int64_t channel,
                   std::int64_t kBegin, std::int64_t kEnd, bool integer, double lo, double hi);
 
+// intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
+// shiftOnly: out = fl32(x - a) + b (a zero input range);
+// otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when
+// scale == 1, then clamped to [lo, hi] (torch.clamp's order) when clip.
+struct IntensityWindow {
+  float a;
+  float b;
+  double reciprocal;
+  float scale;
+  // float32 values, held as double: a clamp to a double known to come from a float is narrowed
+  // by GCC into a form it cannot vectorise.
+  double lo;
+  double hi;
+  bool clip;
+  bool shiftOnly;
+};
 // One axis of trilinear.ts's separable resampling: output index q blends source indices lo[q] and
 // hi[q] with weights wLo[q] and wHi[q]; `identity` when the axis maps every index onto itself.
 struct AxisTable {
@@ -82,14 +98,18 @@ struct AxisTable {
 // operations decides the last bit): `channels` float32 C-order volumes of inShape onto outShape,
 // output voxel (q0, q1, q2) of channel c stored at
 // out[c * outCount + base + q0 * strides[0] + q1 * strides[1] + q2 * strides[2]].
+// With a window, each stored value is applyIntensityWindow's of the float32 the plain resampling
+// stores (the same bits as resampling then windowing, one pass over the output fewer).
 void resampleSeparable(const float* src, int channels, const std::int64_t inShape[3], const AxisTable tables[3],
-                       float* out, std::int64_t base, const std::int64_t strides[3]);
+                       float* out, std::int64_t base, const std::int64_t strides[3],
+                       const IntensityWindow* window = nullptr);
 
 // trilinear.ts resampleAffine: every output voxel q reads continuous index p = M q + t (xform,
 // row-major 4x4), each p_d clamped to [0, n_d - 1], and blends its 8 taps in float64 in the TS
-// order; stored as resampleSeparable stores (layout base and strides).
+// order; stored as resampleSeparable stores (layout base and strides, the optional window).
 void resampleAffine(const float* src, int channels, const std::int64_t inShape[3], const std::int64_t outShape[3],
-                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3]);
+                    const double xform[16], float* out, std::int64_t base, const std::int64_t strides[3],
+                    const IntensityWindow* window = nullptr);
 
 // orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o0 * s0 + o1 * s1 + o2 * s2]
 // (count = o0 * o1 * o2 extent), the strided copy that flips and permutes a volume's axes.
@@ -146,20 +166,6 @@ void blendTableVoxels(const float* logits, const std::int64_t gridDims[3], const
                       const std::int32_t* undecided, std::int64_t count, std::uint8_t* labels, std::int64_t base,
                       const std::int64_t strides[3]);
 
-// intensity.ts applyIntensityWindow, all three branches (see there for why each is exact):
-// shiftOnly: out = fl32(x - a) + b (a zero input range);
-// otherwise out = fl32(fl32(fl32(x - a) * reciprocal) * scale) + b, the scale step skipped when
-// scale == 1, then clamped to [lo, hi] (torch.clamp's order) when clip.
-struct IntensityWindow {
-  float a;
-  float b;
-  double reciprocal;
-  float scale;
-  float lo;
-  float hi;
-  bool clip;
-  bool shiftOnly;
-};
 void applyIntensityWindow(const float* in, float* out, std::int64_t count, const IntensityWindow& window);
 
 }  // namespace spleen_trt::core::kernels

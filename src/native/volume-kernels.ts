@@ -18,6 +18,25 @@ export type FileVoxelArray =
 export type WritableVoxelArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 type Triple = readonly [number, number, number];
 
+/**
+ * The intensity window as the kernels apply it (intensity.ts intensityWindowKernel makes it):
+ * float32 a = aMin, b = bMin, lo/hi the clamp, reciprocal = 1 / fl32(aMax - aMin), scale =
+ * fl32(bMax - bMin); shiftOnly for a zero input range.
+ */
+export interface IntensityWindowKernel {
+  a: number;
+  b: number;
+  reciprocal: number;
+  scale: number;
+  lo: number;
+  hi: number;
+  clip: boolean;
+  shiftOnly: boolean;
+}
+
+/** Capabilities beyond the kernels' names (an older addon would ignore an argument it lacks). */
+const REQUIRED_FEATURES = ['resampleWindow'];
+
 /** The kernels as the addon exports them; the argument checks live in native/volume_kernels_js.cc. */
 export interface VolumeKernels {
   /** Copies a roi window of `image` into `window` at windowOffset; padValue outside [lo, hi). */
@@ -66,29 +85,32 @@ export interface VolumeKernels {
     src: Float32Array | Uint8Array, dst: WritableVoxelArray, dims: Triple, channel: number, kBegin: number, kEnd: number,
     integer: boolean, lo: number, hi: number,
   ): void;
-  /** trilinear.ts resampleSeparable into `out` (channel c at c * out volume + base + q . strides). */
+  /**
+   * trilinear.ts resampleSeparable into `out` (channel c at c * out volume + base + q . strides);
+   * with `window`, each stored float32 put through the intensity window as it is written.
+   */
   resampleSeparable(
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
-    out: Float32Array, base: number, strides: Triple,
+    out: Float32Array, base: number, strides: Triple, window?: IntensityWindowKernel | null,
   ): void;
   /** resampleSeparable on the libuv thread pool; src, the tables and out must not be touched before it settles. */
   resampleSeparableAsync(
     src: Float32Array, channels: number, inShape: Triple, tables: readonly [AxisTable, AxisTable, AxisTable],
-    out: Float32Array, base: number, strides: Triple,
+    out: Float32Array, base: number, strides: Triple, window?: IntensityWindowKernel | null,
   ): Promise<void>;
   /** orientation.ts gather: dst[c][o0][o1][o2] = src[c * count + base + o . strides]. */
   gatherStrided(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): void;
   /** gatherStrided on the libuv pool; src and dst must not be touched before it settles. */
   gatherStridedAsync(src: Float32Array, channels: number, outShape: Triple, strides: Triple, base: number, dst: Float32Array): Promise<void>;
-  /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite). */
+  /** trilinear.ts resampleAffine into `out` (xform: row-major 4x4, finite); `window` as for resampleSeparable. */
   resampleAffine(
     src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
-    out: Float32Array, base: number, strides: Triple,
+    out: Float32Array, base: number, strides: Triple, window?: IntensityWindowKernel | null,
   ): void;
   /** resampleAffine on the libuv pool; src and out must not be touched before it settles. */
   resampleAffineAsync(
     src: Float32Array, channels: number, inShape: Triple, outShape: Triple, xform: Float64Array,
-    out: Float32Array, base: number, strides: Triple,
+    out: Float32Array, base: number, strides: Triple, window?: IntensityWindowKernel | null,
   ): Promise<void>;
   /** mask-summary.ts's scan into stats: [count, min i, j, k, max i, j, k, sum i, j, k]. */
   summarizeLabels(mask: Uint8Array, dims: Triple, stats: Float64Array): void;
@@ -180,6 +202,8 @@ let loaded: VolumeKernels | null | undefined;
 function isVolumeKernels(value: unknown): value is VolumeKernels {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
+  const features = record.features;
+  if (!Array.isArray(features) || !REQUIRED_FEATURES.every((f) => features.includes(f))) return false;
   return KERNEL_NAMES.every((name) => typeof record[name] === 'function');
 }
 

@@ -15,7 +15,11 @@
  * 2^-48 relative spacing). So the result is bit-identical and avoids a division per voxel.
  */
 import { expectedRange, expectedType } from '../errors.js';
-import { volumeKernels } from '../native/volume-kernels.js';
+import type { IntensityWindow } from '../model/manifest.js';
+import { volumeKernels, type IntensityWindowKernel } from '../native/volume-kernels.js';
+
+/** The window's parameters, as the bundle's manifest gives them (MONAI's ScaleIntensityRanged). */
+export type IntensityWindowParameters = IntensityWindow;
 
 function assertFinite(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number') throw expectedType('a number', name, value);
@@ -40,7 +44,8 @@ export function applyIntensityWindow(
   const kernels = volumeKernels();
   if (kernels !== null) {
     // The same operations in C++ (native/core/volume_kernels.cc), all three branches below.
-    kernels.applyIntensityWindow(data, out, w.a, w.b, 1 / w.range, w.scale, w.b, w.hi, clip, w.range === 0);
+    const k = kernelWindow(w, clip);
+    kernels.applyIntensityWindow(data, out, k.a, k.b, k.reciprocal, k.scale, k.lo, k.hi, k.clip, k.shiftOnly);
     return out;
   }
   return windowInTs(data, out, w.a, w.b, w.range, bMax, bMin, clip);
@@ -62,8 +67,23 @@ export async function applyIntensityWindowAsync(
   const kernels = volumeKernels();
   if (kernels === null) return applyIntensityWindow(data, aMin, aMax, bMin, bMax, clip, out);
   const w = windowArguments(data, aMin, aMax, bMin, bMax, out);
-  await kernels.applyIntensityWindowAsync(data, out, w.a, w.b, 1 / w.range, w.scale, w.b, w.hi, clip, w.range === 0);
+  const k = kernelWindow(w, clip);
+  await kernels.applyIntensityWindowAsync(data, out, k.a, k.b, k.reciprocal, k.scale, k.lo, k.hi, k.clip, k.shiftOnly);
   return out;
+}
+
+/**
+ * The window as the addon's kernels apply it, for a resampling that windows each value as it
+ * stores it (trilinear.ts): the same operations as applyIntensityWindow, so the same bits.
+ */
+export function intensityWindowKernel(p: IntensityWindowParameters): IntensityWindowKernel {
+  if (typeof p !== 'object' || p === null) throw expectedType('intensity window parameters', 'window', p);
+  if (typeof p.clip !== 'boolean') throw expectedType('a boolean', 'window.clip', p.clip);
+  return kernelWindow(scalarArguments(p.aMin, p.aMax, p.bMin, p.bMax), p.clip);
+}
+
+function kernelWindow(w: { a: number; b: number; range: number; scale: number; hi: number }, clip: boolean): IntensityWindowKernel {
+  return { a: w.a, b: w.b, reciprocal: 1 / w.range, scale: w.scale, lo: w.b, hi: w.hi, clip, shiftOnly: w.range === 0 };
 }
 
 /** The checked arguments as float32: a = fl32(aMin), b = fl32(bMin), the ranges, hi = fl32(bMax). */
@@ -74,6 +94,10 @@ function windowArguments(
   if (!(out instanceof Float32Array) || out.length !== data.length) {
     throw expectedType(`a Float32Array of length ${data.length}`, 'out', out);
   }
+  return scalarArguments(aMin, aMax, bMin, bMax);
+}
+
+function scalarArguments(aMin: number, aMax: number, bMin: number, bMax: number): { a: number; b: number; range: number; scale: number; hi: number } {
   assertFinite(aMin, 'aMin');
   assertFinite(aMax, 'aMax');
   assertFinite(bMin, 'bMin');

@@ -14,6 +14,7 @@ import {
   axisTable, resampleAffine, resampleAffineAsync, resampleSeparable, resampleSeparableAsync, type AxisTable, type OutputLayout,
 } from './trilinear.js';
 import { expectedRange, expectedType } from '../errors.js';
+import type { IntensityWindowParameters } from './intensity.js';
 import type { OrientationTransform } from './orientation.js';
 import type { Shape3, Vec3, Volume } from './volume.js';
 
@@ -157,11 +158,13 @@ function resample(
   return resampleSeparable(data, channels, inShape, outShape, tables, layout);
 }
 
-/** resample on the libuv thread pool where the addon has the kernels. */
-function resampleAsync(data: Float32Array, channels: number, inShape: Shape3, outShape: Shape3, xform: Float64Array): Promise<Float32Array> {
+/** resample on the libuv thread pool where the addon has the kernels, windowed if asked. */
+function resampleAsync(
+  data: Float32Array, channels: number, inShape: Shape3, outShape: Shape3, xform: Float64Array, window?: IntensityWindowParameters,
+): Promise<Float32Array> {
   const tables = separableTables(inShape, outShape, xform);
-  if (!tables) return resampleAffineAsync(data, channels, inShape, outShape, xform);
-  return resampleSeparableAsync(data, channels, inShape, outShape, tables);
+  if (!tables) return resampleAffineAsync(data, channels, inShape, outShape, xform, undefined, window);
+  return resampleSeparableAsync(data, channels, inShape, outShape, tables, undefined, window);
 }
 
 function assertSpacing(value: unknown): asserts value is Vec3 {
@@ -242,16 +245,21 @@ export function resampleToSpacing(
 /**
  * As resampleToSpacing, the resampling (separable or oblique) on the libuv thread pool where the
  * addon has the kernels: the same values; volume.data must not change before the promise settles.
+ * With `window`, the resampled values come out intensity-windowed (applyIntensityWindow's bits,
+ * applied as each value is stored) and `windowed` is true; where MONAI skips the resampling the
+ * data is the caller's, not windowed (`windowed` false).
  */
 export async function resampleToSpacingAsync(
   volume: Volume,
   targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
-): Promise<{ volume: Volume; resampling: SpacingTransform }> {
+  window?: IntensityWindowParameters,
+): Promise<{ volume: Volume; resampling: SpacingTransform; windowed: boolean }> {
   assertVolume(volume);
   const shape: Shape3 = [...volume.shape];
   const plan = planSpacing(shape, volume.affine, targetSpacingMm);
-  if (plan.skipped) return skippedResampling(volume, shape, plan.affine);
-  return resampledVolume(await resampleAsync(volume.data, 1, shape, plan.outShape, plan.xform), shape, plan);
+  if (plan.skipped) return { ...skippedResampling(volume, shape, plan.affine), windowed: false };
+  const data = await resampleAsync(volume.data, 1, shape, plan.outShape, plan.xform, window);
+  return { ...resampledVolume(data, shape, plan), windowed: window !== undefined };
 }
 
 /** MONAI's skip: the data passed through, the affine left at A1. */
@@ -279,17 +287,22 @@ export function resampleFlippedToSpacing(
   return resampledVolume(resampleSeparable(volume.data, 1, shape, plan.outShape, stored), shape, plan);
 }
 
-/** As resampleFlippedToSpacing, the resampling on the libuv thread pool where the addon has it. */
+/**
+ * As resampleFlippedToSpacing, the resampling on the libuv thread pool where the addon has it;
+ * with `window`, intensity-windowed as resampleToSpacingAsync does it (`windowed` true).
+ */
 export async function resampleFlippedToSpacingAsync(
   volume: Volume,
   orientation: OrientationTransform,
   rasAffine: Float64Array,
   targetSpacingMm: Vec3 = DEFAULT_SPACING_MM,
-): Promise<{ volume: Volume; resampling: SpacingTransform } | null> {
+  window?: IntensityWindowParameters,
+): Promise<{ volume: Volume; resampling: SpacingTransform; windowed: boolean } | null> {
   const flipped = planFlipped(volume, orientation, rasAffine, targetSpacingMm);
   if (!flipped) return null;
   const { shape, plan, stored } = flipped;
-  return resampledVolume(await resampleSeparableAsync(volume.data, 1, shape, plan.outShape, stored), shape, plan);
+  const data = await resampleSeparableAsync(volume.data, 1, shape, plan.outShape, stored, undefined, window);
+  return { ...resampledVolume(data, shape, plan), windowed: window !== undefined };
 }
 
 /** resampleFlippedToSpacing's plan: the RAS shape, the spacing plan and the stored-order tables. */

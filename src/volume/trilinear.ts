@@ -9,6 +9,7 @@
  * slab at a time; otherwise every output voxel computes its own eight taps.
  */
 import { volumeKernels } from '../native/volume-kernels.js';
+import { applyIntensityWindow, intensityWindowKernel, type IntensityWindowParameters } from './intensity.js';
 import { uninitializedFloats } from './uninitialized.js';
 import type { Shape3 } from './volume.js';
 
@@ -272,7 +273,9 @@ class SlabCache {
 
 /**
  * As resampleSeparable, the addon's kernel on the libuv thread pool (the event loop stays free);
- * where the addon is missing, the TS passes run here.
+ * where the addon is missing, the TS passes run here. With `window`, the result is
+ * applyIntensityWindow's of the resampled values (the addon windows each value as it stores it:
+ * one pass over the output instead of two, the same bits).
  */
 export async function resampleSeparableAsync(
   src: Float32Array,
@@ -281,19 +284,30 @@ export async function resampleSeparableAsync(
   outShape: Shape3,
   tables: readonly [AxisTable, AxisTable, AxisTable],
   layout?: OutputLayout,
+  window?: IntensityWindowParameters,
 ): Promise<Float32Array> {
+  const kernelWindow = window === undefined ? null : intensityWindowKernel(window);
   const kernels = volumeKernels();
-  if (kernels === null) return resampleSeparable(src, channels, inShape, outShape, tables, layout);
+  if (kernels === null) return windowed(resampleSeparable(src, channels, inShape, outShape, tables, layout), window);
   const [m0, m1, m2] = outShape;
   // In C order the kernel writes every voxel, so the array need not be zero-filled first.
   const out = layout === undefined ? uninitializedFloats(channels * m0 * m1 * m2) : new Float32Array(channels * m0 * m1 * m2);
-  await kernels.resampleSeparableAsync(src, channels, inShape, tables, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1]);
+  await kernels.resampleSeparableAsync(
+    src, channels, inShape, tables, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1], kernelWindow,
+  );
   return out;
+}
+
+/** The TS paths' window: applied in place after the resampling (the same values as the fused kernels). */
+function windowed(out: Float32Array, window: IntensityWindowParameters | undefined): Float32Array {
+  if (window === undefined) return out;
+  return applyIntensityWindow(out, window.aMin, window.aMax, window.bMin, window.bMax, window.clip, out);
 }
 
 /**
  * resampleAffine on the libuv thread pool where the addon has it (the event loop stays free; src
- * must not change before the promise settles), else the same TS loop. The same values.
+ * must not change before the promise settles), else the same TS loop. The same values. `window`
+ * as for resampleSeparableAsync.
  */
 export async function resampleAffineAsync(
   src: Float32Array,
@@ -302,12 +316,18 @@ export async function resampleAffineAsync(
   outShape: Shape3,
   xform: Float64Array,
   layout?: OutputLayout,
+  window?: IntensityWindowParameters,
 ): Promise<Float32Array> {
+  const kernelWindow = window === undefined ? null : intensityWindowKernel(window);
   const kernels = volumeKernels();
-  if (kernels === null || !xform.every(Number.isFinite)) return resampleAffine(src, channels, inShape, outShape, xform, layout);
+  if (kernels === null || !xform.every(Number.isFinite)) {
+    return windowed(resampleAffine(src, channels, inShape, outShape, xform, layout), window);
+  }
   const [m0, m1, m2] = outShape;
   const out = layout === undefined ? uninitializedFloats(channels * m0 * m1 * m2) : new Float32Array(channels * m0 * m1 * m2);
-  await kernels.resampleAffineAsync(src, channels, inShape, outShape, xform, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1]);
+  await kernels.resampleAffineAsync(
+    src, channels, inShape, outShape, xform, out, layout?.base ?? 0, layout?.strides ?? [m1 * m2, m2, 1], kernelWindow,
+  );
   return out;
 }
 

@@ -550,6 +550,18 @@ void testEngineSlot(const std::string& fakes) {
 
   gpu::PrimaryContext primary(*api, 1);  // device 1: not whatever happens to be the default
   primary.makeCurrent();
+  {
+    // Waits for the GPU sleep: the primary context (whose scheduling nobody chose) now blocks on
+    // an OS primitive instead of spinning a core that the CPU stages need.
+    unsigned flags = 0;
+    int active = 0;
+    CHECK(api->devicePrimaryCtxGetState != nullptr);
+    if (api->devicePrimaryCtxGetState != nullptr) {
+      CHECK_EQ(api->devicePrimaryCtxGetState(1, &flags, &active), 0);
+      CHECK_EQ(flags & cuda::kCtxSchedMask, cuda::kCtxSchedBlockingSync);
+      CHECK_EQ(active, 1);
+    }
+  }
 
   const std::size_t inItem = 3;
   const std::size_t outItem = 6;  // two output channels per input channel
@@ -583,7 +595,7 @@ void testEngineSlot(const std::string& fakes) {
     CHECK(timings.computeMs > 0);
     return timings.usedCudaGraph;
   };
-  long before[6] = {};
+  long before[7] = {};
   controls.counters(before);
 
   {
@@ -660,7 +672,7 @@ void testEngineSlot(const std::string& fakes) {
   }
   controls.clearErrors();
 
-  long after[6] = {};
+  long after[7] = {};
   controls.counters(after);
   CHECK_EQ(after[0], before[0]);  // every device buffer freed with its slot
   CHECK(after[1] > before[1]);    // CUDA graphs did replay
@@ -669,6 +681,44 @@ void testEngineSlot(const std::string& fakes) {
   CHECK_EQ(after[3], before[3]);
   CHECK_EQ(after[4], before[4]);
   CHECK_EQ(after[5], before[5]);
+  // No wait kept a core busy: slot set-up, runs, failed runs and teardown all slept.
+  CHECK_EQ(after[6], before[6]);
+}
+
+// A scheduling mode the process chose itself (here: spinning, set before any retain) is kept;
+// a driver without the primary-context flag entry points still runs engines (events still block).
+void testContextScheduling(const std::string& fakes) {
+  const std::string path = fakes + "/cuda-ok/libcuda.so.1";
+  const auto api = CudaDriverApi::load({path});
+  CHECK(api->executionReady());
+  if (!api->executionReady() || api->devicePrimaryCtxSetFlags == nullptr || api->devicePrimaryCtxGetState == nullptr) {
+    CHECK(false);
+    return;
+  }
+  CHECK_EQ(api->init(0), 0);
+  CHECK_EQ(api->devicePrimaryCtxSetFlags(0, 0x01 | 0x08), 0);  // CU_CTX_SCHED_SPIN | CU_CTX_MAP_HOST
+  unsigned flags = 0;
+  int active = 0;
+  {
+    gpu::PrimaryContext chosen(*api, 0);
+    CHECK_EQ(api->devicePrimaryCtxGetState(0, &flags, &active), 0);
+    CHECK_EQ(flags, 0x09u);
+  }
+  CHECK_EQ(api->devicePrimaryCtxSetFlags(0, 0x08), 0);  // AUTO, another flag kept beside it
+  {
+    gpu::PrimaryContext automatic(*api, 0);
+    CHECK_EQ(api->devicePrimaryCtxGetState(0, &flags, &active), 0);
+    CHECK_EQ(flags, 0x08u | cuda::kCtxSchedBlockingSync);
+  }
+  CHECK_EQ(api->devicePrimaryCtxSetFlags(0, 0), 0);
+  // Without the optional entry points the context is retained as it is.
+  const auto bare = CudaDriverApi::load({path});
+  bare->devicePrimaryCtxSetFlags = nullptr;
+  {
+    gpu::PrimaryContext plain(*bare, 0);
+    CHECK_EQ(api->devicePrimaryCtxGetState(0, &flags, &active), 0);
+    CHECK_EQ(flags, 0u);
+  }
 }
 
 void testGpuErrors(const std::string& fakes) {
@@ -776,6 +826,7 @@ int main(int argc, char** argv) {
   testBuildObjectsOrder();
   testGpuErrors(fakes);
   testEngineSlot(fakes);
+  testContextScheduling(fakes);
   if (failures != 0) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return EXIT_FAILURE;
