@@ -18,7 +18,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +26,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { encodeNifti, encodePng, makePhantom, PREDICTION_COLOR, readNifti, renderPreview, Segmenter } from '../dist/index.js';
 import { createSegmentationQueue, createSegmentationWorker, DirectoryStorage, QUEUE_NAME } from '../dist/queue/index.js';
+import { startRedis } from './redis-server.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const gzipAsync = promisify(gzip);
@@ -39,31 +39,6 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(ROOT, 'bench/results/queue-bench.json') },
   },
 });
-
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function startRedis(dir) {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  await new Promise((resolve, reject) => {
-    child.stdout.on('data', (c) => {
-      out += c;
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited ${code}`)));
-  });
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
 
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

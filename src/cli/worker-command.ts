@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Segmenter } from '../index.js';
+import { readAheadWanted } from '../io/read-ahead.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { createSegmentationWorker } from '../queue/segmentation-worker.js';
 import { DirectoryStorage } from '../queue/shared-storage.js';
@@ -23,7 +24,9 @@ Inputs and results are read and written in the shared data directory every node 
 Options:
   --queue <url>                 redis://[user:password@]host[:port][/db] (required)
   --data-dir <dir>              shared storage: inputs/ and results/ (default: ./spleen-trt-data)
-  --concurrency <n>             jobs at once (default: 1; one Segmenter runs one volume at a time)
+  --concurrency <n>             jobs at once (default: 1; one Segmenter runs one volume at a time);
+                                with TensorRT one more job is taken and its input read while the
+                                network runs (SPLEEN_TRT_READ_AHEAD=0 / =1 turns that off / on)
   --backend <b>                 auto | onnxruntime | onednn | tensorrt (default: auto)
   --model <dir|file.onnx>       model directory or ONNX (default: the embedded model)
   --threads <n>                 CPU threads for onnxruntime (default: all cores)
@@ -143,7 +146,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const name = values.name ?? `${os.hostname()}-${process.pid}`;
   // The Segmenter first: a TensorRT engine build may take minutes, and no job is taken before.
   const segmenter = await Segmenter.create({ backend, model: values.model, threads, device, precision });
-  logLine({ event: 'segmenter', worker: name, backend: segmenter.info.backend, model: segmenter.info.model.name, fallbackReason: segmenter.info.fallbackReason });
+  const readAhead = readAheadWanted(segmenter.info.backend);
+  logLine({ event: 'segmenter', worker: name, backend: segmenter.info.backend, model: segmenter.info.model.name, fallbackReason: segmenter.info.fallbackReason, readAhead });
   const metrics = new WorkerMetrics({ worker: name });
   const server = metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, metricsPort, values['metrics-host'] ?? '127.0.0.1');
   const worker = createSegmentationWorker({
@@ -153,6 +157,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     name,
     prefix: values.prefix,
     concurrency,
+    readAhead,
     lockDurationMs,
     stalledIntervalMs,
     maxStalledCount,

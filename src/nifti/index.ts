@@ -13,6 +13,7 @@ export {
 export {
   encodeNifti,
   gzipNifti,
+  gzipNiftiAsync,
   writeNifti,
   type EncodeNiftiOptions,
   type WriteNiftiOptions,

@@ -340,6 +340,15 @@ export function gzipNifti(volume: NiftiWritableVolume, options: WriteNiftiOption
 }
 
 /**
+ * gzipNifti on the thread pool, piece by piece (gzip-pieces.ts): a label map by the addon's run
+ * encoder, anything else (or a map without long runs) by zlib. Not libdeflate: on masks (long zero
+ * runs) it compressed 3-5x slower than zlib (README, Benchmark). The event loop stays free.
+ */
+export async function gzipNiftiAsync(volume: NiftiWritableVolume, options: WriteNiftiOptions = {}): Promise<Uint8Array> {
+  return gzipPieces(niftiPieces(volume, options), checkLevel(options.gzipLevel));
+}
+
+/**
  * Writes a volume to `path` as NIfTI-1, gzip-compressed iff the name ends in .gz. The bytes go to a
  * temporary file in the same directory that is then renamed, so a failed write never leaves a
  * partial `path` behind.
@@ -348,11 +357,8 @@ export function gzipNifti(volume: NiftiWritableVolume, options: WriteNiftiOption
  */
 export async function writeNifti(path: string, volume: NiftiWritableVolume, options: WriteNiftiOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw expectedType('a file path', 'path', path);
-  const level = checkLevel(options.gzipLevel);
-  // A .gz is encoded and compressed piece by piece, on the thread pool (gzip-pieces.ts): a label
-  // map by the addon's run encoder, anything else (or a map without long runs) by zlib. Not
-  // libdeflate: on masks (long zero runs) it compressed 3-5x slower than zlib (README, Benchmark).
-  const bytes = /\.gz$/i.test(path) ? await gzipPieces(niftiPieces(volume, options), level) : encodeNifti(volume, options);
+  checkLevel(options.gzipLevel); // a bad level is refused for a .nii too
+  const bytes = /\.gz$/i.test(path) ? await gzipNiftiAsync(volume, options) : encodeNifti(volume, options);
   // Like fs.writeFile, a missing directory is the caller's to create.
   await writeFileAtomic(path, bytes, { createDirectory: false });
 }

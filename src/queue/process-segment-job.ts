@@ -7,11 +7,8 @@
  * table for HTTP and the queue"): a bad input fails the same way on every try, so it must fail
  * once (BullMQ's UnrecoverableError); everything else may pass on another try or another worker.
  */
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import { UnrecoverableError } from 'bullmq';
 import {
-  encodeNifti,
   encodePng,
   DICOM_DEFAULT_MAX_VOXELS,
   isSpleenTrtError,
@@ -23,12 +20,11 @@ import {
   type Volume,
   type DicomSeries,
 } from '../index.js';
+import { gzipNiftiAsync } from '../nifti/index.js';
 import { encodeDicomArtifacts, segModelInfo } from '../server/dicom-artifacts.js';
 import { readDicomUpload } from '../server/upload/read-dicom-upload.js';
 import { checkJobData, JOB_DATA_VERSION, type SegmentJobResult } from './contract.js';
 import { isZipInput, RESULT_FILES, type JobStorage } from './shared-storage.js';
-
-const gzipAsync = promisify(gzip);
 
 /** What a job needs of a Segmenter (tests pass a stand-in); the manifest names a DICOM SEG's algorithm. */
 export type QueueSegmenter = Pick<Segmenter, 'segment'> & Partial<Pick<Segmenter, 'manifest'>>;
@@ -65,13 +61,13 @@ export async function processSegmentJob(
   const { volume, series } = await readStoredInput(bytes);
   const result = await segmenter.segment(volume, { signal: options.signal, onProgress: options.onProgress, keepStages: probability });
   // The service's artifacts, as its in-process runner writes them: the mask float32 {0, 1} as the
-  // bundle writes it (gzip level 1: fast, and the mask compresses well anyway), the preview PNG,
-  // and the foreground probability when asked for.
+  // bundle writes it (the addon's run encoder where it loads, else zlib level 1: fast, and the mask
+  // compresses well anyway), the preview PNG, and the foreground probability when asked for.
   const files: Record<string, Uint8Array | string> = {
-    [RESULT_FILES.mask]: await gzipAsync(encodeNifti(result.mask), { level: 1 }),
+    [RESULT_FILES.mask]: await gzipNiftiAsync(result.mask, { gzipLevel: 1 }),
     [RESULT_FILES.preview]: encodePng(renderPreview(volume, [{ mask: result.mask.data, color: PREDICTION_COLOR }])),
   };
-  if (probability && result.stages) files[RESULT_FILES.probability] = await gzipAsync(encodeNifti(result.stages.probability), { level: 1 });
+  if (probability && result.stages) files[RESULT_FILES.probability] = await gzipNiftiAsync(result.stages.probability, { gzipLevel: 1 });
   if (series) {
     Object.assign(files, await encodeDicomArtifacts(series, result.mask, segModelInfo(segmenter.manifest, 'spleen-trt')));
   }

@@ -87,9 +87,11 @@ export class QueueRunner implements JobRunner {
       const record = isFinished(this.#records.get(id)!.state) ? this.#records.get(id) : await this.status(id);
       if (!record || !isFinished(record.state)) continue;
       if (now - Date.parse(record.finishedAt ?? record.createdAt) <= maxAgeMs) continue;
-      this.#records.delete(id);
+      // The record last: a client that gets 404 finds nothing left (input, result, Redis entry),
+      // and a removal that fails leaves the record for the next sweep to try again.
       await this.#options.queue.forget(id);
       await this.#options.store.remove(id);
+      this.#records.delete(id);
     }
   }
 

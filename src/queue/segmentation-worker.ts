@@ -36,6 +36,15 @@ export interface SegmentationWorkerOptions {
   prefix?: string;
   /** Jobs at once; default 1 (a Segmenter runs one volume at a time anyway). */
   concurrency?: number;
+  /**
+   * Take one job beyond `concurrency` and read its input while the others run; it then waits its
+   * turn in the Segmenter's own queue (abortable: a shutdown hands it back, a cancel ends it).
+   * Pays where the network runs on a GPU (the CPU idles meanwhile, so the next read and the last
+   * job's artifacts come for free); with a CPU backend it only competes with the network. The
+   * `worker` command turns it on with TensorRT (src/io/read-ahead.ts); default false. The cost:
+   * the extra job waits in this worker while another, idle worker could have taken it.
+   */
+  readAhead?: boolean;
   /** Job lock in ms; default 30000. A dead worker's job waits about this long before it runs elsewhere. */
   lockDurationMs?: number;
   /** How often this worker looks for stalled jobs, ms; default 30000. */
@@ -149,7 +158,7 @@ export function createSegmentationWorker(options: SegmentationWorkerOptions): Se
     prefix,
     name,
     autorun: false,
-    concurrency: positiveInteger(options.concurrency, 'concurrency', 1),
+    concurrency: positiveInteger(options.concurrency, 'concurrency', 1) + (options.readAhead === true ? 1 : 0),
     lockDuration: positiveInteger(options.lockDurationMs, 'lockDurationMs', 30_000),
     stalledInterval: positiveInteger(options.stalledIntervalMs, 'stalledIntervalMs', 30_000),
     maxStalledCount: options.maxStalledCount ?? 1,

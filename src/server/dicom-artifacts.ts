@@ -4,11 +4,8 @@
  * and the CT as NIfTI for the viewer (NiiVue reads NIfTI; int16 is exact for CT numbers and half
  * the bytes of float32).
  */
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
-import { encodeDicomSeg, encodeMaskStl, encodeNifti, type DicomSeries, type LabelVolume, type SegModelInfo } from '../index.js';
-
-const gzipAsync = promisify(gzip);
+import { encodeDicomSeg, encodeMaskStl, type DicomSeries, type LabelVolume, type SegModelInfo } from '../index.js';
+import { gzipNiftiAsync } from '../nifti/index.js';
 
 export type DicomArtifactName = 'seg.dcm' | 'mask.stl' | 'ct.nii.gz';
 
@@ -20,6 +17,7 @@ export function segModelInfo(manifest: SegModelInfo | undefined, fallbackName: s
 export async function encodeDicomArtifacts(series: DicomSeries, mask: LabelVolume, model: SegModelInfo): Promise<Record<DicomArtifactName, Uint8Array>> {
   const seg = encodeDicomSeg(series, mask, { model });
   const stl = encodeMaskStl(mask);
-  const ct = await gzipAsync(encodeNifti(series.volume, { datatype: 'int16' }), { level: 1 });
+  // In pieces over the thread pool's threads (zlib level 1), not as one stream on one of them.
+  const ct = await gzipNiftiAsync(series.volume, { datatype: 'int16', gzipLevel: 1 });
   return { 'seg.dcm': seg.bytes, 'mask.stl': stl.bytes, 'ct.nii.gz': ct };
 }

@@ -214,8 +214,9 @@ export class InProcessRunner implements JobRunner {
       const age = now - Date.parse(entry.record.finishedAt ?? entry.record.createdAt);
       if (age <= maxAgeMs && total <= maxBytes) continue;
       total -= entry.bytes ?? 0;
-      this.#jobs.delete(entry.record.id);
+      // The record last: a client that gets 404 finds no files left.
       await this.#options.store.remove(entry.record.id);
+      this.#jobs.delete(entry.record.id);
     }
   }
 

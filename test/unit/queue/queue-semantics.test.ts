@@ -69,6 +69,44 @@ function standIn(behaviour: Behaviour): QueueSegmenter & { calls: string[] } {
   } as QueueSegmenter & { calls: string[] };
 }
 
+/**
+ * A Segmenter stand-in that runs one volume at a time in call order, as the real one does, and
+ * rejects a run aborted while it waits its turn with ERR_ABORTED (the real queue's rule). `body`
+ * is the run itself.
+ */
+function serialStandIn(body: (volume: Volume, options: SegmentOptions) => Promise<SegmentResult>): QueueSegmenter {
+  let previous: Promise<unknown> = Promise.resolve();
+  return {
+    segment: (volume: Volume, options: SegmentOptions = {}) => {
+      const turn = previous;
+      const run = new Promise<SegmentResult>((resolve, reject) => {
+        const aborted = (): void => reject(new SpleenTrtError('ERR_ABORTED', 'The operation was aborted while queued'));
+        if (options.signal?.aborted) return aborted();
+        options.signal?.addEventListener('abort', aborted, { once: true });
+        void turn.then(() => {
+          options.signal?.removeEventListener('abort', aborted);
+          if (options.signal?.aborted) return aborted();
+          body(volume, options).then(resolve, reject);
+        });
+      });
+      previous = run.catch(() => undefined);
+      return run;
+    },
+  } as QueueSegmenter;
+}
+
+/** Shared storage that logs each input read into `events`. */
+class RecordingStorage extends DirectoryStorage {
+  constructor(root: string, readonly events: string[]) {
+    super(root);
+  }
+
+  override async getInput(ref: string): Promise<Uint8Array> {
+    this.events.push(`read ${path.basename(ref, '.nii')}`);
+    return super.getInput(ref);
+  }
+}
+
 async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -247,6 +285,62 @@ describe.runIf(redisAvailable())('queue semantics on a real Redis', () => {
     expect(status.error?.code, JSON.stringify(status)).toBe('ERR_ABORTED');
     expect(status.attemptsMade).toBe(1);
     expect(await queue.cancel(id)).toBe('finished');
+  });
+
+  /**
+   * Two jobs, one worker; the first run waits (at most 1.5 s) until the second job's input has
+   * been read. Returns the order of reads and runs.
+   */
+  async function readsAndRuns(readAhead: boolean): Promise<string[]> {
+    const events: string[] = [];
+    const prefix = `t${++prefixCount}`;
+    const queue = createSegmentationQueue({ connection: redis.url, storage, prefix });
+    open.push(queue);
+    const a = await queue.add(tinyNifti, { jobId: 'ahead-1' });
+    const b = await queue.add(tinyNifti, { jobId: 'ahead-2' });
+    const segmenter = serialStandIn(async (volume) => {
+      const run = events.includes('start ahead-1') ? 'ahead-2' : 'ahead-1';
+      events.push(`start ${run}`);
+      const deadline = Date.now() + 1500;
+      while (run === 'ahead-1' && !events.includes('read ahead-2') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      events.push(`end ${run}`);
+      return thresholdResult(volume);
+    });
+    const w = createSegmentationWorker({ connection: redis.url, storage: new RecordingStorage(root, events), segmenter, prefix, readAhead });
+    open.push({ close: () => w.close(100) });
+    w.start();
+    for (const id of [a.id, b.id]) {
+      await waitFor(async () => ['completed', 'failed'].includes((await queue.status(id))?.state ?? '') && true, `job ${id}`);
+      expect((await queue.status(id))?.state).toBe('completed');
+    }
+    return events;
+  }
+
+  it('with readAhead reads the next input while a job runs; the runs stay one at a time', async () => {
+    const events = await readsAndRuns(true);
+    // The second input is read before the first run ends (whether before or after it starts is BullMQ's timing).
+    expect(events.indexOf('read ahead-2')).toBeGreaterThan(events.indexOf('read ahead-1'));
+    expect(events.indexOf('read ahead-2')).toBeLessThan(events.indexOf('end ahead-1'));
+    expect(events.filter((e) => !e.startsWith('read'))).toEqual(['start ahead-1', 'end ahead-1', 'start ahead-2', 'end ahead-2']);
+    const plain = await readsAndRuns(false);
+    expect(plain).toEqual(['read ahead-1', 'start ahead-1', 'end ahead-1', 'read ahead-2', 'start ahead-2', 'end ahead-2']);
+  });
+
+  it('hands back both the running job and the one read ahead on shutdown', async () => {
+    const { queue, worker } = setup();
+    const w = worker(serialStandIn((volume, options) => untilAborted(volume, options)), { readAhead: true });
+    w.start();
+    const first = await queue.add(tinyNifti);
+    const second = await queue.add(tinyNifti);
+    await waitFor(async () => (await queue.status(second.id))?.state === 'active' && (await queue.status(first.id))?.state === 'active', 'both jobs to be taken');
+    await w.close(200);
+    for (const id of [first.id, second.id]) {
+      const back = await queue.status(id);
+      expect(['waiting', 'prioritized']).toContain(back?.state);
+      expect(back?.attemptsMade).toBe(0);
+    }
+    const handedBack = (await w.metrics.jobs.get()).values.find((v) => v.labels.outcome === 'handed_back');
+    expect(handedBack?.value).toBe(2);
   });
 
   it('fails fast with ERR_QUEUE_UNAVAILABLE while Redis is down, leaving no input behind', async () => {

@@ -26,7 +26,11 @@ class WorkerProcess {
   #stderr = '';
   #buffer = '';
 
-  constructor(name: string, redisUrl: string, dataDir: string) {
+  /** `readAhead`: SPLEEN_TRT_READ_AHEAD=1 (one job more taken, its input read while another runs). */
+  constructor(name: string, redisUrl: string, dataDir: string, readAhead = false) {
+    const env = { ...process.env };
+    delete env.SPLEEN_TRT_READ_AHEAD;
+    if (readAhead) env.SPLEEN_TRT_READ_AHEAD = '1';
     this.child = spawn(
       process.execPath,
       [
@@ -36,7 +40,7 @@ class WorkerProcess {
         '--lock-duration-ms', '3000', '--stalled-interval-ms', '1000', '--shutdown-grace-ms', '5000',
         '--metrics-port', '0',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env },
     );
     this.child.stdout!.on('data', (chunk: Buffer) => {
       this.#buffer += chunk.toString();
@@ -108,9 +112,12 @@ describe.runIf(existsSync(CLI) && redisAvailable())('scale-out: two worker proce
 
   it('ends every job done exactly once, equal to an in-process run, none lost', async () => {
     const w1 = new WorkerProcess('w1', redis.url, dataDir);
-    const w2 = new WorkerProcess('w2', redis.url, dataDir);
+    // w2 reads ahead (as a TensorRT worker does): the rules below hold for it too.
+    const w2 = new WorkerProcess('w2', redis.url, dataDir, true);
     workers.push(w1, w2);
     await waitUntil(() => w1.has('ready') && w2.has('ready'), `both workers ready (stderr: ${w1.stderr}${w2.stderr})`, 60_000);
+    expect(w1.events.find((e) => e.event === 'segmenter')?.readAhead).toBe(false);
+    expect(w2.events.find((e) => e.event === 'segmenter')?.readAhead).toBe(true);
 
     const files = inputs.map((v) => encodeNifti(v, { datatype: 'int16' }));
     /** POST /v1/segmentations; the job id, or the HTTP status when refused. */
