@@ -75,6 +75,30 @@ export interface SlidingWindowResult {
 
 const DEFAULT_ROI: Shape3 = [96, 96, 96];
 
+/**
+ * How the addon stitches, for A/B benches (bench/gpu-pace.mjs) and tests; every setting gives the
+ * same bits. `fused`: one pass per batch over its windows' union (else window after window, the
+ * previous versions' passes); `firstStore`: accumulators left uninitialised, each voxel's first
+ * value stored (fused only); `threads`: rows of a batch split over up to that many threads;
+ * `prefault`: the accumulators' pages faulted in on the pool beside the first gathers;
+ * `hugePages`: with it, huge pages advised for them.
+ */
+export interface StitchTuning {
+  fused: boolean;
+  firstStore: boolean;
+  threads: number;
+  prefault: boolean;
+  hugePages: boolean;
+}
+const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 1, prefault: false, hugePages: false };
+
+/** Changes the stitch tuning process-wide (benches and tests); returns the previous one. */
+export function setStitchTuning(tuning: Partial<StitchTuning>): StitchTuning {
+  const previous = { ...stitchTuning };
+  Object.assign(stitchTuning, tuning);
+  return previous;
+}
+
 function checkOverlap(overlap: unknown): number {
   if (typeof overlap !== 'number' || !(overlap >= 0 && overlap < 1)) {
     throw expectedRange('a number in [0, 1)', 'overlap', overlap);
@@ -361,8 +385,21 @@ export async function slidingWindowInference(
   ];
 
   const kernels = volumeKernels();
-  const acc = new Float32Array(channels * voxels);
-  const weightSum = importance === null ? null : new Float32Array(voxels);
+  const tuning = { ...stitchTuning };
+  // With the addon, each voxel's first value is stored (the row state `covered` tells where):
+  // no zero-filling pass, and each page faulted once rather than read as zeroes and copied on write.
+  const firstStore = kernels !== null && tuning.fused && tuning.firstStore;
+  const fresh = (count: number): Float32Array =>
+    firstStore ? uninitializedFloats(count, { hugePages: false }) : new Float32Array(count);
+  const acc = fresh(channels * voxels);
+  const weightSum = importance === null ? null : fresh(voxels);
+  const covered = firstStore ? new Int32Array(dims[0] * dims[1]) : null;
+  if (kernels !== null && tuning.prefault) {
+    // Not awaited: it holds the arrays itself, and a stitch may fault the same pages meanwhile.
+    void kernels.populatePagesAsync(acc, channels, tuning.hugePages).catch(() => 0);
+    if (weightSum !== null) void kernels.populatePagesAsync(weightSum, 1, tuning.hugePages).catch(() => 0);
+  }
+  const stitchThreads = tuning.fused ? tuning.threads : 0;
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
   // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
   // reuses batch b's.
@@ -480,7 +517,9 @@ export async function slidingWindowInference(
         // The whole batch in one job on the libuv pool, after the previous batch's (window
         // order), without waiting for it here: the next batch's result and gather go on meanwhile.
         const placements = placementsOf(batch);
-        stitched = stitched.then(() => onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum)));
+        stitched = stitched.then(() =>
+          onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum, covered, stitchThreads)),
+        );
         // Handled here (awaited below): a failed stitch is not an unhandled rejection meanwhile.
         stitched.catch(() => undefined);
         continue;
@@ -507,6 +546,9 @@ export async function slidingWindowInference(
   throwIfAborted(signal);
 
   if (kernels !== null) {
+    // The windows cover every voxel, so this finds nothing to zero; it keeps the result exact
+    // should a placement ever leave a voxel out.
+    if (covered !== null) kernels.zeroUncovered(acc, dims, channels, covered, weightSum);
     await onPool(() => normaliseAsync(kernels, acc, channels, axes, weightSum));
   } else {
     const t = performance.now();
