@@ -209,6 +209,7 @@ try {
   delay.disable();
   const medians = (times) => Object.fromEntries(Object.entries(times).filter(([k]) => k !== 'segmentMainThreadCpu').map(([k, v]) => [k, +median(v).toFixed(1)]));
   const times = timesByVariant[variantSpecs[0]];
+  const maxima = (times) => Object.fromEntries(['network', 'stitch', 'total'].map((k) => [k, +Math.max(...times[k]).toFixed(1)]));
   const kernelMedians = (v) => Object.fromEntries(Object.entries(kernelTimes[v] ?? {}).map(([k, xs]) => [k, +median(xs).toFixed(1)]));
   const byStage = {};
   for (const s of stalls) byStage[s.stage] = Math.max(byStage[s.stage] ?? 0, s.ms);
@@ -217,7 +218,7 @@ try {
     loadavg: os.loadavg().map((x) => +x.toFixed(2)),
     gpuMsPerWindow,
     medianMs: medians(times),
-    ...(variantSpecs.length > 1 ? { variants: Object.fromEntries(variantSpecs.map((v) => [v, { runs: timesByVariant[v].total.length, medianMs: medians(timesByVariant[v]), ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(v) } : {}) }])) } : {}),
+    ...(variantSpecs.length > 1 ? { variants: Object.fromEntries(variantSpecs.map((v) => [v, { runs: timesByVariant[v].total.length, medianMs: medians(timesByVariant[v]), maxMs: maxima(timesByVariant[v]), ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(v) } : {}) }])) } : {}),
     // A mean: the clock ticks in 10 ms.
     segmentMainThreadCpuMsMean: times.segmentMainThreadCpu.length ? +(times.segmentMainThreadCpu.reduce((a, b) => a + b, 0) / runs).toFixed(1) : null,
     eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },

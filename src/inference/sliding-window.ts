@@ -90,7 +90,7 @@ export interface StitchTuning {
   prefault: boolean;
   hugePages: boolean;
 }
-const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 1, prefault: false, hugePages: false };
+const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 2, prefault: true, hugePages: true };
 
 /** Changes the stitch tuning process-wide (benches and tests); returns the previous one. */
 export function setStitchTuning(tuning: Partial<StitchTuning>): StitchTuning {
