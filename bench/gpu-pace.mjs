@@ -138,10 +138,11 @@ const stagesBetween = (from, to) => {
   return [...names].join('+');
 };
 const stalls = [];
+let currentVariant = '-';
 let last = performance.now();
 const watcher = setInterval(() => {
   const now = performance.now();
-  if (now - last >= 11) stalls.push({ ms: +(now - last - 1).toFixed(1), stage: stagesBetween(last, now) });
+  if (now - last >= 11) stalls.push({ ms: +(now - last - 1).toFixed(1), stage: stagesBetween(last, now), variant: currentVariant });
   last = now;
 }, 1);
 
@@ -165,6 +166,7 @@ try {
       delay.reset();
     }
     const variant = variantOf(r);
+    currentVariant = variant;
     const times = timesByVariant[variant];
     setStitchTuning({ ...defaultTuning, ...parseTuning(variant) });
     const t0 = performance.now();
@@ -211,21 +213,25 @@ try {
   const times = timesByVariant[variantSpecs[0]];
   const maxima = (times) => Object.fromEntries(['network', 'stitch', 'total'].map((k) => [k, +Math.max(...times[k]).toFixed(1)]));
   const kernelMedians = (v) => Object.fromEntries(Object.entries(kernelTimes[v] ?? {}).map(([k, xs]) => [k, +median(xs).toFixed(1)]));
-  const byStage = {};
-  for (const s of stalls) byStage[s.stage] = Math.max(byStage[s.stage] ?? 0, s.ms);
+  const stallsByStage = (list) => {
+    const out = {};
+    for (const s of list) out[s.stage] = Math.max(out[s.stage] ?? 0, s.ms);
+    return out;
+  };
+  const byStage = stallsByStage(stalls);
   console.log(JSON.stringify({
     size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason,
     loadavg: os.loadavg().map((x) => +x.toFixed(2)),
     gpuMsPerWindow,
     medianMs: medians(times),
-    ...(variantSpecs.length > 1 ? { variants: Object.fromEntries(variantSpecs.map((v) => [v, { runs: timesByVariant[v].total.length, medianMs: medians(timesByVariant[v]), maxMs: maxima(timesByVariant[v]), ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(v) } : {}) }])) } : {}),
+    ...(variantSpecs.length > 1 ? { variants: Object.fromEntries(variantSpecs.map((v) => [v, { runs: timesByVariant[v].total.length, medianMs: medians(timesByVariant[v]), maxMs: maxima(timesByVariant[v]), longestStallByStageMs: stallsByStage(stalls.filter((x) => x.variant === v)), ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(v) } : {}) }])) } : {}),
     // A mean: the clock ticks in 10 ms.
     segmentMainThreadCpuMsMean: times.segmentMainThreadCpu.length ? +(times.segmentMainThreadCpu.reduce((a, b) => a + b, 0) / runs).toFixed(1) : null,
     eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },
     ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(variantSpecs[0]) } : {}),
     longestStallByStageMs: byStage,
     stallsOver10Ms: stalls.length,
-    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),
+    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8).map(({ ms, stage, variant }) => (variantSpecs.length > 1 ? { ms, stage, variant } : { ms, stage })),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   }, null, 1));
 } finally {

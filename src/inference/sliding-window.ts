@@ -18,6 +18,11 @@
  * With the addon, each batch's gather and stitch and the final normalisation are single jobs on
  * the libuv pool (the event loop stays free; a gather runs beside the previous batch's stitch),
  * the windows still added in their order; without it the TS loops run here, yielding between windows.
+ * The addon's stitch makes one pass over the rows of a batch's windows' union (a batch's windows
+ * overlap: about half the accumulator traffic of window after window), adding each voxel's
+ * values in window order, and stores each voxel's first value into accumulators that were never
+ * zeroed (a per-row state says how far each row holds sums), while a pool job faults their pages
+ * in beside the first gathers: the same float32 operations per voxel, so the same bits.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
 import { volumeKernels, type VolumeKernels } from '../native/volume-kernels.js';
@@ -394,11 +399,14 @@ export async function slidingWindowInference(
   const acc = fresh(channels * voxels);
   const weightSum = importance === null ? null : fresh(voxels);
   const covered = firstStore ? new Int32Array(dims[0] * dims[1]) : null;
-  if (kernels !== null && tuning.prefault) {
-    // Not awaited: it holds the arrays itself, and a stitch may fault the same pages meanwhile.
+  // Started once the first gathers are queued (below): it holds the address space's lock while it
+  // works, and the allocations before those gathers would wait for it. Not awaited: it holds the
+  // arrays itself, and a stitch may fault the same pages meanwhile.
+  const prefault = (): void => {
+    if (kernels === null || !tuning.prefault) return;
     void kernels.populatePagesAsync(acc, channels, tuning.hugePages).catch(() => 0);
     if (weightSum !== null) void kernels.populatePagesAsync(weightSum, 1, tuning.hugePages).catch(() => 0);
-  }
+  };
   const stitchThreads = tuning.fused ? tuning.threads : 0;
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
   // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
@@ -492,6 +500,7 @@ export async function slidingWindowInference(
       if (kernels === null && budget.due()) await yieldToEventLoop();
       enqueue(1);
     }
+    prefault();
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
       const settled: Settled = await inFlight[0];
