@@ -86,7 +86,8 @@ const DEFAULT_ROI: Shape3 = [96, 96, 96];
  * previous versions' passes); `firstStore`: accumulators left uninitialised, each voxel's first
  * value stored (fused only); `threads`: rows of a batch split over up to that many threads;
  * `prefault`: the accumulators' pages faulted in on the pool beside the first gathers;
- * `hugePages`: with it, huge pages advised for them.
+ * `hugePages`: with it, huge pages advised for them (off: a 200 ms stall seen in one round of
+ * twelve, and twice the event loop's lag; see the README's fourth round).
  */
 export interface StitchTuning {
   fused: boolean;
@@ -95,7 +96,7 @@ export interface StitchTuning {
   prefault: boolean;
   hugePages: boolean;
 }
-const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 2, prefault: true, hugePages: true };
+const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 2, prefault: true, hugePages: false };
 
 /** Changes the stitch tuning process-wide (benches and tests); returns the previous one. */
 export function setStitchTuning(tuning: Partial<StitchTuning>): StitchTuning {
@@ -396,13 +397,18 @@ export async function slidingWindowInference(
   const firstStore = kernels !== null && tuning.fused && tuning.firstStore;
   const fresh = (count: number): Float32Array =>
     firstStore ? uninitializedFloats(count, { hugePages: false }) : new Float32Array(count);
-  const acc = fresh(channels * voxels);
-  const weightSum = importance === null ? null : fresh(voxels);
-  const covered = firstStore ? new Int32Array(dims[0] * dims[1]) : null;
-  // Started once the first gathers are queued (below): it holds the address space's lock while it
-  // works, and the allocations before those gathers would wait for it. Not awaited: it holds the
-  // arrays itself, and a stitch may fault the same pages meanwhile.
-  const prefault = (): void => {
+  // Allocated once the first gathers are queued (below): they then start without waiting for a
+  // 67 MB allocation (and the garbage collection it may set off) on this thread, and the page
+  // population, which holds the address space's lock while it works, does not hold up the
+  // allocations before them. The population is not awaited: it holds the arrays itself, and a
+  // stitch may fault the same pages meanwhile.
+  let acc: Float32Array = new Float32Array(0);
+  let weightSum = null as Float32Array | null;
+  let covered = null as Int32Array | null;
+  const allocateAccumulators = (): void => {
+    acc = fresh(channels * voxels);
+    weightSum = importance === null ? null : fresh(voxels);
+    covered = firstStore ? new Int32Array(dims[0] * dims[1]) : null;
     if (kernels === null || !tuning.prefault) return;
     void kernels.populatePagesAsync(acc, channels, tuning.hugePages).catch(() => 0);
     if (weightSum !== null) void kernels.populatePagesAsync(weightSum, 1, tuning.hugePages).catch(() => 0);
@@ -500,7 +506,7 @@ export async function slidingWindowInference(
       if (kernels === null && budget.due()) await yieldToEventLoop();
       enqueue(1);
     }
-    prefault();
+    allocateAccumulators();
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
       const settled: Settled = await inFlight[0];
