@@ -86,8 +86,8 @@ const DEFAULT_ROI: Shape3 = [96, 96, 96];
  * previous versions' passes); `firstStore`: accumulators left uninitialised, each voxel's first
  * value stored (fused only); `threads`: rows of a batch split over up to that many threads;
  * `prefault`: the accumulators' pages faulted in on the pool beside the first gathers;
- * `hugePages`: with it, huge pages advised for them (off: a 200 ms stall seen in one round of
- * twelve, and twice the event loop's lag; see the README's fourth round).
+ * `hugePages`: with it, huge pages advised for them (off: once a 200 ms population that the
+ * gathers waited for, and twice the event loop's lag; see the README's fourth round).
  */
 export interface StitchTuning {
   fused: boolean;
