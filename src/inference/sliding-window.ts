@@ -87,7 +87,7 @@ const DEFAULT_ROI: Shape3 = [96, 96, 96];
  * value stored (fused only); `threads`: rows of a batch split over up to that many threads;
  * `prefault`: the accumulators' pages faulted in on the pool beside the first gathers;
  * `hugePages`: with it, huge pages advised for them (off: once a 200 ms population that the
- * gathers waited for, and twice the event loop's lag; see the README's fourth round).
+ * gathers waited for, and twice the event loop's lag; see the README's fifth round).
  */
 export interface StitchTuning {
   fused: boolean;
