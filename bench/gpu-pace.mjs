@@ -5,7 +5,13 @@
 // every event-loop stall >= 10 ms with the stage that was running (a 1 ms interval timer watches
 // for late ticks), plus monitorEventLoopDelay's p99/max. Usage:
 //   npm run build && node bench/gpu-pace.mjs [--large|--xlarge] [--runs 5] [--js-kernels] [--no-huge-pages]
-//     [--kernel-times] [--kernel-threads N]
+//     [--kernel-times] [--kernel-threads N] [--gpu-ms-per-window X] [--stitch-ab A/B[/...]]
+// --gpu-ms-per-window X: the stand-in answers each batch X ms per window after the previous batch
+// (a serial GPU queue on a timer, no CPU taken), as a GPU would (the bundle publishes ~2 ms per
+// window for TensorRT fp16); `model` is that simulated time, `totalMinusModel` = total - model.
+// --stitch-ab A/B: the measured runs alternate between stitch tunings (sliding-window.ts
+// setStitchTuning; each a comma list of key=value, e.g. fused=0,firstStore=0 for the previous
+// versions' stitch, or - for the default), medians per tuning in `variants`: an in-process A/B.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,10 +24,20 @@ import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../
 import { readNifti, writeNifti } from '../dist/nifti/index.js';
 import { makePhantom } from '../dist/phantom/make-phantom.js';
 import { segmentVolume } from '../dist/segment-volume.js';
+import { setStitchTuning } from '../dist/inference/sliding-window.js';
 
 const args = process.argv.slice(2);
 const size = args.includes('--xlarge') ? 'xlarge' : args.includes('--large') ? 'large' : 'small';
 const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
+const gpuMsPerWindow = args.includes('--gpu-ms-per-window') ? Number(args[args.indexOf('--gpu-ms-per-window') + 1]) : 0;
+if (!(gpuMsPerWindow >= 0)) throw new Error('--gpu-ms-per-window takes a number of milliseconds >= 0');
+const parseTuning = (spec) => (spec === '-' ? {} : Object.fromEntries(spec.split(',').map((kv) => {
+  const [k, v] = kv.split('=');
+  return [k, v === 'true' ? true : v === 'false' ? false : k === 'threads' ? Number(v) : v === '1'];
+})));
+const variantSpecs = args.includes('--stitch-ab') ? args[args.indexOf('--stitch-ab') + 1].split('/') : ['-'];
+const defaultTuning = setStitchTuning({});
+const variantOf = (r) => variantSpecs[(r - 1 + variantSpecs.length) % variantSpecs.length];
 if (args.includes('--js-kernels')) setVolumeKernelsEnabled(false);
 // At most N threads per addon kernel (1 = every kernel on one pool thread), for an A/B of the split.
 if (args.includes('--kernel-threads')) volumeKernels()?.setKernelThreads(Number(args[args.indexOf('--kernel-threads') + 1]), false);
@@ -48,6 +64,9 @@ if (args.includes('--no-huge-pages')) await import('../dist/native/memory.js').t
 // Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
 const gzipCodecStatus = await import('../dist/native/gzip-codec.js').then((m) => m.gzipCodecStatus, () => () => ({ reason: 'zlib (no libdeflate support in this build)' }));
 let standInMs = 0;
+// The simulated GPU: when its queue frees up, and the time it spent on this run's batches.
+let gpuFreeAt = 0;
+let modelMs = 0;
 // CPU time of the JS thread itself (Linux: /proc/self/task/<pid>/stat, 10 ms ticks), the part of the
 // stages that blocks the event loop whatever the load; null elsewhere.
 const mainThreadCpuMs = () => {
@@ -76,6 +95,14 @@ const backend = {
   async run(input, batch, roi) {
     const index = batchIndex++;
     if (!computing && cache[index] !== undefined) {
+      if (gpuMsPerWindow > 0) {
+        // Batches run one after another on the GPU: this one starts when the one before ends.
+        const start = Math.max(performance.now(), gpuFreeAt);
+        gpuFreeAt = start + batch * gpuMsPerWindow;
+        modelMs += batch * gpuMsPerWindow;
+        await new Promise((resolve) => setTimeout(resolve, gpuFreeAt - performance.now()));
+        return { logits: cache[index], timings: { computeMs: batch * gpuMsPerWindow } };
+      }
       await new Promise((resolve) => setImmediate(resolve));
       return { logits: cache[index], timings: { computeMs: 0 } };
     }
@@ -111,10 +138,11 @@ const stagesBetween = (from, to) => {
   return [...names].join('+');
 };
 const stalls = [];
+let currentVariant = '-';
 let last = performance.now();
 const watcher = setInterval(() => {
   const now = performance.now();
-  if (now - last >= 11) stalls.push({ ms: +(now - last - 1).toFixed(1), stage: stagesBetween(last, now) });
+  if (now - last >= 11) stalls.push({ ms: +(now - last - 1).toFixed(1), stage: stagesBetween(last, now), variant: currentVariant });
   last = now;
 }, 1);
 
@@ -127,7 +155,8 @@ try {
   // stitch: the sliding window's gather + stitch + normalise time (kernel wall time where they run
   // on the pool, so it may overlap the stand-in); standIn: the stand-in's own logits loop (on this
   // thread), the "model computation" here.
-  const times = { read: [], preprocess: [], network: [], stitch: [], standIn: [], postprocess: [], write: [], total: [], totalMinusStandIn: [], segmentMainThreadCpu: [] };
+  const newTimes = () => ({ read: [], preprocess: [], network: [], stitch: [], standIn: [], model: [], postprocess: [], write: [], total: [], totalMinusStandIn: [], totalMinusModel: [], segmentMainThreadCpu: [] });
+  const timesByVariant = Object.fromEntries(variantSpecs.map((v) => [v, newTimes()]));
   const delay = monitorEventLoopDelay({ resolution: 2 });
   for (let r = 0; r <= runs; r++) {
     if (r === 1) {
@@ -136,8 +165,13 @@ try {
       delay.enable();
       delay.reset();
     }
+    const variant = variantOf(r);
+    currentVariant = variant;
+    const times = timesByVariant[variant];
+    setStitchTuning({ ...defaultTuning, ...parseTuning(variant) });
     const t0 = performance.now();
     standInMs = 0;
+    modelMs = 0;
     batchIndex = 0;
     setStage('read');
     const { volume } = await readNifti(input);
@@ -154,7 +188,7 @@ try {
     const t3 = performance.now();
     setStage('idle');
     for (const [name, ms] of Object.entries(kernelRun)) {
-      if (r > 0) (kernelTimes[name] ??= []).push(ms);
+      if (r > 0) ((kernelTimes[variant] ??= {})[name] ??= []).push(ms);
       delete kernelRun[name];
     }
     if (r > 0) {
@@ -167,25 +201,37 @@ try {
       times.write.push(t3 - t2);
       times.total.push(t3 - t0);
       times.totalMinusStandIn.push(t3 - t0 - standInMs);
+      times.model.push(modelMs);
+      times.totalMinusModel.push(t3 - t0 - standInMs - modelMs);
       // segmentVolume's share of the JS thread (preprocess, sliding window, postprocess); the
       // stand-in's own loop (--computing-stand-in) excluded.
       if (cpu0 !== null) times.segmentMainThreadCpu.push(cpu1 - cpu0 - (computing ? standInMs : 0));
     }
   }
   delay.disable();
-  const byStage = {};
-  for (const s of stalls) byStage[s.stage] = Math.max(byStage[s.stage] ?? 0, s.ms);
+  const medians = (times) => Object.fromEntries(Object.entries(times).filter(([k]) => k !== 'segmentMainThreadCpu').map(([k, v]) => [k, +median(v).toFixed(1)]));
+  const times = timesByVariant[variantSpecs[0]];
+  const maxima = (times) => Object.fromEntries(['network', 'stitch', 'total'].map((k) => [k, +Math.max(...times[k]).toFixed(1)]));
+  const kernelMedians = (v) => Object.fromEntries(Object.entries(kernelTimes[v] ?? {}).map(([k, xs]) => [k, +median(xs).toFixed(1)]));
+  const stallsByStage = (list) => {
+    const out = {};
+    for (const s of list) out[s.stage] = Math.max(out[s.stage] ?? 0, s.ms);
+    return out;
+  };
+  const byStage = stallsByStage(stalls);
   console.log(JSON.stringify({
     size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason,
     loadavg: os.loadavg().map((x) => +x.toFixed(2)),
-    medianMs: Object.fromEntries(Object.entries(times).filter(([k]) => k !== 'segmentMainThreadCpu').map(([k, v]) => [k, +median(v).toFixed(1)])),
+    gpuMsPerWindow,
+    medianMs: medians(times),
+    ...(variantSpecs.length > 1 ? { variants: Object.fromEntries(variantSpecs.map((v) => [v, { runs: timesByVariant[v].total.length, medianMs: medians(timesByVariant[v]), maxMs: maxima(timesByVariant[v]), longestStallByStageMs: stallsByStage(stalls.filter((x) => x.variant === v)), ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(v) } : {}) }])) } : {}),
     // A mean: the clock ticks in 10 ms.
     segmentMainThreadCpuMsMean: times.segmentMainThreadCpu.length ? +(times.segmentMainThreadCpu.reduce((a, b) => a + b, 0) / runs).toFixed(1) : null,
     eventLoop: { p99Ms: +(delay.percentile(99) / 1e6).toFixed(1), maxMs: +(delay.max / 1e6).toFixed(1) },
-    ...(args.includes('--kernel-times') ? { kernelMs: Object.fromEntries(Object.entries(kernelTimes).map(([k, v]) => [k, +median(v).toFixed(1)])) } : {}),
+    ...(args.includes('--kernel-times') ? { kernelMs: kernelMedians(variantSpecs[0]) } : {}),
     longestStallByStageMs: byStage,
     stallsOver10Ms: stalls.length,
-    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),
+    longestStalls: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8).map(({ ms, stage, variant }) => (variantSpecs.length > 1 ? { ms, stage, variant } : { ms, stage })),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   }, null, 1));
 } finally {

@@ -250,6 +250,14 @@ std::vector<kernels::WindowPlacement> Placements(const Napi::Value& value, const
   return placements;
 }
 
+// Null, or an Int32Array with one entry per accumulator row (dims[0] * dims[1]): stitchWindows' state.
+std::int32_t* OptionalCovered(const Napi::Value& value, const Triple& dims) {
+  if (value.IsEmpty() || value.IsNull() || value.IsUndefined()) return nullptr;
+  Napi::Int32Array rows = Typed<std::int32_t>(value, napi_int32_array, "Int32Array", "covered");
+  NeedLength(value.Env(), rows.ElementLength(), static_cast<double>(dims.v[0]) * static_cast<double>(dims.v[1]), "covered");
+  return rows.Data();
+}
+
 // gatherWindowsAsync(image, dims, batch, placements, padValue): Promise<void>; image and batch held.
 Napi::Value GatherWindowsAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -282,14 +290,50 @@ Napi::Value AccumulateWindowsAsync(const Napi::CallbackInfo& info) {
   NeedLength(env, logits.ElementLength(), roiVolume * channels * static_cast<double>(placements.size()), "logits");
   const float* importance = OptionalFloats(info[5], roiVolume, "importance");
   float* weightSum = OptionalFloats(info[6], voxels, "weightSum");
+  std::int32_t* covered = OptionalCovered(info[7], dims);
+  const double mode = info.Length() > 8 && !info[8].IsUndefined() ? js_args::Number(info[8], "mode") : 1;
   float* target = acc.Data();
   const float* in = logits.Data();
   const Triple d = dims;
   const int c = channels;
   return QueueKernel(info, [=, placements = std::move(placements)]() {
-    kernels::accumulateWindows(target, d.v, c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
-                               importance, weightSum);
-  }, {0, 3, 5, 6});
+    if (mode == 0 && covered == nullptr) {
+      kernels::accumulateWindows(target, d.v, c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
+                                 importance, weightSum);
+      return;
+    }
+    kernels::stitchWindows(target, d.v, c, in, placements.data(), static_cast<std::int64_t>(placements.size()),
+                           importance, weightSum, covered, static_cast<std::int64_t>(mode));
+  }, {0, 3, 5, 6, 7});
+}
+
+// populatePagesAsync(view, parts, hugePages): Promise<number>; view held. Faults the view's pages in
+// for writing (madvise MADV_POPULATE_WRITE, no data touched, so it may run beside a writer of the
+// same memory), 2 MiB at a time over `parts` equal consecutive parts in step (the channels of an
+// accumulator, as a C-order writer reaches them); huge pages advised first when asked. Resolves 1,
+// or 0 where the kernel cannot (not Linux, Linux < 5.14): the writer's own page faults then do it.
+Napi::Value PopulatePagesAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a TypedArray for view");
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  const std::int64_t parts = Count(info[1], "parts", 1);
+  const bool huge = js_args::Bool(info[2], "hugePages");
+  auto* data = static_cast<std::uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+  const std::size_t bytes = view.ByteLength();
+  return QueueCountingKernel(info, [=]() { return kernels::populatePages(data, bytes, parts, huge) ? 1.0 : 0.0; }, {0});
+}
+
+// zeroUncovered(acc, dims, channels, covered, weightSum|null): kernels::zeroUncovered.
+Napi::Value ZeroUncovered(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto [acc, dims, channels] = AccumulatorArgs(info);
+  const double voxels = dims.product();
+  NeedLength(env, acc.ElementLength(), voxels * channels, "acc");
+  std::int32_t* covered = OptionalCovered(info[3], dims);
+  if (covered == nullptr) throw Napi::TypeError::New(env, "Expected an Int32Array for covered");
+  float* weightSum = OptionalFloats(info[4], voxels, "weightSum");
+  kernels::zeroUncovered(acc.Data(), dims.v, channels, covered, weightSum);
+  return env.Undefined();
 }
 
 std::function<void()> DivideByCoverageJob(const Napi::CallbackInfo& info) {
@@ -866,6 +910,8 @@ void RegisterVolumeKernels(Napi::Env env, Napi::Object exports) {
   kernels.Set("copyFloatsAsync", Napi::Function::New(env, CopyFloatsAsync, "copyFloatsAsync"));
   kernels.Set("gatherWindowsAsync", Napi::Function::New(env, GatherWindowsAsync, "gatherWindowsAsync"));
   kernels.Set("accumulateWindowsAsync", Napi::Function::New(env, AccumulateWindowsAsync, "accumulateWindowsAsync"));
+  kernels.Set("zeroUncovered", Napi::Function::New(env, ZeroUncovered, "zeroUncovered"));
+  kernels.Set("populatePagesAsync", Napi::Function::New(env, PopulatePagesAsync, "populatePagesAsync"));
   kernels.Set("divideByCoverageAsync", Napi::Function::New(env, DivideByCoverageAsync, "divideByCoverageAsync"));
   kernels.Set("divideByWeightsAsync", Napi::Function::New(env, DivideByWeightsAsync, "divideByWeightsAsync"));
   kernels.Set("gatherStridedAsync", Napi::Function::New(env, GatherStridedAsync, "gatherStridedAsync"));

@@ -19,7 +19,11 @@
 //   applyIntensityWindow(data, out, a, b, reciprocal, scale, lo, hi, clip, shiftOnly)
 //   applyIntensityWindowAsync(...the same): Promise<void>, on the libuv pool
 //   gatherWindowsAsync(image, dims, batch, placements, padValue)        (placements: Int32Array, 12 per window)
-//   accumulateWindowsAsync(acc, dims, channels, logits, placements, importance|null, weightSum|null)
+//   accumulateWindowsAsync(acc, dims, channels, logits, placements, importance|null, weightSum|null,
+//                          covered?: Int32Array|null, threads?)   (one pass over the batch's union;
+//                          covered: first values stored; threads 0: window after window)
+//   zeroUncovered(acc, dims, channels, covered, weightSum|null)   (after the last stitch with covered)
+//   populatePagesAsync(view, parts, hugePages): Promise<number>   (pages faulted in, data untouched)
 //   blendTableVoxels(logits, gridDims, tables, undecided, count, labels, base, strides)   (the decided-region shell)
 //   jsExp(x)                                                  (the kernels' exp: V8's Math.exp, for tests)
 //   copyFloatsAsync(src, dst): Promise<void>                  (a copy on the pool)

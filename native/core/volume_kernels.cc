@@ -11,6 +11,12 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "core/huge_pages.h"
+
 namespace spleen_trt::core::kernels {
 
 namespace {
@@ -860,6 +866,153 @@ std::int64_t tableCubeLabels(const std::uint8_t* cube, const std::int64_t gridDi
   // One thread: split over 2 by output slabs it was no faster (the label stores' page faults and
   // memory bound it), measured on the large phantom.
   return scan(0, m0, undecided, capacity);
+}
+
+namespace {
+
+// One window's part of one accumulator row: values in[0 .. k1 - k0) (weighted by w when given)
+// land on row[k0 .. k1), of which row[0 .. end) already holds a sum: added there, stored (as
+// x + 0.0f, the bits of 0.0f + x: -0 -> +0, NaN kept) beyond. A gap [end, k0) is zeroed first.
+inline void stitchRowSegment(float* __restrict row, const float* __restrict in, const float* __restrict w,
+                             std::int64_t k0, std::int64_t k1, std::int64_t end) {
+  if (end < k0) {
+    std::fill(row + end, row + k0, 0.0f);
+    end = k0;
+  }
+  const std::int64_t addEnd = std::min(k1, end);
+  float* out = row + k0;
+  const std::int64_t adds = addEnd - k0;
+  const std::int64_t length = k1 - k0;
+  if (w == nullptr) {
+    for (std::int64_t k = 0; k < adds; ++k) out[k] += in[k];
+    for (std::int64_t k = std::max<std::int64_t>(adds, 0); k < length; ++k) out[k] = in[k] + 0.0f;
+  } else {
+    for (std::int64_t k = 0; k < adds; ++k) {
+      const float weighted = in[k] * w[k];  // rounded to float32 before the add
+      out[k] += weighted;
+    }
+    for (std::int64_t k = std::max<std::int64_t>(adds, 0); k < length; ++k) {
+      const float weighted = in[k] * w[k];
+      out[k] = weighted + 0.0f;
+    }
+  }
+}
+
+// The weights' part of stitchRowSegment: weightSum row += w (stored beyond `end`).
+inline void stitchWeightSegment(float* __restrict row, const float* __restrict w, std::int64_t k0, std::int64_t k1,
+                                std::int64_t end) {
+  if (end < k0) {
+    std::fill(row + end, row + k0, 0.0f);
+    end = k0;
+  }
+  float* out = row + k0;
+  const std::int64_t adds = std::min(k1, end) - k0;
+  const std::int64_t length = k1 - k0;
+  for (std::int64_t k = 0; k < adds; ++k) out[k] += w[k];
+  for (std::int64_t k = std::max<std::int64_t>(adds, 0); k < length; ++k) out[k] = w[k] + 0.0f;
+}
+
+}  // namespace
+
+void stitchWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                   const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum,
+                   std::int32_t* covered, std::int64_t threads) {
+  if (count <= 0) return;
+  const WindowPlacement* p = placements;
+  const std::int64_t roiVolume = p[0].roi[0] * p[0].roi[1] * p[0].roi[2];
+  const std::int64_t voxels = dims[0] * dims[1] * dims[2];
+  // The union's bounding box in (i, j); windows with no voxel in the volume take no part.
+  std::int64_t iBegin = dims[0], iEnd = 0, jBegin = dims[1], jEnd = 0;
+  for (std::int64_t q = 0; q < count; ++q) {
+    if (p[q].lo[0] >= p[q].hi[0] || p[q].lo[1] >= p[q].hi[1] || p[q].lo[2] >= p[q].hi[2]) continue;
+    iBegin = std::min(iBegin, p[q].lo[0] + p[q].shift[0]);
+    iEnd = std::max(iEnd, p[q].hi[0] + p[q].shift[0]);
+    jBegin = std::min(jBegin, p[q].lo[1] + p[q].shift[1]);
+    jEnd = std::max(jEnd, p[q].hi[1] + p[q].shift[1]);
+  }
+  if (iBegin >= iEnd || jBegin >= jEnd) return;
+  const bool weighted = importance != nullptr;
+  const auto rows = [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = iBegin + begin; i < iBegin + end; ++i) {
+      for (std::int64_t j = jBegin; j < jEnd; ++j) {
+        const std::int64_t rowIndex = i * dims[1] + j;
+        // Without state every voxel already holds a sum: all adds.
+        std::int64_t filled = covered != nullptr ? std::clamp<std::int64_t>(covered[rowIndex], 0, dims[2]) : dims[2];
+        const std::int64_t before = filled;
+        for (std::int64_t q = 0; q < count; ++q) {
+          const WindowPlacement& w = p[q];
+          const std::int64_t a = i - w.shift[0];
+          const std::int64_t b = j - w.shift[1];
+          if (a < w.lo[0] || a >= w.hi[0] || b < w.lo[1] || b >= w.hi[1] || w.lo[2] >= w.hi[2]) continue;
+          const std::int64_t local = (a * w.roi[1] + b) * w.roi[2] + w.lo[2];
+          const std::int64_t k0 = w.lo[2] + w.shift[2];
+          const std::int64_t k1 = w.hi[2] + w.shift[2];
+          const float* weights = weighted ? importance + local : nullptr;
+          for (int c = 0; c < channels; ++c) {
+            stitchRowSegment(acc + c * voxels + rowIndex * dims[2], logits + (q * channels + c) * roiVolume + local,
+                             weights, k0, k1, filled);
+          }
+          if (weighted && weightSum != nullptr) stitchWeightSegment(weightSum + rowIndex * dims[2], weights, k0, k1, filled);
+          filled = std::max(filled, k1);
+        }
+        if (covered != nullptr && filled != before) covered[rowIndex] = static_cast<std::int32_t>(filled);
+      }
+    }
+  };
+  const std::int64_t rowVoxels = (jEnd - jBegin) * dims[2] * channels;
+  if (threads <= 1) {
+    rows(0, iEnd - iBegin);
+    return;
+  }
+  parallelRanges(iEnd - iBegin, std::max<std::int64_t>(kParallelVoxels / std::max<std::int64_t>(rowVoxels, 1), 1), rows);
+}
+
+bool populatePages(std::uint8_t* data, std::size_t bytes, std::int64_t parts, bool hugePages) {
+#if defined(__linux__)
+  constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE, absent from older headers
+  constexpr std::uintptr_t kPage = 4096;
+  constexpr std::size_t kStep = std::size_t{2} << 20;
+  if (hugePages) adviseHugePages(data, bytes);
+  const std::int64_t count = std::max<std::int64_t>(parts, 1);
+  const std::size_t part = bytes / static_cast<std::size_t>(count);
+  for (std::size_t offset = 0;; offset += kStep) {
+    bool any = false;
+    for (std::int64_t p = 0; p < count; ++p) {
+      const std::size_t partBegin = static_cast<std::size_t>(p) * part;
+      const std::size_t partEnd = p == count - 1 ? bytes : partBegin + part;
+      const std::size_t from = partBegin + offset;
+      if (from >= partEnd) continue;
+      any = true;
+      // madvise takes page-aligned starts: from the page holding `from` (populating the bytes
+      // before it, ours or the allocator's, changes nothing).
+      const auto begin = reinterpret_cast<std::uintptr_t>(data + from) & ~(kPage - 1);
+      const auto end = reinterpret_cast<std::uintptr_t>(data + std::min(from + kStep, partEnd));
+      if (madvise(reinterpret_cast<void*>(begin), end - begin, kPopulateWrite) != 0) return false;
+    }
+    if (!any) break;
+  }
+  return true;
+#else
+  (void)data;
+  (void)bytes;
+  (void)parts;
+  (void)hugePages;
+  return false;
+#endif
+}
+
+void zeroUncovered(float* acc, const std::int64_t dims[3], int channels, const std::int32_t* covered, float* weightSum) {
+  const std::int64_t voxels = dims[0] * dims[1] * dims[2];
+  const std::int64_t rowCount = dims[0] * dims[1];
+  for (std::int64_t r = 0; r < rowCount; ++r) {
+    const std::int64_t from = std::clamp<std::int64_t>(covered[r], 0, dims[2]);
+    if (from == dims[2]) continue;
+    for (int c = 0; c < channels; ++c) {
+      float* row = acc + c * voxels + r * dims[2];
+      std::fill(row + from, row + dims[2], 0.0f);
+    }
+    if (weightSum != nullptr) std::fill(weightSum + r * dims[2] + from, weightSum + (r + 1) * dims[2], 0.0f);
+  }
 }
 
 void setKernelThreads(std::int64_t threads, bool split) {

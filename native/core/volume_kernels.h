@@ -39,11 +39,34 @@ void gatherWindows(const float* image, const std::int64_t dims[3], float* batch,
                    std::int64_t count, float padValue);
 
 // accumulateWindow for windows 0 .. count - 1 of a batch, in that order (window q's channels at
-// logits + q * channels * roi volume; all of the same roi): one job for the libuv pool. (Measured
-// and dropped: one pass per batch over the accumulator rows, and a split over two threads by
-// voxel ranges; both gave the same bits but were slower on a 2-core machine.)
+// logits + q * channels * roi volume; all of the same roi), window after window: the previous
+// versions' stitch, kept as the A/B reference for stitchWindows (same bits).
 void accumulateWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
                        const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum);
+
+// accumulateWindows in one pass over the rows of the batch's union (each (i, j) row visited once,
+// its windows' segments added in window order, so every voxel gets the same float32 additions in
+// the same order: the same bits; a batch's 4 windows overlap, so about half the accumulator
+// traffic), with threads > 1 the rows split over the idle cores as parallelRanges splits (each
+// row on one thread). A single NaN keeps its payload; where two NaNs meet, which payload survives
+// is the compiler's operand order, as in accumulateWindow.
+// With `covered` (dims[0] * dims[1] int32, zeroes before the first batch), the accumulators need
+// no zeroing: covered[i * dims[1] + j] = e says row (i, j)'s [0, e) holds sums, [e, dims[2]) is
+// unwritten; a segment beyond e is stored (x + 0.0f, the bits of 0.0f + x) instead of added, a gap
+// before it zeroed, and e moved to its end (in all channels and weightSum alike). Without it
+// (null) every voxel is added to, as accumulateWindows does.
+void stitchWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
+                   const WindowPlacement* placements, std::int64_t count, const float* importance, float* weightSum,
+                   std::int32_t* covered, std::int64_t threads);
+
+// After the last stitchWindows with `covered`: zeroes each row's unwritten tail [covered, dims[2])
+// in every channel (and weightSum when given), so the accumulators read as if zeroed first.
+void zeroUncovered(float* acc, const std::int64_t dims[3], int channels, const std::int32_t* covered, float* weightSum);
+
+// Faults in the pages of [data, data + bytes) for writing without touching the data (Linux 5.14's
+// MADV_POPULATE_WRITE), 2 MiB at a time over `parts` equal consecutive parts in step; huge pages
+// advised first when `hugePages` (core/huge_pages.h). False where that is not available.
+bool populatePages(std::uint8_t* data, std::size_t bytes, std::int64_t parts, bool hugePages);
 
 // sliding-window.ts normalise, constant mode: acc[c][i][j][k] /= c0[i] * c1[j] * c2[k] (coverage
 // counts, indexed on the unpadded grid), the quotient taken in double and rounded to float32.

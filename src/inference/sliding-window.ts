@@ -18,6 +18,11 @@
  * With the addon, each batch's gather and stitch and the final normalisation are single jobs on
  * the libuv pool (the event loop stays free; a gather runs beside the previous batch's stitch),
  * the windows still added in their order; without it the TS loops run here, yielding between windows.
+ * The addon's stitch makes one pass over the rows of a batch's windows' union (a batch's windows
+ * overlap: about half the accumulator traffic of window after window), adding each voxel's
+ * values in window order, and stores each voxel's first value into accumulators that were never
+ * zeroed (a per-row state says how far each row holds sums), while a pool job faults their pages
+ * in beside the first gathers: the same float32 operations per voxel, so the same bits.
  */
 import { SpleenTrtError, expectedRange, expectedType, throwIfAborted } from '../errors.js';
 import { volumeKernels, type VolumeKernels } from '../native/volume-kernels.js';
@@ -74,6 +79,31 @@ export interface SlidingWindowResult {
 }
 
 const DEFAULT_ROI: Shape3 = [96, 96, 96];
+
+/**
+ * How the addon stitches, for A/B benches (bench/gpu-pace.mjs) and tests; every setting gives the
+ * same bits. `fused`: one pass per batch over its windows' union (else window after window, the
+ * previous versions' passes); `firstStore`: accumulators left uninitialised, each voxel's first
+ * value stored (fused only); `threads`: rows of a batch split over up to that many threads;
+ * `prefault`: the accumulators' pages faulted in on the pool beside the first gathers;
+ * `hugePages`: with it, huge pages advised for them (off: once a 200 ms population that the
+ * gathers waited for, and twice the event loop's lag; see the README's fifth round).
+ */
+export interface StitchTuning {
+  fused: boolean;
+  firstStore: boolean;
+  threads: number;
+  prefault: boolean;
+  hugePages: boolean;
+}
+const stitchTuning: StitchTuning = { fused: true, firstStore: true, threads: 2, prefault: true, hugePages: false };
+
+/** Changes the stitch tuning process-wide (benches and tests); returns the previous one. */
+export function setStitchTuning(tuning: Partial<StitchTuning>): StitchTuning {
+  const previous = { ...stitchTuning };
+  Object.assign(stitchTuning, tuning);
+  return previous;
+}
 
 function checkOverlap(overlap: unknown): number {
   if (typeof overlap !== 'number' || !(overlap >= 0 && overlap < 1)) {
@@ -361,8 +391,29 @@ export async function slidingWindowInference(
   ];
 
   const kernels = volumeKernels();
-  const acc = new Float32Array(channels * voxels);
-  const weightSum = importance === null ? null : new Float32Array(voxels);
+  const tuning = { ...stitchTuning };
+  // With the addon, each voxel's first value is stored (the row state `covered` tells where):
+  // no zero-filling pass, and each page faulted once rather than read as zeroes and copied on write.
+  const firstStore = kernels !== null && tuning.fused && tuning.firstStore;
+  const fresh = (count: number): Float32Array =>
+    firstStore ? uninitializedFloats(count, { hugePages: false }) : new Float32Array(count);
+  // Allocated once the first gathers are queued (below): they then start without waiting for a
+  // 67 MB allocation (and the garbage collection it may set off) on this thread, and the page
+  // population, which holds the address space's lock while it works, does not hold up the
+  // allocations before them. The population is not awaited: it holds the arrays itself, and a
+  // stitch may fault the same pages meanwhile.
+  let acc: Float32Array = new Float32Array(0);
+  let weightSum = null as Float32Array | null;
+  let covered = null as Int32Array | null;
+  const allocateAccumulators = (): void => {
+    acc = fresh(channels * voxels);
+    weightSum = importance === null ? null : fresh(voxels);
+    covered = firstStore ? new Int32Array(dims[0] * dims[1]) : null;
+    if (kernels === null || !tuning.prefault) return;
+    void kernels.populatePagesAsync(acc, channels, tuning.hugePages).catch(() => 0);
+    if (weightSum !== null) void kernels.populatePagesAsync(weightSum, 1, tuning.hugePages).catch(() => 0);
+  };
+  const stitchThreads = tuning.fused ? tuning.threads : 0;
   const timings = { computeMs: 0, h2dMs: 0, d2hMs: 0, stitchMs: 0, totalMs: 0 };
   // Two input buffers, each the backend's from a batch's submission until it settles: batch b + 2
   // reuses batch b's.
@@ -455,6 +506,7 @@ export async function slidingWindowInference(
       if (kernels === null && budget.due()) await yieldToEventLoop();
       enqueue(1);
     }
+    allocateAccumulators();
     for (let batch = 0; batch < batchCount; batch++) {
       const { first, count, sent } = batchShape(batch);
       const settled: Settled = await inFlight[0];
@@ -480,7 +532,9 @@ export async function slidingWindowInference(
         // The whole batch in one job on the libuv pool, after the previous batch's (window
         // order), without waiting for it here: the next batch's result and gather go on meanwhile.
         const placements = placementsOf(batch);
-        stitched = stitched.then(() => onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum)));
+        stitched = stitched.then(() =>
+          onPool(() => kernels.accumulateWindowsAsync(acc, dims, channels, logits, placements, importance, weightSum, covered, stitchThreads)),
+        );
         // Handled here (awaited below): a failed stitch is not an unhandled rejection meanwhile.
         stitched.catch(() => undefined);
         continue;
@@ -507,6 +561,9 @@ export async function slidingWindowInference(
   throwIfAborted(signal);
 
   if (kernels !== null) {
+    // The windows cover every voxel, so this finds nothing to zero; it keeps the result exact
+    // should a placement ever leave a voxel out.
+    if (covered !== null) kernels.zeroUncovered(acc, dims, channels, covered, weightSum);
     await onPool(() => normaliseAsync(kernels, acc, channels, axes, weightSum));
   } else {
     const t = performance.now();

@@ -57,14 +57,28 @@ export interface VolumeKernels {
   gatherWindowsAsync(image: Float32Array, dims: Triple, batch: Float32Array, placements: Int32Array, padValue: number): Promise<void>;
   /**
    * accumulateWindow for the windows of a batch, in window order (window q's channels at
-   * logits[q * channels * roi volume]), on the libuv pool, in one pass over the accumulators split
-   * over threads by voxel ranges: each voxel gets the same additions in the same order, so the
-   * same bits. None of the arrays may be touched before it settles.
+   * logits[q * channels * roi volume]), on the libuv pool, in one pass over the rows of the
+   * windows' union (each voxel gets the same float32 additions in the same order: the same bits),
+   * split over up to `threads` threads by rows (default 1; 0 = window after window, the previous
+   * versions' passes, for A/B benches; ignored with `covered`).
+   * With `covered` (an Int32Array of dims[0] * dims[1], zeroes before the first batch) the
+   * accumulators need no zeroing: a row's [0, covered[row]) holds sums, the rest is unwritten; a
+   * window's first values there are stored (x + 0.0f: the bits of 0 + x), a gap zeroed, and
+   * covered moved on. zeroUncovered after the last batch zeroes what no window wrote. None of the
+   * arrays may be touched before it settles.
    */
   accumulateWindowsAsync(
     acc: Float32Array, dims: Triple, channels: number, logits: Float32Array, placements: Int32Array,
-    importance: Float32Array | null, weightSum: Float32Array | null,
+    importance: Float32Array | null, weightSum: Float32Array | null, covered?: Int32Array | null, threads?: number,
   ): Promise<void>;
+  /** Zeroes row r's [covered[r], dims[2]) in every channel of acc (and in weightSum when given). */
+  zeroUncovered(acc: Float32Array, dims: Triple, channels: number, covered: Int32Array, weightSum: Float32Array | null): void;
+  /**
+   * Faults the view's pages in for writing on the libuv pool without touching its data (Linux
+   * >= 5.14: resolves 1; elsewhere 0), 2 MiB at a time over `parts` equal parts in step; huge
+   * pages advised first when `hugePages`. Safe beside a writer of the same memory.
+   */
+  populatePagesAsync(view: ArrayBufferView, parts: number, hugePages: boolean): Promise<number>;
   /** acc[c][i][j][k] = fl32(acc / (c0[i] * c1[j] * c2[k])), the product and quotient in double. */
   divideByCoverage(acc: Float32Array, dims: Triple, channels: number, c0: Float64Array, c1: Float64Array, c2: Float64Array): void;
   /** divideByCoverage on the libuv pool; acc and the coverages must not be touched before it settles. */
@@ -193,7 +207,7 @@ const KERNEL_NAMES: readonly (keyof VolumeKernels)[] = [
   'tableCubeLabels', 'applyIntensityWindow', 'applyIntensityWindowAsync', 'gatherWindowsAsync', 'accumulateWindowsAsync',
   'divideByCoverageAsync', 'divideByWeightsAsync', 'gatherStridedAsync', 'resampleAffineAsync', 'summarizeLabelsAsync',
   'decideCornersAsync', 'affineCubeLabelsAsync', 'tableCubeLabelsAsync', 'blendTableVoxels', 'blendTableVoxelsAsync', 'jsExp', 'setKernelThreads',
-  'copyFloatsAsync',
+  'copyFloatsAsync', 'zeroUncovered', 'populatePagesAsync',
 ];
 
 let enabled = process.env.SPLEEN_TRT_JS_KERNELS !== '1';

@@ -8,15 +8,15 @@
  */
 import { adviseHugePages } from '../native/memory.js';
 
-/** `length` uninitialised bytes. */
-export function uninitializedBytes(length: number): Uint8Array {
+/** `length` uninitialised bytes; `hugePages: false` leaves out the advice. */
+export function uninitializedBytes(length: number, { hugePages = true }: { hugePages?: boolean } = {}): Uint8Array {
   const buffer = Buffer.allocUnsafeSlow(length);
-  adviseHugePages(buffer);
+  if (hugePages) adviseHugePages(buffer);
   return new Uint8Array(buffer.buffer, buffer.byteOffset, length);
 }
 
-/** `count` uninitialised float32 values. */
-export function uninitializedFloats(count: number): Float32Array {
-  const bytes = uninitializedBytes(count * 4);
+/** `count` uninitialised float32 values; `hugePages: false` leaves out the advice. */
+export function uninitializedFloats(count: number, options: { hugePages?: boolean } = {}): Float32Array {
+  const bytes = uninitializedBytes(count * 4, options);
   return new Float32Array(bytes.buffer, bytes.byteOffset, count);
 }
