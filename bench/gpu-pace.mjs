@@ -176,7 +176,7 @@ try {
   const byStage = {};
   for (const s of stalls) byStage[s.stage] = Math.max(byStage[s.stage] ?? 0, s.ms);
   console.log(JSON.stringify({
-    size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason,
+    size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason, inflater: gzipCodecStatus().inflater ?? null,
     loadavg: os.loadavg().map((x) => +x.toFixed(2)),
     medianMs: Object.fromEntries(Object.entries(times).filter(([k]) => k !== 'segmentMainThreadCpu').map(([k, v]) => [k, +median(v).toFixed(1)])),
     // A mean: the clock ticks in 10 ms.
