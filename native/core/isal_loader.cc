@@ -1,8 +1,6 @@
 #include "core/isal_loader.h"
 
 #include <cstddef>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -102,20 +100,9 @@ bool selfTest(const Api& lib, std::string* why) {
 
 Api load() {
   Api result;
-  const char* off = std::getenv("SPLEEN_TRT_NO_ISAL");
-  if (off != nullptr && std::strcmp(off, "1") == 0) {
-    result.reason = "switched off (SPLEEN_TRT_NO_ISAL=1)";
-    return result;
-  }
-  std::vector<OpenFailure> failures;
   // The library stays mapped for the process: an inflation may still run on a pool thread at exit.
   static DynamicLibrary library;
-  library = openFirst({"libisal.so.2", "libisal.2.dylib", "isal.dll"}, DynamicLibrary::Binding::kNow, &failures);
-  if (!library.isLoaded()) {
-    result.reason = describeFailures(failures);
-    return result;
-  }
-  library.keepLoadedForever();
+  if (!openOptionalForever("SPLEEN_TRT_NO_ISAL", {"libisal.so.2", "libisal.2.dylib", "isal.dll"}, &library, &result.reason)) return result;
   std::string error;
   result.inflateInit = library.function<decltype(result.inflateInit)>("isal_inflate_init", &error);
   result.inflateReset = library.function<decltype(result.inflateReset)>("isal_inflate_reset", &error);
