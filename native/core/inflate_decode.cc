@@ -9,6 +9,7 @@
 #include <new>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "core/huge_pages.h"
 #include "core/isal_loader.h"
@@ -23,8 +24,8 @@ namespace {
 constexpr std::size_t kOutputStep = std::size_t{1} << 20;
 // Input handed to ISA-L per call at most (its avail_in is 32-bit).
 constexpr std::size_t kInputStep = std::size_t{1} << 30;
-// Slices decoded per step while the inflation runs: the kernels' k tile, so each C-order row gets
-// whole 64-byte runs. The last slab (what is left when the inflation ends) goes over all cores.
+// New slices the decoder waits for before a step while the inflation runs: a cache line of each
+// C-order row (RowSchedule). What is left when the inflation ends is decoded on two threads.
 constexpr std::int64_t kSlabPlanes = 16;
 
 // What the inflating thread publishes to the decoding one.
@@ -118,23 +119,101 @@ void inflateAll(const InflateDecodeJob& job, std::uint8_t* base, std::size_t cap
   progress->changed.notify_one();
 }
 
-template <typename T>
-void decodePlanes(const InflateDecodeJob& job, const std::uint8_t* voxels, std::int64_t begin, std::int64_t end, bool parallel) {
-  kernels::fileToCOrderPlanes<T>(reinterpret_cast<const T*>(voxels), job.out, job.dims, job.channels, begin, end,
-                                 job.slope, job.inter, parallel);
-}
-
-void decode(const InflateDecodeJob& job, const std::uint8_t* voxels, std::int64_t begin, std::int64_t end, bool parallel) {
-  switch (job.type) {
-    case StoredVoxel::kInt8: return decodePlanes<std::int8_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kUint8: return decodePlanes<std::uint8_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kInt16: return decodePlanes<std::int16_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kUint16: return decodePlanes<std::uint16_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kInt32: return decodePlanes<std::int32_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kUint32: return decodePlanes<std::uint32_t>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kFloat32: return decodePlanes<float>(job, voxels, begin, end, parallel);
-    case StoredVoxel::kFloat64: return decodePlanes<double>(job, voxels, begin, end, parallel);
+// Which slices of each output row (c, j) the decoder has written, and where the row's 64-byte cache
+// lines begin. A slab of slices cut at the same k for every row would leave each row's first and
+// last line half written, to be read back from memory and finished by the next slab: cutting each
+// row where a line of it starts writes every line once (the decode ~15 % cheaper, measured in C).
+// All rows i of one (c, j) share the phase when a row plane (n1 * n2 floats) is a whole number of
+// lines; otherwise every row is cut at multiples of 16.
+class RowSchedule {
+ public:
+  explicit RowSchedule(const InflateDecodeJob& job)
+      : job_(job), rows_(static_cast<std::size_t>(job.channels * job.dims[1])), next_(rows_, 0), phase_(rows_, 0) {
+    const std::int64_t n1 = job.dims[1], n2 = job.dims[2];
+    const std::int64_t volume = job.dims[0] * n1 * n2;
+    if ((n1 * n2 * static_cast<std::int64_t>(sizeof(float))) % kLine != 0) return;
+    for (std::int64_t c = 0; c < job.channels; ++c) {
+      for (std::int64_t j = 0; j < n1; ++j) {
+        const auto address = reinterpret_cast<std::uintptr_t>(job.out + c * volume + j * n2);
+        phase_[static_cast<std::size_t>(c * n1 + j)] = static_cast<std::int64_t>((kLine - address % kLine) % kLine / sizeof(float));
+      }
+    }
   }
+
+  // Decodes, in rows j in [jBegin, jEnd) of every channel, the slices below `ready` file planes
+  // (all inflated) up to the last line start (the whole row once its channel is complete).
+  void decode(const std::uint8_t* voxels, std::int64_t ready, std::int64_t jBegin, std::int64_t jEnd) {
+    switch (job_.type) {
+      case StoredVoxel::kInt8: return decodeAs<std::int8_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kUint8: return decodeAs<std::uint8_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kInt16: return decodeAs<std::int16_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kUint16: return decodeAs<std::uint16_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kInt32: return decodeAs<std::int32_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kUint32: return decodeAs<std::uint32_t>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kFloat32: return decodeAs<float>(voxels, ready, jBegin, jEnd);
+      case StoredVoxel::kFloat64: return decodeAs<double>(voxels, ready, jBegin, jEnd);
+    }
+  }
+
+ private:
+  static constexpr std::uintptr_t kLine = 64;
+  static constexpr std::int64_t kLineFloats = 16;
+
+  template <typename T>
+  void decodeAs(const std::uint8_t* voxels, std::int64_t ready, std::int64_t jBegin, std::int64_t jEnd) {
+    const std::int64_t n1 = job_.dims[1], n2 = job_.dims[2];
+    const std::int64_t volume = job_.dims[0] * n1 * n2;
+    for (std::int64_t c = 0; c < job_.channels; ++c) {
+      const std::int64_t inChannel = std::min(std::max<std::int64_t>(ready - c * n2, 0), n2);
+      if (inChannel == 0) break;
+      const T* src = reinterpret_cast<const T*>(voxels) + c * volume;
+      float* out = job_.out + c * volume;
+      for (std::int64_t j = jBegin; j < jEnd; ++j) {
+        const auto row = static_cast<std::size_t>(c * n1 + j);
+        const std::int64_t phase = phase_[row];
+        std::int64_t cut = n2;
+        if (inChannel < n2) cut = inChannel < phase ? 0 : phase + (inChannel - phase) / kLineFloats * kLineFloats;
+        if (cut <= next_[row]) continue;
+        kernels::fileToCOrderBlock<T>(src, out, job_.dims, j, j + 1, next_[row], cut, job_.slope, job_.inter);
+        next_[row] = cut;
+      }
+    }
+  }
+
+  const InflateDecodeJob& job_;
+  std::size_t rows_;
+  std::vector<std::int64_t> next_;
+  std::vector<std::int64_t> phase_;
+};
+
+// The rest of the volume once everything is inflated: rows split over two threads (each row is
+// written by one), unless the volume is small or no thread can be started.
+void decodeRest(RowSchedule* schedule, const std::uint8_t* voxels, std::int64_t planes, const InflateDecodeJob& job) {
+  const std::int64_t n1 = job.dims[1];
+  const bool split = n1 >= 2 && std::thread::hardware_concurrency() >= 2 &&
+                     job.dims[0] * n1 * job.dims[2] * job.channels >= (std::int64_t{1} << 20);
+  std::thread helper;
+  std::exception_ptr helperFailure;
+  if (split) {
+    try {
+      helper = std::thread([&] {
+        try {
+          schedule->decode(voxels, planes, n1 / 2, n1);
+        } catch (...) {
+          helperFailure = std::current_exception();
+        }
+      });
+    } catch (const std::system_error&) {
+    }
+  }
+  try {
+    schedule->decode(voxels, planes, 0, helper.joinable() ? n1 / 2 : n1);
+  } catch (...) {
+    if (helper.joinable()) helper.join();
+    throw;
+  }
+  if (helper.joinable()) helper.join();
+  if (helperFailure) std::rethrow_exception(helperFailure);
 }
 
 // Faults the output's pages in (one store per 4 KiB, into memory every voxel of which is written
@@ -192,9 +271,10 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
     std::string decodeError;
     try {
       prefault(job.out, static_cast<std::size_t>(planes) * static_cast<std::size_t>(job.dims[0] * job.dims[1]));
-      std::int64_t done = 0;
-      while (done < planes) {
-        const std::int64_t want = std::min(planes, done + kSlabPlanes);
+      RowSchedule schedule(job);
+      std::int64_t decodedTo = 0;  // planes inflated at the last decode step
+      while (decodedTo < planes) {
+        const std::int64_t want = std::min(planes, decodedTo + kSlabPlanes);
         std::size_t produced = 0;
         bool finished = false;
         {
@@ -208,15 +288,12 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
         }
         if (finished) {
           if (produced < needed) break;  // reported below from the final state
-          decode(job, voxels, done, planes, true);
-          done = planes;
+          decodeRest(&schedule, voxels, planes, job);
+          decodedTo = planes;
           break;
         }
-        // Everything inflated so far, in whole slabs (at least the one waited for).
-        const auto ready = static_cast<std::int64_t>((produced - job.voxOffset) / planeBytes);
-        const std::int64_t end = std::min(planes, std::max(want, done + (ready - done) / kSlabPlanes * kSlabPlanes));
-        decode(job, voxels, done, end, false);
-        done = end;
+        decodedTo = std::min(planes, static_cast<std::int64_t>((produced - job.voxOffset) / planeBytes));
+        schedule.decode(voxels, decodedTo, 0, job.dims[1]);
       }
     } catch (const std::exception& e) {
       decodeError = e.what();

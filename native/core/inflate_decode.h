@@ -1,7 +1,7 @@
 // A .nii.gz read as one overlapped job: ISA-L inflates the gzip stream on one thread into a
 // scratch buffer, a megabyte at a time, publishing how far it got; the calling thread decodes the
 // NIfTI voxels (file order, any stored type -> float32 C order with nibabel's scaling: the
-// kernels' fileToCOrderPlanes, the same bits as fileToCOrder) a slab of whole slices at a time as
+// kernels' fileToCOrderBlock, the same bits as fileToCOrder) a slab of whole slices at a time as
 // soon as the slices are inflated (file order keeps k slowest, so an inflated prefix holds whole
 // slices). On the project's 2-core VM the decode then hides behind the inflation instead of
 // following it (512x512x90 int16: ~74 ms instead of ~91 for libdeflate + decode, in C).

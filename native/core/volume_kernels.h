@@ -59,13 +59,12 @@ template <typename T>
 void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
                   double slope, double inter);
 
-// fileToCOrder of file-order planes [planeBegin, planeEnd) only (plane p: slice p % n2 of channel
-// p / n2), the same bits: a decoder can follow an inflation that delivers the file a slice at a
-// time (core/inflate_decode.h). `parallel`: split over the idle cores as fileToCOrder does; false
-// keeps it on the calling thread (the other core is inflating).
+// fileToCOrder of one channel's rows j in [jBegin, jEnd) and file slices k in [kBegin, kEnd) only
+// (src and out at the channel's start), on the calling thread: the same bits, so a decoder can
+// follow an inflation that delivers the file a slice at a time (core/inflate_decode.h).
 template <typename T>
-void fileToCOrderPlanes(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
-                        std::int64_t planeBegin, std::int64_t planeEnd, double slope, double inter, bool parallel);
+void fileToCOrderBlock(const T* src, float* out, const std::int64_t dims[3], std::int64_t jBegin, std::int64_t jEnd,
+                       std::int64_t kBegin, std::int64_t kEnd, double slope, double inter);
 
 // nifti-voxels.ts transposeCToFile: slices [kBegin, kEnd) of channel `channel` of a C-order
 // volume (float32, or a uint8 label map) into file order, dst[((k - kBegin) * n1 + j) * n0 + i].

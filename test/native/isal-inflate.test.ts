@@ -143,7 +143,7 @@ describe.runIf(isalHere)('ISA-L streamed read (inflate and decode overlapped)', 
     { type: 'int16', shape: [33, 17, 19], voxOffset: 355 },
     { type: 'float64', shape: [21, 13, 18], voxOffset: 357, slope: 2 },
     // Several channels: slabs cross from one channel into the next.
-    { type: 'int16', shape: [96, 64, 21], channels: 3, slope: 2, inter: 1 },
+    { type: 'int16', shape: [160, 128, 30], channels: 3, slope: 2, inter: 1 },
     { type: 'float32', shape: [1, 1, 1] },
   ];
 
