@@ -108,6 +108,8 @@ void inflateAll(const InflateDecodeJob& job, std::uint8_t* base, std::size_t cap
     }
   } catch (const std::exception& e) {
     error = e.what();
+  } catch (...) {
+    error = "unknown exception";
   }
   {
     const std::lock_guard<std::mutex> hold(progress->lock);
@@ -268,6 +270,9 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
     } catch (const std::system_error&) {
       inflateAll(job, base, capacity, &progress);  // no second thread: inflate, then decode
     }
+    // Nothing may leave this block before the inflater is joined (a joinable thread's destructor
+    // would end the process).
+    bool decodeFailed = false;
     std::string decodeError;
     try {
       prefault(job.out, static_cast<std::size_t>(planes) * static_cast<std::size_t>(job.dims[0] * job.dims[1]));
@@ -296,15 +301,19 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
         schedule.decode(voxels, decodedTo, 0, job.dims[1]);
       }
     } catch (const std::exception& e) {
-      decodeError = e.what();
+      decodeFailed = true;
+      decodeError = std::string("decode: ") + e.what();
+    } catch (...) {
+      decodeFailed = true;
+      decodeError = "decode: unknown exception";
     }
-    if (!decodeError.empty()) progress.cancel.store(true);
+    if (decodeFailed) progress.cancel.store(true);
     if (inflater.joinable()) inflater.join();
     if (progress.failed) {
       *error = progress.error;
       return false;
     }
-    if (!decodeError.empty()) {
+    if (decodeFailed) {
       *error = decodeError;
       return false;
     }
