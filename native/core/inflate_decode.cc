@@ -278,8 +278,9 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
       prefault(job.out, static_cast<std::size_t>(planes) * static_cast<std::size_t>(job.dims[0] * job.dims[1]));
       RowSchedule schedule(job);
       std::int64_t decodedTo = 0;  // planes inflated at the last decode step
+      bool behind = false;         // the decoder fell behind: wait for the end (see below)
       while (decodedTo < planes) {
-        const std::int64_t want = std::min(planes, decodedTo + kSlabPlanes);
+        const std::int64_t want = behind ? planes + 1 : std::min(planes, decodedTo + kSlabPlanes);
         std::size_t produced = 0;
         bool finished = false;
         {
@@ -297,7 +298,16 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
           decodedTo = planes;
           break;
         }
-        decodedTo = std::min(planes, static_cast<std::int64_t>((produced - job.voxOffset) / planeBytes));
+        const std::int64_t ready = std::min(planes, static_cast<std::int64_t>((produced - job.voxOffset) / planeBytes));
+        // With a core of its own the decoder is faster than the inflation and never finds more
+        // than one step waiting. More means it shares a core (a busy machine, or a slow first
+        // touch of the output's pages): slab steps then only take time from the inflation and
+        // cost about twice the memory traffic of decoding each row's rest in one go at the end.
+        if (ready < planes && ready - decodedTo >= 2 * kSlabPlanes) {
+          behind = true;
+          continue;
+        }
+        decodedTo = ready;
         schedule.decode(voxels, decodedTo, 0, job.dims[1]);
       }
     } catch (const std::exception& e) {
