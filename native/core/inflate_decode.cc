@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -218,6 +220,15 @@ void decodeRest(RowSchedule* schedule, const std::uint8_t* voxels, std::int64_t 
   if (helperFailure) std::rethrow_exception(helperFailure);
 }
 
+// This thread's CPU time in ms, or -1 where the platform does not say.
+double threadCpuMs() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec now{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0) return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
+#endif
+  return -1;
+}
+
 // Faults the output's pages in (one store per 4 KiB, into memory every voxel of which is written
 // later) while the first slab is still inflating: otherwise the first slab's decode pays them.
 void prefault(float* out, std::size_t count) {
@@ -308,7 +319,12 @@ bool inflateAndDecode(const InflateDecodeJob& job, std::string* error) {
           continue;
         }
         decodedTo = ready;
+        const double cpuBefore = threadCpuMs();
+        const auto wallBefore = std::chrono::steady_clock::now();
         schedule.decode(voxels, decodedTo, 0, job.dims[1]);
+        // The same sign, measured: a step that took more than twice its CPU time waited for a core.
+        const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallBefore).count();
+        if (cpuBefore >= 0 && wall > 2 * (threadCpuMs() - cpuBefore) + 1) behind = true;
       }
     } catch (const std::exception& e) {
       decodeFailed = true;
