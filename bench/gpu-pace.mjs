@@ -220,7 +220,7 @@ try {
   };
   const byStage = stallsByStage(stalls);
   console.log(JSON.stringify({
-    size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason,
+    size, shape: PHANTOMS[size].shape, runs, kernels: volumeKernelsStatus().reason, codec: gzipCodecStatus().reason, inflater: gzipCodecStatus().inflater ?? null,
     loadavg: os.loadavg().map((x) => +x.toFixed(2)),
     gpuMsPerWindow,
     medianMs: medians(times),

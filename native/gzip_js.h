@@ -3,6 +3,10 @@
 //   gzipCodec.available, .library (path | null), .reason (string | null)
 //   gzipCodec.gunzip(input: Uint8Array, size: number): Promise<Buffer> of exactly `size` bytes
 //   gzipCodec.crc32(crc: number, input: Uint8Array): Promise<number>, zlib.crc32(input, crc)'s value
+//   gzipCodec.isal.available, .library, .reason: ISA-L (core/isal_loader.h)
+//   gzipCodec.isal.inflateDecode(input, maxInflated, voxOffset, type, dims, channels, slope, inter,
+//     out: Float32Array): Promise<void>, a .nii.gz's voxels decoded while it inflates
+//     (core/inflate_decode.h), on the pool
 #pragma once
 
 #include <napi.h>

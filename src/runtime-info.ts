@@ -8,7 +8,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { resolveMachineInfo, tensorRtLibraryStatus, type TensorRtDependencies } from './inference/tensorrt-native.js';
 import { getNativeRuntimeInfo, type NativeRuntimeInfo } from './native/addon.js';
-import { gzipCodecStatus } from './native/gzip-codec.js';
+import { gzipCodecStatus, type GzipCodecStatus } from './native/gzip-codec.js';
 import { volumeKernelsStatus } from './native/volume-kernels.js';
 
 export interface RuntimeInfo {
@@ -20,8 +20,8 @@ export interface RuntimeInfo {
   native: NativeRuntimeInfo | { available: false; reason: string };
   /** Whether the CPU stages (transposes, resampling, stitching...) run the addon's C++ kernels. */
   cpuKernels: { native: boolean; reason: string };
-  /** Whether .nii.gz files are inflated by libdeflate (through the addon) or zlib. */
-  gzip: { libdeflate: boolean; reason: string };
+  /** Whether .nii.gz files are inflated by ISA-L (streamed into the decode), libdeflate (both through the addon) or zlib. */
+  gzip: GzipCodecStatus;
   /** oneDNN 2.x for `backend: 'onednn'` (opened at run time). */
   onednn: OnednnInfo;
   /** The CPU backend `backend: 'auto'` runs without TensorRT here, and why. */

@@ -1,5 +1,7 @@
 #include "core/dynamic_library.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #ifdef _WIN32
@@ -154,6 +156,23 @@ std::string describeFailures(const std::vector<OpenFailure>& failures) {
     errors += failure.error;
   }
   return "tried " + names + ": " + errors;
+}
+
+bool openOptionalForever(const char* offVariable, const std::vector<std::string>& candidates, DynamicLibrary* library,
+                         std::string* reason) {
+  const char* off = std::getenv(offVariable);
+  if (off != nullptr && std::strcmp(off, "1") == 0) {
+    *reason = std::string("switched off (") + offVariable + "=1)";
+    return false;
+  }
+  std::vector<OpenFailure> failures;
+  *library = openFirst(candidates, DynamicLibrary::Binding::kNow, &failures);
+  if (!library->isLoaded()) {
+    *reason = describeFailures(failures);
+    return false;
+  }
+  library->keepLoadedForever();
+  return true;
 }
 
 }  // namespace spleen_trt::core

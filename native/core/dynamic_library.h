@@ -71,4 +71,11 @@ DynamicLibrary openFirst(const std::vector<std::string>& candidates,
 // "tried a, b: <error a>; <error b>" for a reason string.
 std::string describeFailures(const std::vector<OpenFailure>& failures);
 
+// An optional library opened once for the process (libdeflate, ISA-L): unless `offVariable` is
+// "1" in the environment, the first of `candidates` that loads, kept mapped for good (a job may
+// still run on a pool thread at exit). True with `library` loaded; false with `*reason` saying
+// why ("switched off (VAR=1)", or every candidate's failure).
+bool openOptionalForever(const char* offVariable, const std::vector<std::string>& candidates, DynamicLibrary* library,
+                         std::string* reason);
+
 }  // namespace spleen_trt::core

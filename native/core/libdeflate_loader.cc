@@ -1,7 +1,5 @@
 #include "core/libdeflate_loader.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 
 #include "core/dynamic_library.h"
@@ -12,20 +10,12 @@ namespace {
 
 Api load() {
   Api result;
-  const char* off = std::getenv("SPLEEN_TRT_NO_LIBDEFLATE");
-  if (off != nullptr && std::strcmp(off, "1") == 0) {
-    result.reason = "switched off (SPLEEN_TRT_NO_LIBDEFLATE=1)";
-    return result;
-  }
-  std::vector<OpenFailure> failures;
   // The library stays mapped for the process: an inflation may still run on a pool thread at exit.
   static DynamicLibrary library;
-  library = openFirst({"libdeflate.so.0", "libdeflate.0.dylib", "libdeflate.dll"}, DynamicLibrary::Binding::kNow, &failures);
-  if (!library.isLoaded()) {
-    result.reason = describeFailures(failures);
+  if (!openOptionalForever("SPLEEN_TRT_NO_LIBDEFLATE", {"libdeflate.so.0", "libdeflate.0.dylib", "libdeflate.dll"}, &library,
+                           &result.reason)) {
     return result;
   }
-  library.keepLoadedForever();
   std::string error;
   result.allocDecompressor = library.function<decltype(result.allocDecompressor)>("libdeflate_alloc_decompressor", &error);
   result.freeDecompressor = library.function<decltype(result.freeDecompressor)>("libdeflate_free_decompressor", &error);

@@ -82,6 +82,13 @@ template <typename T>
 void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int64_t channels,
                   double slope, double inter);
 
+// fileToCOrder of one channel's rows j in [jBegin, jEnd) and file slices k in [kBegin, kEnd) only
+// (src and out at the channel's start), on the calling thread: the same bits, so a decoder can
+// follow an inflation that delivers the file a slice at a time (core/inflate_decode.h).
+template <typename T>
+void fileToCOrderBlock(const T* src, float* out, const std::int64_t dims[3], std::int64_t jBegin, std::int64_t jEnd,
+                       std::int64_t kBegin, std::int64_t kEnd, double slope, double inter);
+
 // nifti-voxels.ts transposeCToFile: slices [kBegin, kEnd) of channel `channel` of a C-order
 // volume (float32, or a uint8 label map) into file order, dst[((k - kBegin) * n1 + j) * n0 + i].
 // Integer targets are rounded half to even and clamped to [lo, hi], NaN -> 0 (toInteger); float

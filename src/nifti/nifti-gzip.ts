@@ -66,7 +66,8 @@ export function gunzipPrefix(gz: Uint8Array, want: number): Uint8Array {
   throw invalid('could not inflate the start of the gzip stream');
 }
 
-function capFor(maxBytes: number): number {
+/** The most a stream capped at `maxBytes` may inflate to here: the cap, or what one Buffer can hold. */
+export function capFor(maxBytes: number): number {
   return Math.min(maxBytes, bufferConstants.MAX_LENGTH);
 }
 

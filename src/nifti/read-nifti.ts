@@ -12,7 +12,7 @@ import { inputFileError, openRegularFile, readExactly } from '../io/read-regular
 import { expectedRange, expectedType, SpleenTrtError } from '../errors.js';
 import type { Shape3, Volume } from '../volume/volume.js';
 import { type AffineSource, type ChosenAffine, chooseAffine, columnNormsNumpy } from './nifti-affine.js';
-import { gunzipCapped, gunzipCappedAsync, gunzipPrefix, isGzip } from './nifti-gzip.js';
+import { capFor, gunzipCapped, gunzipCappedAsync, gunzipPrefix, isGzip } from './nifti-gzip.js';
 import {
   datatypeInfo,
   decodeNiftiHeader,
@@ -26,6 +26,7 @@ import {
 } from './nifti-header.js';
 import { checkNiftiDeclaredSize, DEFAULT_MAX_NIFTI_BYTES, type NiftiSizeLimits } from './nifti-limits.js';
 import { decodeVoxels, decodeVoxelsAsync, type ReadScaling } from './nifti-voxels.js';
+import { streamDecodeVoxels } from './streamed-decode.js';
 import { DEFAULT_VOLUME_LIMITS, geometryProblem } from '../volume/volume-limits.js';
 
 /** Default voxel limit: 2^28 voxels (512x512x1024; a 1 GiB float32 volume). */
@@ -253,6 +254,20 @@ async function decodeWithPlanAsync(plan: ReadPlan, bytes: Uint8Array): Promise<N
   return imageOf(plan, data);
 }
 
+/**
+ * A whole .nii.gz decoded with its plan: streamed (ISA-L inflating while the slices already
+ * inflated are decoded) where the addon can, else inflated (libdeflate or zlib) then decoded.
+ */
+async function decodeGzipWithPlanAsync(plan: ReadPlan, gz: Uint8Array): Promise<NiftiChannelImage> {
+  const { dt, shape, channels, voxOffset, header } = plan;
+  const maxBytes = plan.neededBytes + TRAILING_MARGIN_BYTES;
+  const streamed = await allocatingAsync(`the ${shape.join('x')} volume`, () =>
+    streamDecodeVoxels(gz, capFor(maxBytes), voxOffset, { shape, channels }, dt, header.littleEndian, plan.scaling),
+  );
+  if (streamed !== null) return imageOf(plan, streamed);
+  return decodeWithPlanAsync(plan, await gunzipCappedAsync(gz, maxBytes));
+}
+
 function toSingle(image: NiftiChannelImage): NiftiImage {
   const { data, shape, spacingMm, affine } = image.volume;
   return { ...image, volume: { data, shape, spacingMm, affine } };
@@ -297,8 +312,11 @@ async function readAt(path: string, handle: FileHandle, length: number): Promise
   }
 }
 
-/** Reads only what the header says is needed: the whole file for gzip, the image bytes otherwise. */
-async function readFileBytes(path: string, limits: ReadLimits, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array }> {
+/**
+ * Reads only what the header says is needed: the whole file for gzip (`gzip`: still compressed),
+ * the image bytes otherwise.
+ */
+async function readFileBytes(path: string, limits: ReadLimits, allowChannels: boolean): Promise<{ plan: ReadPlan; bytes: Uint8Array; gzip: boolean }> {
   // A FIFO, device or symlink loop is refused here, before any read could block or never end.
   const { handle, size } = await openRegularFile(path, { what: 'NIfTI file', directoryError: (file) => invalid(`${file} is a directory`) });
   try {
@@ -319,11 +337,11 @@ async function readFileBytes(path: string, limits: ReadLimits, allowChannels: bo
         throw invalid(`${path} holds ${size} bytes of gzip, more than the ${plan.neededBytes}-byte image its header declares could need`);
       }
       whole ??= await readAt(path, handle, size);
-      return { plan, bytes: await gunzipCappedAsync(whole, plan.neededBytes + TRAILING_MARGIN_BYTES) };
+      return { plan, bytes: whole, gzip: true };
     }
     const plan = planRead(decodeNiftiHeader(head), limits, allowChannels);
     const bytes = size <= head.length ? head : await readAt(path, handle, Math.min(size, plan.neededBytes));
-    return { plan, bytes };
+    return { plan, bytes, gzip: false };
   } finally {
     await handle.close();
   }
@@ -335,12 +353,11 @@ async function readAny(pathOrBytes: string | Uint8Array, options: ReadNiftiOptio
   }
   const limits = validateOptions(options);
   if (typeof pathOrBytes === 'string') {
-    const { plan, bytes } = await readFileBytes(pathOrBytes, limits, allowChannels);
-    return decodeWithPlanAsync(plan, bytes);
+    const { plan, bytes, gzip } = await readFileBytes(pathOrBytes, limits, allowChannels);
+    return gzip ? decodeGzipWithPlanAsync(plan, bytes) : decodeWithPlanAsync(plan, bytes);
   }
   const plan = planBytes(pathOrBytes, limits, allowChannels);
-  const bytes = isGzip(pathOrBytes) ? await gunzipCappedAsync(pathOrBytes, plan.neededBytes + TRAILING_MARGIN_BYTES) : pathOrBytes;
-  return decodeWithPlanAsync(plan, bytes);
+  return isGzip(pathOrBytes) ? decodeGzipWithPlanAsync(plan, pathOrBytes) : decodeWithPlanAsync(plan, pathOrBytes);
 }
 
 /**

@@ -36,7 +36,7 @@ function runtime(overrides: { driver?: boolean; devices?: number; trt?: boolean;
       compiledWith: { cudaToolkit: null, tensorrtHeaders: null },
     },
     cpuKernels: { native: true, reason: "the native addon's C++ kernels" },
-    gzip: { libdeflate: true, reason: 'libdeflate (/usr/lib/x86_64-linux-gnu/libdeflate.so.0)' },
+    gzip: { inflater: 'libdeflate', libdeflate: true, isal: false, reason: 'libdeflate (/usr/lib/x86_64-linux-gnu/libdeflate.so.0); ISA-L not used (switched off)' },
     onednn: { available: false, version: null, path: null, reason: 'oneDNN not found: test', isa: null },
     cpuBackend: { name: 'onnxruntime', reason: 'no oneDNN 2.x (oneDNN not found: test)' },
     tensorrt: { usable: overrides.usable ?? false, reason: overrides.usable ? 'ok' : 'no CUDA driver: libcuda.so.1 missing' },

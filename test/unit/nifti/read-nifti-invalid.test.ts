@@ -12,6 +12,7 @@ import { SpleenTrtError } from '../../../src/errors.js';
 import { mulberry32 } from '../../../src/phantom/make-phantom.js';
 import { encodeNifti, parseNifti, readNifti } from '../../../src/nifti/index.js';
 import { encodeNifti1Header, type NiftiHeader } from '../../../src/nifti/nifti-header.js';
+import { setGzipCodecEnabled, setIsalEnabled } from '../../../src/native/gzip-codec.js';
 import { baseHeader, fileFor, fixturePath, plainBytes } from './fixtures.js';
 
 /** Asserts that `fn` throws ERR_NIFTI_INVALID with a message matching `pattern`. */
@@ -248,6 +249,55 @@ describe('gzip limits', () => {
     const name = Buffer.alloc(10_000, 0x61);
     const withName = Buffer.concat([gz.subarray(0, 3), Buffer.from([gz[3] | 0x08]), gz.subarray(4, 10), name, Buffer.from([0]), gz.subarray(10)]);
     expect(Array.from(parseNifti(withName).volume.data)).toEqual(Array.from(parseNifti(LPS).volume.data));
+  });
+});
+
+describe('gzip errors through every inflater', () => {
+  // Each configuration of the reader's inflaters (where one is missing here, its configuration
+  // falls back to the next, as in use): ISA-L streaming into the decode, libdeflate, zlib only.
+  const INFLATERS = { 'isa-l': [true, false], libdeflate: [false, true], zlib: [false, false], auto: [true, true] } as const;
+
+  async function outcome(bytes: Uint8Array, inflater: keyof typeof INFLATERS): Promise<string> {
+    const [isal, libdeflate] = INFLATERS[inflater];
+    setIsalEnabled(isal);
+    setGzipCodecEnabled(libdeflate);
+    try {
+      const { volume } = await readNifti(bytes);
+      return `volume ${Buffer.from(volume.data.buffer, volume.data.byteOffset, volume.data.byteLength).toString('base64')}`;
+    } catch (error) {
+      expect(error).toBeInstanceOf(SpleenTrtError);
+      return `${(error as SpleenTrtError).code}: ${(error as SpleenTrtError).message}`;
+    } finally {
+      setIsalEnabled(true);
+      setGzipCodecEnabled(true);
+    }
+  }
+
+  const gz = gzipSync(LPS);
+  const streams: Record<string, Uint8Array> = {
+    'cut at 0.1': gz.subarray(0, Math.floor(gz.length * 0.1)),
+    'cut at 0.5': gz.subarray(0, Math.floor(gz.length * 0.5)),
+    'cut at 0.9': gz.subarray(0, Math.floor(gz.length * 0.9)),
+    'missing its size field': gz.subarray(0, gz.length - 4),
+    'damaged CRC-32': patched(gz, (v) => v.setUint8(gz.length - 6, v.getUint8(gz.length - 6) ^ 0xff)),
+    'lying ISIZE': patched(gz, (v) => v.setUint32(gz.length - 4, 1000, true)),
+    'damaged deflate data': patched(gz, (v) => v.setUint8(gz.length >> 1, v.getUint8(gz.length >> 1) ^ 0xff)),
+    'trailing garbage': Buffer.concat([gz, Buffer.from([1, 2, 3, 4, 5])]),
+    'a second, truncated member': Buffer.concat([gz, gz.subarray(0, 30)]),
+    'inflating far beyond the image': gzipSync(Buffer.concat([LPS, Buffer.alloc(3 << 20)]), { level: 9 }),
+    'voxels cut short': gzipSync(LPS.subarray(0, LPS.length - 2)),
+    // Accepted ones, for contrast: the same volume every way.
+    'two members': Buffer.concat([gzipSync(LPS.subarray(0, 400)), gzipSync(LPS.subarray(400))]),
+    'trailing zero bytes': Buffer.concat([gz, Buffer.alloc(64)]),
+    'trailing padding inside the stream': gzipSync(Buffer.concat([LPS, Buffer.alloc(1000)])),
+  };
+
+  it.each(Object.keys(streams))('%s: the same volume or the same coded error from each', async (name) => {
+    const reference = await outcome(streams[name], 'zlib');
+    expect(reference).toMatch(/^(volume|ERR_NIFTI_INVALID)/);
+    for (const inflater of ['isa-l', 'libdeflate', 'auto'] as const) {
+      expect(await outcome(streams[name], inflater), inflater).toBe(reference);
+    }
   });
 });
 
