@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { decidedRegionLabels, decidedRegionLabelsAsync, SURE_MARGIN } from '../../src/inference/decided-region.js';
 import { softmax2 } from '../../src/inference/postprocess.js';
 import { slidingWindowInference } from '../../src/inference/sliding-window.js';
-import { setVolumeKernelsEnabled, volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
+import { setVolumeKernelsEnabled } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { summarizeMask, summarizeMaskAsync } from '../../src/volume/mask-summary.js';
 import { orientToRas, orientToRasAsync } from '../../src/volume/orientation.js';
@@ -13,15 +13,9 @@ import { inverseSpacingMap, resampleToSpacing, resampleToSpacingAsync } from '..
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3, Vec3, Volume } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { bothWays, bytesOf, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, kernels, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
-
-function kernels(): VolumeKernels {
-  const loaded = volumeKernels();
-  if (loaded === null) throw new Error('the addon has no volume kernels');
-  return loaded;
-}
 
 /** A window placement: roi, lo, hi, shift (the layout gatherWindowsAsync and accumulateWindowsAsync take, 12 per window). */
 interface Placement {

@@ -5,7 +5,7 @@
 // (blend first, resample first, identity and flipped axes, strided layouts, the oblique kernel),
 // split over threads or not, and through segmentVolume on every geometry path.
 import { afterEach, describe, expect, it } from 'vitest';
-import { volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
+import { volumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { BUNDLE_PIPELINE, type IntensityWindow, type PipelineParameters } from '../../src/model/manifest.js';
 import { segmentVolume } from '../../src/segment-volume.js';
@@ -16,15 +16,9 @@ import {
 } from '../../src/volume/trilinear.js';
 import type { Shape3, Volume } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { bothWays, bytesOf, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, kernels, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
-
-function kernels(): VolumeKernels {
-  const loaded = volumeKernels();
-  if (loaded === null) throw new Error('the addon has no volume kernels');
-  return loaded;
-}
 
 afterEach(() => {
   volumeKernels()?.setKernelThreads(4, false);

@@ -1,6 +1,6 @@
 // Shared by the tests that hold the addon's CPU kernels against their TS twins.
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { setVolumeKernelsEnabled, volumeKernels } from '../../src/native/volume-kernels.js';
+import { setVolumeKernelsEnabled, volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { ensureAddonBuilt } from './native-test-helpers.js';
 
@@ -15,6 +15,13 @@ export function useNativeKernels(): void {
   afterEach(() => {
     setVolumeKernelsEnabled(true);
   });
+}
+
+/** The addon's kernels; a test that needs them fails here when the addon has none. */
+export function kernels(): VolumeKernels {
+  const loaded = volumeKernels();
+  if (loaded === null) throw new Error('the addon has no volume kernels');
+  return loaded;
 }
 
 /** Runs `compute` with the native kernels, then with the TS loops. */

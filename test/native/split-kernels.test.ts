@@ -4,22 +4,16 @@
 // small inputs exercise uneven ranges, ranges of one slab and more ranges than the cores.
 import { afterEach, describe, expect, it } from 'vitest';
 import { decidedRegionLabels, decidedRegionLabelsAsync } from '../../src/inference/decided-region.js';
-import { volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
+import { volumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import { applyIntensityWindowAsync } from '../../src/volume/intensity.js';
 import { orientToRas } from '../../src/volume/orientation.js';
 import { resampleToSpacing, resampleToSpacingAsync } from '../../src/volume/spacing.js';
 import { axisTable, type AxisTable } from '../../src/volume/trilinear.js';
 import type { Shape3, Volume } from '../../src/volume/volume.js';
-import { bothWays, bytesOf, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, kernels, randomFloats, shellLogits, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
-
-function kernels(): VolumeKernels {
-  const loaded = volumeKernels();
-  if (loaded === null) throw new Error('the addon has no volume kernels');
-  return loaded;
-}
 
 // [threads, split whatever the size]; the first is the unsplit reference.
 const SPLITS: [number, boolean][] = [[1, false], [2, true], [3, true], [4, true]];

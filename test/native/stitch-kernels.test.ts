@@ -5,19 +5,12 @@
 // a changed order of the float32 additions shows (a test below checks that it would).
 import { afterEach, describe, expect, it } from 'vitest';
 import { setStitchTuning, slidingWindowInference, windowStarts, type StitchTuning } from '../../src/inference/sliding-window.js';
-import { volumeKernels, type VolumeKernels } from '../../src/native/volume-kernels.js';
 import { mulberry32 } from '../../src/phantom/make-phantom.js';
 import type { Shape3 } from '../../src/volume/volume.js';
 import { fakeBackend } from '../unit/inference/sliding-window-fixtures.js';
-import { bothWays, bytesOf, useNativeKernels } from './kernel-test-helpers.js';
+import { bothWays, bytesOf, kernels, useNativeKernels } from './kernel-test-helpers.js';
 
 useNativeKernels();
-
-function kernels(): VolumeKernels {
-  const loaded = volumeKernels();
-  if (loaded === null) throw new Error('the addon has no volume kernels');
-  return loaded;
-}
 
 afterEach(() => {
   kernels().setKernelThreads(4, false);
