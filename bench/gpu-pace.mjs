@@ -24,6 +24,7 @@ import { setVolumeKernelsEnabled, volumeKernels, volumeKernelsStatus } from '../
 import { readNifti, writeNifti } from '../dist/nifti/index.js';
 import { makePhantom } from '../dist/phantom/make-phantom.js';
 import { segmentVolume } from '../dist/segment-volume.js';
+import { standInBackend } from './stand-in-backend.mjs';
 import { setStitchTuning } from '../dist/inference/sliding-window.js';
 
 const args = process.argv.slice(2);
@@ -63,10 +64,6 @@ if (args.includes('--kernel-times') && volumeKernels() !== null) {
 if (args.includes('--no-huge-pages')) await import('../dist/native/memory.js').then((m) => m.setHugePageAdvice(false));
 // Optional, so the script also runs on a checkout from before the libdeflate codec (for a before/after).
 const gzipCodecStatus = await import('../dist/native/gzip-codec.js').then((m) => m.gzipCodecStatus, () => () => ({ reason: 'zlib (no libdeflate support in this build)' }));
-let standInMs = 0;
-// The simulated GPU: when its queue frees up, and the time it spent on this run's batches.
-let gpuFreeAt = 0;
-let modelMs = 0;
 // CPU time of the JS thread itself (Linux: /proc/self/task/<pid>/stat, 10 ms ticks), the part of the
 // stages that blocks the event loop whatever the load; null elsewhere.
 const mainThreadCpuMs = () => {
@@ -79,52 +76,10 @@ const mainThreadCpuMs = () => {
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * Instant backend: channel 1 = 20 * (intensity - 0.95), channel 0 = its negative: sure almost
- * everywhere, with a thin undecided shell, as a trained model's logits are. Each batch's logits
- * are computed on the first run (the warm-up) and handed out again on the measured runs (the same
- * volume each time, so the same logits), so that the stand-in takes no CPU from the stages
- * measured, as a GPU would not (its cache holds 50 windows' logits, ~350 MB, in the peak RSS).
- * `--computing-stand-in` computes them on every run instead, on this thread (the older behaviour).
- */
+// The stand-in backend (bench/stand-in-backend.mjs): instant, or paced like a GPU.
 const computing = args.includes('--computing-stand-in');
-const cache = [];
-let batchIndex = 0;
-const backend = {
-  name: 'onnxruntime', inputName: 'x', outputName: 'y', outputChannels: 2, description: 'instant stand-in',
-  async run(input, batch, roi) {
-    const index = batchIndex++;
-    if (!computing && cache[index] !== undefined) {
-      if (gpuMsPerWindow > 0) {
-        // Batches run one after another on the GPU: this one starts when the one before ends.
-        const start = Math.max(performance.now(), gpuFreeAt);
-        gpuFreeAt = start + batch * gpuMsPerWindow;
-        modelMs += batch * gpuMsPerWindow;
-        await new Promise((resolve) => setTimeout(resolve, gpuFreeAt - performance.now()));
-        return { logits: cache[index], timings: { computeMs: batch * gpuMsPerWindow } };
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-      return { logits: cache[index], timings: { computeMs: 0 } };
-    }
-    const n = roi[0] * roi[1] * roi[2];
-    const logits = new Float32Array(batch * 2 * n);
-    if (!computing) cache[index] = logits;
-    for (let b = 0; b < batch; b++) {
-      // One window at a time with the event loop free in between: the stand-in's own loop is not
-      // what is measured.
-      await new Promise((resolve) => setImmediate(resolve));
-      const t = performance.now();
-      for (let v = 0; v < n; v++) {
-        const x = (input[b * n + v] - 0.95) * 20;
-        logits[b * 2 * n + v] = -x;
-        logits[b * 2 * n + n + v] = x;
-      }
-      standInMs += performance.now() - t;
-    }
-    return { logits, timings: { computeMs: 0 } };
-  },
-  async close() {},
-};
+const backend = standInBackend({ gpuMsPerWindow, computing });
+const { stats } = backend;
 
 // Stage changes with their times; a stall is charged to every stage that ran during it.
 const changes = [{ t: performance.now(), stage: 'idle' }];
@@ -170,9 +125,7 @@ try {
     const times = timesByVariant[variant];
     setStitchTuning({ ...defaultTuning, ...parseTuning(variant) });
     const t0 = performance.now();
-    standInMs = 0;
-    modelMs = 0;
-    batchIndex = 0;
+    backend.startRun();
     setStage('read');
     const { volume } = await readNifti(input);
     const t1 = performance.now();
@@ -196,16 +149,16 @@ try {
       times.preprocess.push(result.timings.preprocessMs);
       times.network.push(result.timings.networkMs);
       times.stitch.push(result.timings.stitchMs);
-      times.standIn.push(standInMs);
+      times.standIn.push(stats.standInMs);
       times.postprocess.push(result.timings.postprocessMs);
       times.write.push(t3 - t2);
       times.total.push(t3 - t0);
-      times.totalMinusStandIn.push(t3 - t0 - standInMs);
-      times.model.push(modelMs);
-      times.totalMinusModel.push(t3 - t0 - standInMs - modelMs);
+      times.totalMinusStandIn.push(t3 - t0 - stats.standInMs);
+      times.model.push(stats.modelMs);
+      times.totalMinusModel.push(t3 - t0 - stats.standInMs - stats.modelMs);
       // segmentVolume's share of the JS thread (preprocess, sliding window, postprocess); the
       // stand-in's own loop (--computing-stand-in) excluded.
-      if (cpu0 !== null) times.segmentMainThreadCpu.push(cpu1 - cpu0 - (computing ? standInMs : 0));
+      if (cpu0 !== null) times.segmentMainThreadCpu.push(cpu1 - cpu0 - (computing ? stats.standInMs : 0));
     }
   }
   delay.disable();

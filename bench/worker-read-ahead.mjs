@@ -3,10 +3,10 @@
  * What reading ahead buys a queue worker when the network runs on a GPU: a real Redis, the real
  * BullMQ worker (createSegmentationWorker) and shared storage, N jobs of the MSD-like 512x512x90
  * CT (.nii.gz), with readAhead off and on in alternating rounds. The Segmenter is the real
- * segmentVolume (every CPU stage as in production) around a stand-in backend paced like a GPU:
- * each batch is answered after a timer of (windows x --gpu-ms-per-window) ms, taking no CPU (the
- * bundle publishes ~2 ms per window for TensorRT fp16); its logits are computed once, in a warm-up
- * run. Runs are one at a time, in call order, as a Segmenter's are. Needs `npm run build` and
+ * segmentVolume (every CPU stage as in production) around the benches' stand-in backend paced like
+ * a GPU (bench/stand-in-backend.mjs: batches one after another, windows x --gpu-ms-per-window ms
+ * each on a timer, no CPU; the bundle publishes ~2 ms per window for TensorRT fp16); its logits
+ * are computed once, in a warm-up run. Runs are one at a time, in call order, as a Segmenter's are. Needs `npm run build` and
  * redis-server on PATH.
  *
  *   node bench/worker-read-ahead.mjs [--jobs 6] [--rounds 3] [--gpu-ms-per-window 2] [--size large|small]
@@ -24,6 +24,7 @@ import { loadModel } from '../dist/model/load-model.js';
 import { createSegmentationQueue, createSegmentationWorker, DirectoryStorage, QUEUE_NAME } from '../dist/queue/index.js';
 import { segmentVolume } from '../dist/segment-volume.js';
 import { startRedis } from './redis-server.mjs';
+import { standInBackend } from './stand-in-backend.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -38,41 +39,11 @@ const rounds = Number(values.rounds);
 const msPerWindow = Number(values['gpu-ms-per-window']);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** A backend answering batch b after b's windows x msPerWindow ms with the logits the warm-up computed. */
-function gpuPacedBackend() {
-  const cache = [];
-  let batchIndex = 0;
-  return {
-    startRun() {
-      batchIndex = 0;
-    },
-    name: 'tensorrt', inputName: 'x', outputName: 'y', outputChannels: 2, description: 'GPU-paced stand-in',
-    async run(input, batch, roi) {
-      const index = batchIndex++;
-      if (cache[index] === undefined) {
-        const n = roi[0] * roi[1] * roi[2];
-        const logits = new Float32Array(batch * 2 * n);
-        for (let v = 0; v < batch * n; v++) {
-          const x = (input[v] - 0.95) * 20;
-          const b = Math.floor(v / n);
-          logits[b * 2 * n + (v % n)] = -x;
-          logits[b * 2 * n + n + (v % n)] = x;
-        }
-        cache[index] = logits;
-      } else {
-        await new Promise((resolve) => setTimeout(resolve, batch * msPerWindow));
-      }
-      return { logits: cache[index], timings: { computeMs: batch * msPerWindow } };
-    },
-    async close() {},
-  };
-}
-
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'spleen-trt-read-ahead-'));
 const redis = await startRedis(tmp);
 try {
   const model = await loadModel();
-  const backend = gpuPacedBackend();
+  const backend = standInBackend({ gpuMsPerWindow: msPerWindow });
   // One run at a time, in call order, as a Segmenter runs them.
   let previous = Promise.resolve();
   const segmenter = {
