@@ -925,20 +925,6 @@ inline void stitchRowSegment(float* __restrict row, const float* __restrict in, 
   }
 }
 
-// The weights' part of stitchRowSegment: weightSum row += w (stored beyond `end`).
-inline void stitchWeightSegment(float* __restrict row, const float* __restrict w, std::int64_t k0, std::int64_t k1,
-                                std::int64_t end) {
-  if (end < k0) {
-    std::fill(row + end, row + k0, 0.0f);
-    end = k0;
-  }
-  float* out = row + k0;
-  const std::int64_t adds = std::min(k1, end) - k0;
-  const std::int64_t length = k1 - k0;
-  for (std::int64_t k = 0; k < adds; ++k) out[k] += w[k];
-  for (std::int64_t k = std::max<std::int64_t>(adds, 0); k < length; ++k) out[k] = w[k] + 0.0f;
-}
-
 }  // namespace
 
 void stitchWindows(float* acc, const std::int64_t dims[3], int channels, const float* logits,
@@ -979,7 +965,8 @@ void stitchWindows(float* acc, const std::int64_t dims[3], int channels, const f
             stitchRowSegment(acc + c * voxels + rowIndex * dims[2], logits + (q * channels + c) * roiVolume + local,
                              weights, k0, k1, filled);
           }
-          if (weighted && weightSum != nullptr) stitchWeightSegment(weightSum + rowIndex * dims[2], weights, k0, k1, filled);
+          // The weights' sum: the same segment rule with the weights as the values.
+          if (weighted && weightSum != nullptr) stitchRowSegment(weightSum + rowIndex * dims[2], weights, nullptr, k0, k1, filled);
           filled = std::max(filled, k1);
         }
         if (covered != nullptr && filled != before) covered[rowIndex] = static_cast<std::int32_t>(filled);
