@@ -190,34 +190,11 @@ class RowSchedule {
   std::vector<std::int64_t> phase_;
 };
 
-// The rest of the volume once everything is inflated: rows split over two threads (each row is
-// written by one), unless the volume is small or no thread can be started.
+// The rest of the volume once everything is inflated: rows split over the cores as the one-shot
+// decode splits them (each row written by one thread).
 void decodeRest(RowSchedule* schedule, const std::uint8_t* voxels, std::int64_t planes, const InflateDecodeJob& job) {
-  const std::int64_t n1 = job.dims[1];
-  const bool split = n1 >= 2 && std::thread::hardware_concurrency() >= 2 &&
-                     job.dims[0] * n1 * job.dims[2] * job.channels >= (std::int64_t{1} << 20);
-  std::thread helper;
-  std::exception_ptr helperFailure;
-  if (split) {
-    try {
-      helper = std::thread([&] {
-        try {
-          schedule->decode(voxels, planes, n1 / 2, n1);
-        } catch (...) {
-          helperFailure = std::current_exception();
-        }
-      });
-    } catch (const std::system_error&) {
-    }
-  }
-  try {
-    schedule->decode(voxels, planes, 0, helper.joinable() ? n1 / 2 : n1);
-  } catch (...) {
-    if (helper.joinable()) helper.join();
-    throw;
-  }
-  if (helper.joinable()) helper.join();
-  if (helperFailure) std::rethrow_exception(helperFailure);
+  kernels::splitDecodeRows(job.dims[1], job.dims[0] * job.dims[2] * job.channels,
+                           [&](std::int64_t jBegin, std::int64_t jEnd) { schedule->decode(voxels, planes, jBegin, jEnd); });
 }
 
 // This thread's CPU time in ms, or -1 where the platform does not say.

@@ -401,11 +401,14 @@ void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int
     const T* in = src + c * volume;
     float* dst = out + c * volume;
     // Rows j are independent: split them over the idle cores for large images.
-    const std::int64_t rowVoxels = std::max<std::int64_t>(n0 * n2, 1);
-    parallelRanges(n1, kParallelVoxels / rowVoxels, [&](std::int64_t jBegin, std::int64_t jEnd) {
+    splitDecodeRows(n1, n0 * n2, [&](std::int64_t jBegin, std::int64_t jEnd) {
       fileToCOrderRowsAnyMode(in, dst, n0, n1, n2, jBegin, jEnd, 0, n2, slope, inter);
     });
   }
+}
+
+void splitDecodeRows(std::int64_t rows, std::int64_t rowVoxels, const std::function<void(std::int64_t, std::int64_t)>& body) {
+  parallelRanges(rows, kParallelVoxels / std::max<std::int64_t>(rowVoxels, 1), body);
 }
 
 template <typename T>

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace spleen_trt::core::kernels {
 
@@ -88,6 +89,11 @@ void fileToCOrder(const T* src, float* out, const std::int64_t dims[3], std::int
 template <typename T>
 void fileToCOrderBlock(const T* src, float* out, const std::int64_t dims[3], std::int64_t jBegin, std::int64_t jEnd,
                        std::int64_t kBegin, std::int64_t kEnd, double slope, double inter);
+
+// Runs body(jBegin, jEnd) over the rows j in [0, rows) as fileToCOrder splits its rows: over
+// the idle cores (setKernelThreads' cap) when the work (rowVoxels each) is large enough, each row
+// by one thread, exceptions rethrown after every range has ended.
+void splitDecodeRows(std::int64_t rows, std::int64_t rowVoxels, const std::function<void(std::int64_t, std::int64_t)>& body);
 
 // nifti-voxels.ts transposeCToFile: slices [kBegin, kEnd) of channel `channel` of a C-order
 // volume (float32, or a uint8 label map) into file order, dst[((k - kBegin) * n1 + j) * n0 + i].
